@@ -3,3 +3,6 @@
 
 pub mod codec;
 pub mod enums;
+pub mod extensions;
+pub mod handshake;
+pub mod message;

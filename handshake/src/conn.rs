@@ -1,0 +1,383 @@
+//! [`Connection`]: the sans-IO engine for either role.
+//!
+//! Inputs are [`Connection::handle`] (one received message) and
+//! [`Connection::send_application_data`]; outputs are
+//! [`Connection::poll_transmit`] (messages to send, in order) and
+//! [`Connection::poll_event`] (what happened). Nothing here does I/O, reads
+//! a clock or draws randomness except through the injected [`Rng`].
+//!
+//! The role-specific handshakes live in `client.rs` and `server.rs`; this
+//! file holds what both share: the outgoing queue, the event queue, the
+//! record protection once ChangeCipherSpec switches it on, alerts, and the
+//! traffic phase after Finished.
+
+use std::collections::VecDeque;
+use std::mem;
+
+use crate::Role;
+use crate::client::ClientState;
+use crate::error::{Error, Origin};
+use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
+use crate::keys::SessionSecrets;
+use crate::msgs::codec::Codec;
+use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType};
+use crate::msgs::message::{Alert, Message, ProtectedRecord};
+use crate::rand::Rng;
+use crate::record::{MAX_PLAINTEXT, RecordDecrypter, RecordEncrypter};
+use crate::server::ServerState;
+
+/// One TLS 1.2 session, client or server side.
+pub struct Connection {
+    pub(crate) core: Core,
+    state: State,
+}
+
+pub(crate) enum State {
+    Client(Box<ClientState>),
+    Server(Box<ServerState>),
+    /// Handshake done: application data flows both ways.
+    Traffic,
+    /// close_notify sent or received.
+    Closed,
+    /// A fatal alert was sent or received; all further input is refused.
+    Failed(Error),
+}
+
+/// What both roles share while the handshake runs.
+pub(crate) struct Core {
+    pub(crate) role: Role,
+    pub(crate) rng: Box<dyn Rng>,
+    outgoing: VecDeque<Message>,
+    events: VecDeque<Event>,
+    /// The step being worked on, named in a `Failed` event if it fails.
+    step: Step,
+    /// Keys derived but not yet switched on by a ChangeCipherSpec.
+    pending_write: Option<RecordEncrypter>,
+    pending_read: Option<RecordDecrypter>,
+    encrypter: Option<RecordEncrypter>,
+    decrypter: Option<RecordDecrypter>,
+    pub(crate) secrets: Option<SessionSecrets>,
+    /// Set when both Finished messages have been verified.
+    pub(crate) handshake_complete: bool,
+}
+
+impl Core {
+    fn new(role: Role, rng: Box<dyn Rng>) -> Self {
+        Self {
+            role,
+            rng,
+            outgoing: VecDeque::new(),
+            events: VecDeque::new(),
+            step: Step::ClientHello,
+            pending_write: None,
+            pending_read: None,
+            encrypter: None,
+            decrypter: None,
+            secrets: None,
+            handshake_complete: false,
+        }
+    }
+
+    /// Marks the start of `step`.
+    pub(crate) fn at(&mut self, step: Step) {
+        self.step = step;
+    }
+
+    /// Reports the current step as done.
+    pub(crate) fn emit(&mut self, direction: Direction, detail: StepDetail) {
+        self.events.push_back(Event::Step(StepEvent {
+            step: self.step,
+            direction,
+            detail,
+        }));
+    }
+
+    pub(crate) fn send(&mut self, msg: Message) {
+        self.outgoing.push_back(msg);
+    }
+
+    /// Protects `plaintext` as one record of `typ`, queues it, and returns
+    /// the fragment as sent.
+    pub(crate) fn send_protected(
+        &mut self,
+        typ: ContentType,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let enc = self
+            .encrypter
+            .as_mut()
+            .ok_or_else(|| Error::internal("no write keys before ChangeCipherSpec"))?;
+        let fragment = enc.encrypt(typ, plaintext)?;
+        self.send(Message::Protected(ProtectedRecord {
+            typ,
+            fragment: fragment.clone(),
+        }));
+        Ok(fragment)
+    }
+
+    /// Removes the protection of a received record.
+    pub(crate) fn open(&mut self, rec: &ProtectedRecord) -> Result<Vec<u8>, Error> {
+        let dec = self.decrypter.as_mut().ok_or_else(|| {
+            Error::unexpected("protected record before the peer's ChangeCipherSpec")
+        })?;
+        dec.decrypt(rec.typ, &rec.fragment)
+    }
+
+    /// Installs the session keys: our write side takes effect when we send
+    /// ChangeCipherSpec, the read side when we receive the peer's.
+    pub(crate) fn install_secrets(&mut self, secrets: SessionSecrets) -> Result<(), Error> {
+        let (enc, dec) = secrets.record_layer(self.role)?;
+        self.secrets = Some(secrets);
+        self.pending_write = Some(enc);
+        self.pending_read = Some(dec);
+        Ok(())
+    }
+
+    /// Sends ChangeCipherSpec; every later record is protected (RFC 5246 7.1).
+    pub(crate) fn send_change_cipher_spec(&mut self) -> Result<(), Error> {
+        let enc = self
+            .pending_write
+            .take()
+            .ok_or_else(|| Error::internal("ChangeCipherSpec before the keys exist"))?;
+        self.send(Message::ChangeCipherSpec);
+        self.encrypter = Some(enc);
+        Ok(())
+    }
+
+    /// The peer's ChangeCipherSpec: its later records are protected.
+    pub(crate) fn receive_change_cipher_spec(&mut self) -> Result<(), Error> {
+        let dec = self
+            .pending_read
+            .take()
+            .ok_or_else(|| Error::unexpected("ChangeCipherSpec before the key exchange"))?;
+        self.decrypter = Some(dec);
+        Ok(())
+    }
+
+    /// Opens a protected handshake record and decodes the one handshake
+    /// message in it (Finished, the only one TLS 1.2 protects).
+    pub(crate) fn open_handshake(
+        &mut self,
+        rec: &ProtectedRecord,
+    ) -> Result<crate::msgs::handshake::HandshakeMessage, Error> {
+        if rec.typ != ContentType::HANDSHAKE {
+            return Err(Error::unexpected(format!(
+                "expected an encrypted handshake message, got a {} record",
+                rec.typ
+            )));
+        }
+        let plain = self.open(rec)?;
+        crate::msgs::handshake::HandshakeMessage::read_bytes(&plain)
+    }
+
+    /// 13. Finish: both Finished verified, application data may flow.
+    pub(crate) fn finish(&mut self) -> State {
+        self.at(Step::Finish);
+        if let Some(secrets) = &self.secrets {
+            let detail = StepDetail::Finish {
+                cipher_suite: secrets.suite().suite,
+                extended_master_secret: secrets.extended_master_secret(),
+            };
+            self.emit(Direction::Local, detail);
+        }
+        self.handshake_complete = true;
+        State::Traffic
+    }
+
+    /// Queues a fatal alert for a local error, protected if our write keys
+    /// are on (RFC 5246 7.2: alerts are records like any other).
+    fn send_alert(&mut self, alert: Alert) {
+        let bytes = alert.get_encoding();
+        if self.encrypter.is_some() {
+            // If even the alert cannot be sealed, there is nothing more to
+            // send: the session is over either way.
+            let _ = self.send_protected(ContentType::ALERT, &bytes);
+        } else {
+            self.send(Message::Alert(alert));
+        }
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(
+        role: Role,
+        rng: Box<dyn Rng>,
+        state: impl FnOnce(&mut Core) -> Result<State, Error>,
+    ) -> Result<Self, Error> {
+        let mut core = Core::new(role, rng);
+        let state = state(&mut core)?;
+        Ok(Self { core, state })
+    }
+
+    /// Feeds one received message. On a local failure the fatal alert is
+    /// queued for [`Connection::poll_transmit`] and a `Failed` event
+    /// reported; from then on every call returns the same error.
+    pub fn handle(&mut self, msg: Message) -> Result<(), Error> {
+        match &self.state {
+            State::Failed(e) => return Err(e.clone()),
+            State::Closed => return Err(Error::unexpected("the connection is closed")),
+            _ => {}
+        }
+        self.dispatch(msg).inspect_err(|e| self.fail(e.clone()))
+    }
+
+    fn dispatch(&mut self, msg: Message) -> Result<(), Error> {
+        let msg = match msg {
+            Message::Alert(alert) => {
+                if self.core.decrypter.is_some() {
+                    return Err(Error::unexpected("plaintext alert after ChangeCipherSpec"));
+                }
+                return self.on_alert(alert);
+            }
+            Message::Protected(rec) if rec.typ == ContentType::ALERT => {
+                let plain = self.core.open(&rec)?;
+                return self.on_alert(Alert::read_bytes(&plain)?);
+            }
+            m => m,
+        };
+        // The state is taken out and the next one put back: a transition
+        // consumes what the old state held. On error the placeholder stays,
+        // and `fail` replaces it with `Failed`.
+        self.state = match mem::replace(&mut self.state, State::Closed) {
+            State::Client(s) => s.handle(&mut self.core, msg)?,
+            State::Server(s) => s.handle(&mut self.core, msg)?,
+            State::Traffic => self.on_traffic(msg)?,
+            other => other,
+        };
+        Ok(())
+    }
+
+    fn on_traffic(&mut self, msg: Message) -> Result<State, Error> {
+        match msg {
+            Message::Protected(rec) if rec.typ == ContentType::APPLICATION_DATA => {
+                let plain = self.core.open(&rec)?;
+                self.core.events.push_back(Event::ApplicationData(plain));
+                Ok(State::Traffic)
+            }
+            // A HelloRequest or ClientHello here would start a
+            // renegotiation, which this engine does not do (RFC 5746 is
+            // supported for the initial handshake only).
+            Message::Protected(rec) => Err(Error::unexpected(format!(
+                "{} record after the handshake; renegotiation is not supported",
+                rec.typ
+            ))),
+            other => Err(Error::unexpected(format!(
+                "plaintext {} after the handshake",
+                other.content_type()
+            ))),
+        }
+    }
+
+    fn on_alert(&mut self, alert: Alert) -> Result<(), Error> {
+        if alert.description == AlertDescription::CLOSE_NOTIFY
+            && matches!(self.state, State::Traffic)
+        {
+            self.core.events.push_back(Event::PeerClosed);
+            self.state = State::Closed;
+            return Ok(());
+        }
+        if alert.level == AlertLevel::WARNING && alert.description != AlertDescription::CLOSE_NOTIFY
+        {
+            self.core.events.push_back(Event::Warning(alert));
+            return Ok(());
+        }
+        Err(Error::from_peer(alert.description))
+    }
+
+    fn fail(&mut self, error: Error) {
+        if error.origin() == Origin::Local {
+            self.core.send_alert(Alert::fatal(error.alert()));
+        }
+        let step = self.core.step;
+        self.core.events.push_back(Event::Failed {
+            step,
+            error: error.clone(),
+        });
+        self.state = State::Failed(error);
+    }
+
+    /// The next message to send to the peer, if any.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.core.outgoing.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    /// Protects and queues application data, in records of at most 2^14
+    /// bytes. Only after the handshake.
+    pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), Error> {
+        if !matches!(self.state, State::Traffic) {
+            return Err(Error::internal(
+                "application data can only be sent after the handshake",
+            ));
+        }
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            self.core
+                .send_protected(ContentType::APPLICATION_DATA, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Sends close_notify and closes the connection (after the handshake).
+    pub fn close(&mut self) -> Result<(), Error> {
+        if !matches!(self.state, State::Traffic) {
+            return Err(Error::internal("close before the handshake completed"));
+        }
+        let alert = Alert {
+            level: AlertLevel::WARNING,
+            description: AlertDescription::CLOSE_NOTIFY,
+        };
+        self.core
+            .send_protected(ContentType::ALERT, &alert.get_encoding())?;
+        self.state = State::Closed;
+        Ok(())
+    }
+
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// Both Finished messages verified: application data may flow.
+    pub fn is_handshake_complete(&self) -> bool {
+        self.core.handshake_complete
+    }
+
+    /// The error that ended the session, if one did.
+    pub fn failure(&self) -> Option<&Error> {
+        match &self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The session's secrets, once derived (step 8). The only way to reach
+    /// the pre-master, master secret and keys: call it on purpose.
+    pub fn secrets(&self) -> Option<&SessionSecrets> {
+        self.core.secrets.as_ref()
+    }
+
+    /// The NSS key log line (`CLIENT_RANDOM <client_random> <master_secret>`)
+    /// once the master secret exists.
+    pub fn key_log_line(&self) -> Option<String> {
+        self.secrets().map(SessionSecrets::key_log_line)
+    }
+
+    /// The negotiated suite, once keys are derived.
+    pub fn cipher_suite(&self) -> Option<crate::msgs::enums::CipherSuite> {
+        self.secrets().map(|s| s.suite().suite)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.core.role)
+            .field("step", &self.core.step)
+            .field("handshake_complete", &self.is_handshake_complete())
+            .field("failure", &self.failure())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,267 @@
+//! Events: what the engine tells its caller about each of the thirteen
+//! steps of DESIGN.md, in the order they happen.
+//!
+//! Events carry what a student needs to follow the handshake: randoms,
+//! suites, extensions, certificates and their verdict, public key-exchange
+//! values, verify_data, the bytes of every message. They never carry a
+//! secret: the pre-master, master secret and keys are only reachable through
+//! [`crate::Connection::secrets`], an explicit call.
+
+use crate::error::Error;
+use crate::msgs::enums::{
+    CipherSuite, ExtensionType, NamedGroup, ProtocolVersion, SignatureScheme,
+};
+use crate::msgs::message::Alert;
+use crate::suites::{HashAlgorithm, KeyExchange};
+use crate::verify::CertificateInfo;
+
+/// The thirteen steps, numbered as in DESIGN.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    ClientHello = 1,
+    ServerHello = 2,
+    ServerCertificate = 3,
+    ServerHelloDone = 4,
+    ClientVerification = 5,
+    GenPreMaster = 6,
+    ClientKeyExchange = 7,
+    GenSecretKey = 8,
+    ClientChangeCipherSpec = 9,
+    ClientEncryptedHandshakeMessage = 10,
+    ServerChangeCipherSpec = 11,
+    ServerEncryptedHandshakeMessage = 12,
+    Finish = 13,
+}
+
+impl Step {
+    pub const ALL: [Step; 13] = [
+        Self::ClientHello,
+        Self::ServerHello,
+        Self::ServerCertificate,
+        Self::ServerHelloDone,
+        Self::ClientVerification,
+        Self::GenPreMaster,
+        Self::ClientKeyExchange,
+        Self::GenSecretKey,
+        Self::ClientChangeCipherSpec,
+        Self::ClientEncryptedHandshakeMessage,
+        Self::ServerChangeCipherSpec,
+        Self::ServerEncryptedHandshakeMessage,
+        Self::Finish,
+    ];
+
+    /// 1 to 13.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// The step's name in reports and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientHello => "Client Hello",
+            Self::ServerHello => "Server Hello",
+            Self::ServerCertificate => "Server Certificate",
+            Self::ServerHelloDone => "Server Hello Done",
+            Self::ClientVerification => "Client Verification",
+            Self::GenPreMaster => "Gen pre-master",
+            Self::ClientKeyExchange => "Client Key Exchange",
+            Self::GenSecretKey => "Gen secret key",
+            Self::ClientChangeCipherSpec | Self::ServerChangeCipherSpec => "Change Cipher Spec",
+            Self::ClientEncryptedHandshakeMessage | Self::ServerEncryptedHandshakeMessage => {
+                "Encrypted Handshake Message"
+            }
+            Self::Finish => "Finish",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}. {}", self.number(), self.name())
+    }
+}
+
+/// How this side took part in a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// This side sent the step's message.
+    Sent,
+    /// This side received and accepted the step's message.
+    Received,
+    /// Work done locally, nothing on the wire.
+    Local,
+}
+
+/// One extension as offered or answered, in wire order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionInfo {
+    pub typ: ExtensionType,
+    /// A short reading of its content, e.g. `x25519, secp256r1`.
+    pub summary: String,
+}
+
+/// A hello message as a student reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelloInfo {
+    pub version: ProtocolVersion,
+    pub random: [u8; 32],
+    pub session_id: Vec<u8>,
+    /// ClientHello: every suite offered, in order; ServerHello: the one chosen.
+    pub cipher_suites: Vec<CipherSuite>,
+    pub extensions: Vec<ExtensionInfo>,
+    /// The message's RFC 5246 encoding (handshake header included), as hashed
+    /// into the transcript.
+    pub message: Vec<u8>,
+}
+
+/// The ECDHE parameters of a ServerKeyExchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerKeyExchangeInfo {
+    pub group: NamedGroup,
+    /// The server's ephemeral public key.
+    pub public: Vec<u8>,
+    pub scheme: SignatureScheme,
+    pub signature: Vec<u8>,
+    pub message: Vec<u8>,
+}
+
+/// What happened in one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepDetail {
+    ClientHello(HelloInfo),
+    ServerHello {
+        hello: HelloInfo,
+        /// Both sides asked for RFC 7627's extended master secret.
+        extended_master_secret: bool,
+    },
+    ServerCertificate {
+        /// End entity first.
+        chain: Vec<CertificateInfo>,
+        message: Vec<u8>,
+    },
+    ServerHelloDone {
+        /// Present for ECDHE suites: it precedes ServerHelloDone.
+        key_exchange: Option<ServerKeyExchangeInfo>,
+        message: Vec<u8>,
+    },
+    ClientVerification {
+        /// The name the certificate was checked against.
+        server_name: String,
+        /// Subject of the verified end-entity certificate.
+        subject: String,
+        /// For ECDHE, the ServerKeyExchange signature verified with the
+        /// certificate's key.
+        signature_scheme: Option<SignatureScheme>,
+    },
+    GenPreMaster {
+        key_exchange: KeyExchange,
+        /// Length of the pre-master secret: 48 for RSA, the ECDH shared
+        /// secret's length for ECDHE.
+        length: usize,
+        /// ECDHE: the group and the client's ephemeral public key.
+        group: Option<NamedGroup>,
+        client_public: Option<Vec<u8>>,
+    },
+    ClientKeyExchange {
+        key_exchange: KeyExchange,
+        /// RSA: the encrypted pre-master's length (the modulus size).
+        encrypted_pre_master_len: Option<usize>,
+        /// ECDHE: the client's public key.
+        client_public: Option<Vec<u8>>,
+        message: Vec<u8>,
+    },
+    GenSecretKey {
+        extended_master_secret: bool,
+        prf: HashAlgorithm,
+        key_block_len: usize,
+        enc_key_len: usize,
+        fixed_iv_len: usize,
+    },
+    ChangeCipherSpec,
+    EncryptedHandshakeMessage {
+        /// The Finished's verify_data (12 bytes).
+        verify_data: Vec<u8>,
+        /// The protected record fragment as it travels.
+        record: Vec<u8>,
+    },
+    Finish {
+        cipher_suite: CipherSuite,
+        extended_master_secret: bool,
+    },
+}
+
+/// One step done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepEvent {
+    pub step: Step,
+    pub direction: Direction,
+    pub detail: StepDetail,
+}
+
+/// What the engine reports, polled with [`crate::Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Step(StepEvent),
+    /// Application data from the peer, decrypted.
+    ApplicationData(Vec<u8>),
+    /// The peer closed the connection with close_notify.
+    PeerClosed,
+    /// A warning alert from the peer, ignored.
+    Warning(Alert),
+    /// The session failed at `step`; a fatal alert was sent (for a local
+    /// error) or received.
+    Failed {
+        step: Step,
+        error: Error,
+    },
+}
+
+fn list<T: std::fmt::Debug>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl From<&crate::msgs::extensions::ClientExtension> for ExtensionInfo {
+    fn from(ext: &crate::msgs::extensions::ClientExtension) -> Self {
+        use crate::msgs::extensions::ClientExtension as E;
+        let summary = match ext {
+            E::ServerName(names) => names
+                .iter()
+                .map(|n| String::from_utf8_lossy(&n.name).into_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            E::SupportedGroups(g) => list(g),
+            E::EcPointFormats(f) => list(f),
+            E::SignatureAlgorithms(s) => list(s),
+            E::ExtendedMasterSecret => String::new(),
+            E::RenegotiationInfo(v) if v.is_empty() => "initial handshake".into(),
+            E::RenegotiationInfo(v) => format!("{} bytes", v.len()),
+            E::Unknown { data, .. } => format!("{} bytes, ignored", data.len()),
+        };
+        Self {
+            typ: ext.typ(),
+            summary,
+        }
+    }
+}
+
+impl From<&crate::msgs::extensions::ServerExtension> for ExtensionInfo {
+    fn from(ext: &crate::msgs::extensions::ServerExtension) -> Self {
+        use crate::msgs::extensions::ServerExtension as E;
+        let summary = match ext {
+            E::ServerNameAck => "acknowledged".into(),
+            E::EcPointFormats(f) => list(f),
+            E::ExtendedMasterSecret => String::new(),
+            E::RenegotiationInfo(v) if v.is_empty() => "initial handshake".into(),
+            E::RenegotiationInfo(v) => format!("{} bytes", v.len()),
+            E::Unknown { data, .. } => format!("{} bytes", data.len()),
+        };
+        Self {
+            typ: ext.typ(),
+            summary,
+        }
+    }
+}

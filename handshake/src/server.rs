@@ -1,0 +1,521 @@
+//! The server's handshake, one state per expected message.
+//!
+//! ```text
+//!                 <- ClientHello
+//! ServerHello, Certificate, [ServerKeyExchange], ServerHelloDone ->
+//!                 <- ClientKeyExchange, ChangeCipherSpec, Finished
+//! ChangeCipherSpec, Finished ->
+//! ```
+
+use std::sync::Arc;
+
+use crate::Role;
+use crate::client::{describe, gen_secret_key_detail, send_finished, unexpected};
+use crate::config::{CertifiedKey, ServerConfig, SuitePreference};
+use crate::conn::{Connection, Core, State};
+use crate::error::Error;
+use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
+use crate::keys::{SessionSecrets, ct_eq};
+use crate::kx::{EcdheKeyPair, is_supported_group};
+use crate::msgs::codec::{Codec, Reader};
+use crate::msgs::enums::{
+    AlertDescription, CipherSuite, EcPointFormat, ExtensionType, NamedGroup, ProtocolVersion,
+    SignatureScheme,
+};
+use crate::msgs::extensions::{ClientExtension, ServerExtension};
+use crate::msgs::handshake::{
+    Certificate, ClientHello, EcdheParams, HandshakeMessage, HandshakePayload, Random, ServerHello,
+    ServerKeyExchange,
+};
+use crate::msgs::message::Message;
+use crate::rand::Rng;
+use crate::suites::{KeyExchange, SuiteParams, lookup};
+use crate::transcript::Transcript;
+
+impl Connection {
+    /// Starts a server session, waiting for the ClientHello.
+    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Result<Self, Error> {
+        Self::new(Role::Server, rng, |core| {
+            core.at(Step::ClientHello);
+            Ok(State::Server(Box::new(ServerState::ExpectClientHello(
+                config,
+            ))))
+        })
+    }
+}
+
+pub(crate) enum ServerState {
+    ExpectClientHello(Arc<ServerConfig>),
+    ExpectClientKeyExchange(Box<ExpectClientKeyExchange>),
+    ExpectChangeCipherSpec(Transcript),
+    ExpectFinished(Transcript),
+}
+
+/// What the ClientKeyExchange will need.
+pub(crate) struct ExpectClientKeyExchange {
+    config: Arc<ServerConfig>,
+    suite: &'static SuiteParams,
+    client_version: ProtocolVersion,
+    client_random: Random,
+    server_random: Random,
+    extended_master_secret: bool,
+    /// ECDHE: the ephemeral key whose public half went in ServerKeyExchange.
+    ecdhe: Option<EcdheKeyPair>,
+    transcript: Transcript,
+}
+
+impl ServerState {
+    pub(crate) fn handle(self: Box<Self>, core: &mut Core, msg: Message) -> Result<State, Error> {
+        let next = match (*self, msg) {
+            (Self::ExpectClientHello(config), Message::Handshake(m)) => {
+                let typ = m.typ();
+                let mut transcript = Transcript::default();
+                let message = transcript.add(&m);
+                let HandshakePayload::ClientHello(ch) = m.payload else {
+                    return Err(unexpected(core, Step::ClientHello, typ));
+                };
+                Self::ExpectClientKeyExchange(Box::new(on_client_hello(
+                    core, config, ch, message, transcript,
+                )?))
+            }
+            (Self::ExpectClientKeyExchange(st), Message::Handshake(m)) => {
+                Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?)
+            }
+            (Self::ExpectChangeCipherSpec(transcript), Message::ChangeCipherSpec) => {
+                core.at(Step::ClientChangeCipherSpec);
+                core.receive_change_cipher_spec()?;
+                core.emit(Direction::Received, StepDetail::ChangeCipherSpec);
+                Self::ExpectFinished(transcript)
+            }
+            (Self::ExpectFinished(mut transcript), Message::Protected(rec)) => {
+                core.at(Step::ClientEncryptedHandshakeMessage);
+                let m = core.open_handshake(&rec)?;
+                let HandshakePayload::Finished(fin) = &m.payload else {
+                    return Err(unexpected(
+                        core,
+                        Step::ClientEncryptedHandshakeMessage,
+                        m.typ(),
+                    ));
+                };
+                let secrets = core
+                    .secrets
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("no secrets at Finished"))?;
+                let expected =
+                    secrets.verify_data(Role::Client, &transcript.hash(secrets.suite().hash))?;
+                if !ct_eq(&expected, &fin.verify_data) {
+                    return Err(Error::decrypt_error(
+                        "the client's Finished verify_data is wrong",
+                    ));
+                }
+                transcript.add(&m);
+                core.emit(
+                    Direction::Received,
+                    StepDetail::EncryptedHandshakeMessage {
+                        verify_data: fin.verify_data.clone(),
+                        record: rec.fragment,
+                    },
+                );
+                core.at(Step::ServerChangeCipherSpec);
+                core.send_change_cipher_spec()?;
+                core.emit(Direction::Sent, StepDetail::ChangeCipherSpec);
+                core.at(Step::ServerEncryptedHandshakeMessage);
+                send_finished(core, &mut transcript, Role::Server)?;
+                return Ok(core.finish());
+            }
+            (state, msg) => {
+                let step = state.expecting();
+                core.at(step);
+                return Err(Error::unexpected(format!(
+                    "{} while waiting for step {step}",
+                    describe(&msg)
+                )));
+            }
+        };
+        Ok(State::Server(Box::new(next)))
+    }
+
+    fn expecting(&self) -> Step {
+        match self {
+            Self::ExpectClientHello(_) => Step::ClientHello,
+            Self::ExpectClientKeyExchange(_) => Step::ClientKeyExchange,
+            Self::ExpectChangeCipherSpec(_) => Step::ClientChangeCipherSpec,
+            Self::ExpectFinished(_) => Step::ClientEncryptedHandshakeMessage,
+        }
+    }
+}
+
+/// What the ClientHello asks for, read once.
+struct Offer<'a> {
+    groups: Vec<NamedGroup>,
+    schemes: &'a [SignatureScheme],
+    uncompressed_points: bool,
+    extended_master_secret: bool,
+    secure_renegotiation: bool,
+}
+
+fn read_offer(ch: &ClientHello) -> Result<Offer<'_>, Error> {
+    let mut seen = Vec::new();
+    let mut offer = Offer {
+        // RFC 8422 4: without supported_groups the server may assume the
+        // client supports any curve; secp256r1 is the one every client has.
+        groups: vec![NamedGroup::SECP256R1],
+        // RFC 5246 7.4.1.4.1: without signature_algorithms the client is
+        // assumed to support only SHA-1, which this server never uses.
+        schemes: &[],
+        uncompressed_points: true,
+        extended_master_secret: false,
+        secure_renegotiation: ch
+            .cipher_suites
+            .contains(&CipherSuite::TLS_EMPTY_RENEGOTIATION_INFO_SCSV),
+    };
+    for ext in ch.extensions() {
+        let typ = ext.typ();
+        if seen.contains(&typ) {
+            return Err(Error::illegal_parameter(format!(
+                "ClientHello repeats extension {typ}"
+            )));
+        }
+        seen.push(typ);
+        match ext {
+            ClientExtension::SupportedGroups(g) => offer.groups = g.clone(),
+            ClientExtension::SignatureAlgorithms(s) => offer.schemes = s,
+            ClientExtension::EcPointFormats(f) => {
+                offer.uncompressed_points = f.contains(&EcPointFormat::UNCOMPRESSED)
+            }
+            ClientExtension::ExtendedMasterSecret => offer.extended_master_secret = true,
+            ClientExtension::RenegotiationInfo(v) => {
+                if !v.is_empty() {
+                    return Err(Error::handshake_failure(
+                        "renegotiation_info is not empty on an initial handshake",
+                    ));
+                }
+                offer.secure_renegotiation = true;
+            }
+            ClientExtension::Unknown { typ, data } if *typ == ExtensionType::SUPPORTED_VERSIONS => {
+                // A client that lists versions and leaves TLS 1.2 out
+                // (a TLS 1.3-only client) cannot be served.
+                if !lists_tls12(data)? {
+                    return Err(Error::new(
+                        AlertDescription::PROTOCOL_VERSION,
+                        "supported_versions does not include TLS 1.2",
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(offer)
+}
+
+/// Reads supported_versions (RFC 8446 4.2.1): ProtocolVersion versions<2..254>.
+fn lists_tls12(data: &[u8]) -> Result<bool, Error> {
+    let mut r = Reader::new(data);
+    let mut list = r.sub(
+        crate::msgs::codec::LengthPrefix::U8,
+        2,
+        254,
+        "supported_versions",
+    )?;
+    r.expect_empty("supported_versions")?;
+    while list.any_left() {
+        if ProtocolVersion::read(&mut list)? == ProtocolVersion::TLSV1_2 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What a usable suite brings with it.
+struct Choice<'a> {
+    suite: &'static SuiteParams,
+    key: &'a CertifiedKey,
+    /// ECDHE: the group and the signature scheme.
+    ecdhe: Option<(NamedGroup, SignatureScheme)>,
+}
+
+fn usable<'a>(
+    config: &'a ServerConfig,
+    offer: &Offer<'_>,
+    suite: CipherSuite,
+) -> Option<Choice<'a>> {
+    let params = lookup(suite)?;
+    let key = config.certified_key(params.kx.certificate_key())?;
+    if !params.kx.is_ecdhe() {
+        return Some(Choice {
+            suite: params,
+            key,
+            ecdhe: None,
+        });
+    }
+    if !offer.uncompressed_points {
+        return None;
+    }
+    let group = config
+        .groups
+        .iter()
+        .copied()
+        .find(|g| offer.groups.contains(g) && is_supported_group(*g))?;
+    // RFC 8422 5.1: an ECDSA certificate's curve must be one the client supports.
+    if let Some(curve) = key.key.curve() {
+        if !offer.groups.contains(&curve) {
+            return None;
+        }
+    }
+    let scheme = key.key.choose_scheme(offer.schemes)?;
+    Some(Choice {
+        suite: params,
+        key,
+        ecdhe: Some((group, scheme)),
+    })
+}
+
+fn choose<'a>(
+    config: &'a ServerConfig,
+    offer: &Offer<'_>,
+    offered: &[CipherSuite],
+) -> Option<Choice<'a>> {
+    let enabled = &config.cipher_suites;
+    match config.preference {
+        SuitePreference::Server => enabled
+            .iter()
+            .filter(|s| offered.contains(s))
+            .find_map(|s| usable(config, offer, *s)),
+        SuitePreference::Client => offered
+            .iter()
+            .filter(|s| enabled.contains(s))
+            .find_map(|s| usable(config, offer, *s)),
+    }
+}
+
+/// Steps 1 to 4 on the server: read the ClientHello, choose, answer.
+fn on_client_hello(
+    core: &mut Core,
+    config: Arc<ServerConfig>,
+    ch: ClientHello,
+    message: Vec<u8>,
+    mut transcript: Transcript,
+) -> Result<ExpectClientKeyExchange, Error> {
+    core.at(Step::ClientHello);
+    if ch.client_version < ProtocolVersion::TLSV1_2 {
+        return Err(Error::new(
+            AlertDescription::PROTOCOL_VERSION,
+            format!(
+                "the client offers at most {}, this server speaks TLS 1.2 only",
+                ch.client_version
+            ),
+        ));
+    }
+    if !ch.compression_methods.contains(&0) {
+        return Err(Error::illegal_parameter(
+            "the client does not offer null compression",
+        ));
+    }
+    let offer = read_offer(&ch)?;
+    core.emit(
+        Direction::Received,
+        StepDetail::ClientHello(HelloInfo {
+            version: ch.client_version,
+            random: ch.random,
+            session_id: ch.session_id.clone(),
+            cipher_suites: ch.cipher_suites.clone(),
+            extensions: ch.extensions().iter().map(ExtensionInfo::from).collect(),
+            message,
+        }),
+    );
+
+    core.at(Step::ServerHello);
+    let choice = choose(&config, &offer, &ch.cipher_suites).ok_or_else(|| {
+        Error::handshake_failure(format!(
+            "no cipher suite in common: the client offers {:?}, this server enables {:?}",
+            ch.cipher_suites, config.cipher_suites
+        ))
+    })?;
+    let suite = choice.suite;
+    let extended_master_secret = offer.extended_master_secret && config.extended_master_secret;
+    let mut server_random = [0u8; 32];
+    core.rng.fill(&mut server_random)?;
+    let mut extensions = Vec::new();
+    if offer.secure_renegotiation {
+        extensions.push(ServerExtension::RenegotiationInfo(Vec::new()));
+    }
+    if extended_master_secret {
+        extensions.push(ServerExtension::ExtendedMasterSecret);
+    }
+    // RFC 8422 5.2: answer ec_point_formats when an ECC suite is chosen and
+    // the client sent the extension.
+    let sent_point_formats = ch
+        .extensions()
+        .iter()
+        .any(|e| matches!(e, ClientExtension::EcPointFormats(_)));
+    if choice.suite.kx.is_ecdhe() && sent_point_formats {
+        extensions.push(ServerExtension::EcPointFormats(vec![
+            EcPointFormat::UNCOMPRESSED,
+        ]));
+    }
+    let sh = ServerHello {
+        server_version: ProtocolVersion::TLSV1_2,
+        random: server_random,
+        // No session resumption: an empty session_id says so (RFC 5246 7.4.1.3).
+        session_id: Vec::new(),
+        cipher_suite: choice.suite.suite,
+        compression_method: 0,
+        extensions: Some(extensions),
+    };
+    let hello = HelloInfo {
+        version: sh.server_version,
+        random: sh.random,
+        session_id: Vec::new(),
+        cipher_suites: vec![sh.cipher_suite],
+        extensions: sh.extensions().iter().map(ExtensionInfo::from).collect(),
+        message: Vec::new(),
+    };
+    let m = HandshakeMessage::from(HandshakePayload::ServerHello(sh));
+    let message = transcript.add(&m);
+    core.send(m.into());
+    core.emit(
+        Direction::Sent,
+        StepDetail::ServerHello {
+            hello: HelloInfo { message, ..hello },
+            extended_master_secret,
+        },
+    );
+
+    core.at(Step::ServerCertificate);
+    let certificate = Certificate {
+        certificate_list: choice.key.chain.clone(),
+    };
+    let chain = certificate
+        .certificate_list
+        .iter()
+        .map(|c| crate::verify::certificate_info(c.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let m = HandshakeMessage::from(HandshakePayload::Certificate(certificate));
+    let message = transcript.add(&m);
+    core.send(m.into());
+    core.emit(
+        Direction::Sent,
+        StepDetail::ServerCertificate { chain, message },
+    );
+
+    core.at(Step::ServerHelloDone);
+    let (ecdhe, key_exchange) = match choice.ecdhe {
+        Some((group, scheme)) => {
+            let pair = EcdheKeyPair::generate(group, core.rng.as_mut())?;
+            let params = EcdheParams {
+                group,
+                public: pair.public_key().to_vec(),
+            };
+            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params);
+            let signature = choice.key.key.sign(scheme, &signed)?;
+            let ske = ServerKeyExchange {
+                params,
+                scheme,
+                signature,
+            };
+            let info = ServerKeyExchangeInfo {
+                group,
+                public: ske.params.public.clone(),
+                scheme,
+                signature: ske.signature.clone(),
+                message: Vec::new(),
+            };
+            let m = HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske));
+            let message = transcript.add(&m);
+            core.send(m.into());
+            (Some(pair), Some(ServerKeyExchangeInfo { message, ..info }))
+        }
+        None => (None, None),
+    };
+    let m = HandshakeMessage::from(HandshakePayload::ServerHelloDone);
+    let message = transcript.add(&m);
+    core.send(m.into());
+    core.emit(
+        Direction::Sent,
+        StepDetail::ServerHelloDone {
+            key_exchange,
+            message,
+        },
+    );
+    core.at(Step::ClientKeyExchange);
+    Ok(ExpectClientKeyExchange {
+        config,
+        suite,
+        client_version: ch.client_version,
+        client_random: ch.random,
+        server_random,
+        extended_master_secret,
+        ecdhe,
+        transcript,
+    })
+}
+
+/// Steps 7 and 8 on the server: recover the pre-master, derive the keys.
+fn on_client_key_exchange(
+    core: &mut Core,
+    st: ExpectClientKeyExchange,
+    m: &HandshakeMessage,
+) -> Result<Transcript, Error> {
+    core.at(Step::ClientKeyExchange);
+    let HandshakePayload::ClientKeyExchange(cke) = &m.payload else {
+        return Err(unexpected(core, Step::ClientKeyExchange, m.typ()));
+    };
+    let ExpectClientKeyExchange {
+        config,
+        suite,
+        client_version,
+        client_random,
+        server_random,
+        extended_master_secret,
+        ecdhe,
+        mut transcript,
+    } = st;
+    let (pre_master, encrypted_len, client_public) = match (suite.kx, ecdhe) {
+        (KeyExchange::Rsa, None) => {
+            let encrypted = cke.encrypted_pre_master()?;
+            let key = config
+                .certified_key(suite.kx.certificate_key())
+                .ok_or_else(|| Error::internal("the RSA key went missing"))?;
+            // RFC 5246 7.4.7.1: never fails here, whatever the ciphertext;
+            // a bad one yields a random pre-master and shows at Finished.
+            let pre_master =
+                key.key
+                    .decrypt_pre_master(encrypted, client_version, core.rng.as_mut())?;
+            (pre_master, Some(encrypted.len()), None)
+        }
+        (kx, Some(pair)) if kx.is_ecdhe() => {
+            let public = cke.ecdh_public()?;
+            let shared = pair.agree(public)?;
+            (shared, None, Some(public.to_vec()))
+        }
+        _ => {
+            return Err(Error::internal(
+                "key exchange state does not match the suite",
+            ));
+        }
+    };
+    let message = transcript.add(m);
+    core.emit(
+        Direction::Received,
+        StepDetail::ClientKeyExchange {
+            key_exchange: suite.kx,
+            encrypted_pre_master_len: encrypted_len,
+            client_public,
+            message,
+        },
+    );
+
+    core.at(Step::GenSecretKey);
+    let session_hash = extended_master_secret.then(|| transcript.hash(suite.hash));
+    let secrets = SessionSecrets::new(
+        suite,
+        &client_random,
+        &server_random,
+        pre_master,
+        session_hash.as_deref(),
+    )?;
+    core.emit(Direction::Local, gen_secret_key_detail(&secrets));
+    core.install_secrets(secrets)?;
+    core.at(Step::ClientChangeCipherSpec);
+    Ok(transcript)
+}
