@@ -64,6 +64,8 @@ pub(crate) struct Hs {
     transcript: Transcript,
 }
 
+// Each variant is named for the message it waits for, as in rustls.
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum ClientState {
     ExpectServerHello(Hs),
     ExpectCertificate(Negotiated),
@@ -88,8 +90,8 @@ pub(crate) struct WithCertificate {
 }
 
 impl ClientState {
-    pub(crate) fn handle(self: Box<Self>, core: &mut Core, msg: Message) -> Result<State, Error> {
-        let next = match (*self, msg) {
+    pub(crate) fn handle(self, core: &mut Core, msg: Message) -> Result<State, Error> {
+        let next = match (self, msg) {
             (Self::ExpectServerHello(hs), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let HandshakePayload::ServerHello(sh) = m.payload else {

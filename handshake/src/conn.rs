@@ -239,8 +239,8 @@ impl Connection {
         // consumes what the old state held. On error the placeholder stays,
         // and `fail` replaces it with `Failed`.
         self.state = match mem::replace(&mut self.state, State::Closed) {
-            State::Client(s) => s.handle(&mut self.core, msg)?,
-            State::Server(s) => s.handle(&mut self.core, msg)?,
+            State::Client(s) => (*s).handle(&mut self.core, msg)?,
+            State::Server(s) => (*s).handle(&mut self.core, msg)?,
             State::Traffic => self.on_traffic(msg)?,
             other => other,
         };

@@ -44,6 +44,8 @@ impl Connection {
     }
 }
 
+// Each variant is named for the message it waits for, as in rustls.
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum ServerState {
     ExpectClientHello(Arc<ServerConfig>),
     ExpectClientKeyExchange(Box<ExpectClientKeyExchange>),
@@ -65,8 +67,8 @@ pub(crate) struct ExpectClientKeyExchange {
 }
 
 impl ServerState {
-    pub(crate) fn handle(self: Box<Self>, core: &mut Core, msg: Message) -> Result<State, Error> {
-        let next = match (*self, msg) {
+    pub(crate) fn handle(self, core: &mut Core, msg: Message) -> Result<State, Error> {
+        let next = match (self, msg) {
             (Self::ExpectClientHello(config), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let mut transcript = Transcript::default();
@@ -192,15 +194,15 @@ fn read_offer(ch: &ClientHello) -> Result<Offer<'_>, Error> {
                 }
                 offer.secure_renegotiation = true;
             }
-            ClientExtension::Unknown { typ, data } if *typ == ExtensionType::SUPPORTED_VERSIONS => {
-                // A client that lists versions and leaves TLS 1.2 out
-                // (a TLS 1.3-only client) cannot be served.
-                if !lists_tls12(data)? {
-                    return Err(Error::new(
-                        AlertDescription::PROTOCOL_VERSION,
-                        "supported_versions does not include TLS 1.2",
-                    ));
-                }
+            // A client that lists versions and leaves TLS 1.2 out (a TLS
+            // 1.3-only client) cannot be served.
+            ClientExtension::Unknown { typ, data }
+                if *typ == ExtensionType::SUPPORTED_VERSIONS && !lists_tls12(data)? =>
+            {
+                return Err(Error::new(
+                    AlertDescription::PROTOCOL_VERSION,
+                    "supported_versions does not include TLS 1.2",
+                ));
             }
             _ => {}
         }
@@ -257,10 +259,10 @@ fn usable<'a>(
         .copied()
         .find(|g| offer.groups.contains(g) && is_supported_group(*g))?;
     // RFC 8422 5.1: an ECDSA certificate's curve must be one the client supports.
-    if let Some(curve) = key.key.curve() {
-        if !offer.groups.contains(&curve) {
-            return None;
-        }
+    if let Some(curve) = key.key.curve()
+        && !offer.groups.contains(&curve)
+    {
+        return None;
     }
     let scheme = key.key.choose_scheme(offer.schemes)?;
     Some(Choice {

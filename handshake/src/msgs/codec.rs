@@ -143,7 +143,12 @@ pub trait Codec: Sized {
     fn read_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes);
         let value = Self::read(&mut r)?;
-        r.expect_empty(std::any::type_name::<Self>().rsplit("::").next().unwrap_or("message"))?;
+        r.expect_empty(
+            std::any::type_name::<Self>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("message"),
+        )?;
         Ok(value)
     }
 }
@@ -171,7 +176,10 @@ pub fn put_vec(prefix: LengthPrefix, out: &mut Vec<u8>, body: impl FnOnce(&mut V
     out.extend_from_slice(&[0u8; 3][..width]);
     body(out);
     let len = out.len() - at - width;
-    debug_assert!(len <= prefix.max(), "vector of {len} bytes overflows its prefix");
+    debug_assert!(
+        len <= prefix.max(),
+        "vector of {len} bytes overflows its prefix"
+    );
     let bytes = (len as u32).to_be_bytes();
     out[at..at + width].copy_from_slice(&bytes[4 - width..]);
 }

@@ -245,7 +245,10 @@ mod tests {
         );
         assert_eq!(format!("{:?}", CipherSuite(0x0a0a)), "CipherSuite(0x0a0a)");
         assert_eq!(format!("{}", AlertDescription(7)), "AlertDescription(0x07)");
-        assert_eq!(CipherSuite(0xc02f), CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        assert_eq!(
+            CipherSuite(0xc02f),
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        );
     }
 
     #[test]
