@@ -449,6 +449,23 @@ fn on_server_hello_done(
             ),
         ));
     }
+    // RFC 5246 7.4.2: with a keyUsage extension, RSA key transport needs
+    // keyEncipherment and a signed ServerKeyExchange needs digitalSignature.
+    if let Some(ku) = &info.key_usage {
+        let (needed, ok) = match suite.kx {
+            KeyExchange::Rsa => ("keyEncipherment", ku.key_encipherment),
+            _ => ("digitalSignature", ku.digital_signature),
+        };
+        if !ok {
+            return Err(Error::new(
+                AlertDescription::UNSUPPORTED_CERTIFICATE,
+                format!(
+                    "{} needs keyUsage {needed}; the certificate allows only {}",
+                    suite.suite, ku.text
+                ),
+            ));
+        }
+    }
     if let Some(ske) = &ske {
         let signed =
             ServerKeyExchange::signed_message(&hs.client_random, &server_random, &ske.params);

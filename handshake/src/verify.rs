@@ -55,6 +55,17 @@ pub struct CertificateInfo {
     pub public_key_description: String,
     /// basicConstraints cA.
     pub is_ca: bool,
+    /// The keyUsage extension, if present (RFC 5280 4.2.1.3).
+    pub key_usage: Option<KeyUsageInfo>,
+}
+
+/// The keyUsage bits TLS 1.2 cares about, and all of them as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUsageInfo {
+    pub digital_signature: bool,
+    pub key_encipherment: bool,
+    /// Every bit set, by RFC 5280 name, e.g. "Digital Signature, Key Encipherment".
+    pub text: String,
 }
 
 /// Parses a DER certificate, insisting on nothing after it.
@@ -100,6 +111,14 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, Error> {
         }
     }
 
+    let key_usage = cert
+        .key_usage()
+        .map_err(|e| bad("keyUsage", &e))?
+        .map(|ku| KeyUsageInfo {
+            digital_signature: ku.value.digital_signature(),
+            key_encipherment: ku.value.key_encipherment(),
+            text: ku.value.to_string(),
+        });
     let (key_type, public_key_description) = describe_key(cert.public_key());
     let validity = cert.validity();
     Ok(CertificateInfo {
@@ -114,6 +133,7 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, Error> {
         key_type,
         public_key_description,
         is_ca: cert.is_ca(),
+        key_usage,
     })
 }
 
