@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
@@ -133,24 +132,19 @@ impl ServerKey {
     /// Picks the scheme to sign ServerKeyExchange with from the client's
     /// signature_algorithms (RFC 5246 7.4.1.4.1), in this server's order.
     ///
-    /// For ECDSA, TLS 1.2 SignatureAndHashAlgorithm names only the hash: the
-    /// curve is the certificate's (RFC 8422 5.1.1 leaves curves to
-    /// supported_groups), so a P-256 key may sign with SHA-384 when that is
-    /// all the client offers. SHA-1 is never chosen (RFC 9155).
+    /// For ECDSA, TLS 1.2's SignatureAndHashAlgorithm names only the hash,
+    /// so a P-256 key could sign a SHA-384 digest; like rustls, this server
+    /// only signs with the hash that matches its curve (P-256 with SHA-256,
+    /// P-384 with SHA-384), which aws-lc-rs provides as one algorithm and
+    /// every client offers. SHA-1 is never chosen (RFC 9155).
     pub fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<SignatureScheme> {
         let ours: &[SignatureScheme] = match &self.inner {
             Inner::Rsa { .. } => RSA_PREFERENCE,
             Inner::Ecdsa {
                 curve: NamedGroup::SECP384R1,
                 ..
-            } => &[
-                SignatureScheme::ECDSA_NISTP384_SHA384,
-                SignatureScheme::ECDSA_NISTP256_SHA256,
-            ],
-            Inner::Ecdsa { .. } => &[
-                SignatureScheme::ECDSA_NISTP256_SHA256,
-                SignatureScheme::ECDSA_NISTP384_SHA384,
-            ],
+            } => &[SignatureScheme::ECDSA_NISTP384_SHA384],
+            Inner::Ecdsa { .. } => &[SignatureScheme::ECDSA_NISTP256_SHA256],
         };
         ours.iter().copied().find(|s| offered.contains(s))
     }
@@ -192,13 +186,12 @@ impl ServerKey {
                     NamedGroup::SECP384R1 => SignatureScheme::ECDSA_NISTP384_SHA384,
                     _ => SignatureScheme::ECDSA_NISTP256_SHA256,
                 };
-                let sig = if scheme == native {
-                    signer.sign(&rng, message)
-                } else {
-                    let digest = cross_hash_digest(*curve, scheme, message).ok_or_else(misfit)?;
-                    signer.sign_digest(&digest)
+                if scheme != native {
+                    return Err(misfit());
                 }
-                .map_err(|_| Error::internal(format!("ECDSA signing with {scheme} failed")))?;
+                let sig = signer
+                    .sign(&rng, message)
+                    .map_err(|_| Error::internal(format!("ECDSA signing with {scheme} failed")))?;
                 Ok(sig.as_ref().to_vec())
             }
         }
@@ -262,31 +255,6 @@ fn ct_eq_usize(a: usize, b: usize) -> u8 {
     // x | -x has its top bit set exactly when x != 0.
     let nonzero = (x | x.wrapping_neg()) >> (usize::BITS - 1);
     std::hint::black_box(1 ^ (nonzero as u8))
-}
-
-/// The digest to sign when the TLS 1.2 scheme's hash is not the curve's own.
-///
-/// aws-lc-rs has no ECDSA P-256/SHA-384 or P-384/SHA-256 signing algorithm,
-/// but ECDSA signs the integer of the hash's leftmost bits (FIPS 186-5
-/// 6.4.1 step 2, SEC 1 4.1.3 step 5): for P-256 that is the first 32 bytes
-/// of a SHA-384 digest; for P-384 a 32-byte SHA-256 digest left-padded with
-/// zeros is the same integer. So the prepared digest is handed to aws-lc's
-/// ECDSA under the curve's own hash label; the peer verifies it as an
-/// ordinary P-256/SHA-384 (or P-384/SHA-256) signature.
-fn cross_hash_digest(curve: NamedGroup, scheme: SignatureScheme, message: &[u8]) -> Option<Digest> {
-    match (curve, scheme) {
-        (NamedGroup::SECP256R1, SignatureScheme::ECDSA_NISTP384_SHA384) => {
-            let h = digest::digest(&digest::SHA384, message);
-            Digest::import_less_safe(&h.as_ref()[..32], &digest::SHA256).ok()
-        }
-        (NamedGroup::SECP384R1, SignatureScheme::ECDSA_NISTP256_SHA256) => {
-            let h = digest::digest(&digest::SHA256, message);
-            let mut padded = [0u8; 48];
-            padded[16..].copy_from_slice(h.as_ref());
-            Digest::import_less_safe(&padded, &digest::SHA384).ok()
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
