@@ -1,6 +1,12 @@
-//! Randomness, injected: the engine never reaches for a global RNG, so a
-//! test can seed every random value (randoms, pre-master, ECDHE private
-//! keys) and get the same session, byte for byte, on every run.
+//! Randomness, injected: the engine never reaches for a global RNG for the
+//! values that make a session (the two randoms, the RSA pre-master, ECDHE
+//! private keys), so a seeded test gets the same ones on every run.
+//!
+//! What aws-lc draws internally cannot be injected: RSA-PSS salts, ECDSA
+//! nonces and PKCS#1 encryption padding. So the ServerKeyExchange
+//! signature (except PKCS#1 v1.5), the RSA ClientKeyExchange ciphertext,
+//! and through the transcript an extended master secret, differ between
+//! runs even with a seeded generator.
 
 use crate::error::Error;
 

@@ -1,6 +1,6 @@
 //! An in-memory client/server pair, stepped by hand (quinn-proto's
-//! `tests/util.rs` idea): no sockets, no sleeps, seeded randomness, so every
-//! run is the same session.
+//! `tests/util.rs` idea): no sockets, no sleeps, seeded randomness (see
+//! `handshake::rand` for what aws-lc draws on its own).
 #![allow(dead_code)]
 
 use std::sync::Arc;
