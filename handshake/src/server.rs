@@ -236,58 +236,88 @@ struct Choice<'a> {
     ecdhe: Option<(NamedGroup, SignatureScheme)>,
 }
 
+/// Whether `suite` can be used with this client, and if not, why.
 fn usable<'a>(
     config: &'a ServerConfig,
     offer: &Offer<'_>,
     suite: CipherSuite,
-) -> Option<Choice<'a>> {
-    let params = lookup(suite)?;
-    let key = config.certified_key(params.kx.certificate_key())?;
+) -> Result<Choice<'a>, String> {
+    let params = lookup(suite).ok_or("not implemented")?;
+    let key_type = params.kx.certificate_key();
+    let key = config
+        .certified_key(key_type)
+        .ok_or_else(|| format!("no {key_type:?} certificate configured"))?;
     if !params.kx.is_ecdhe() {
-        return Some(Choice {
+        return Ok(Choice {
             suite: params,
             key,
             ecdhe: None,
         });
     }
     if !offer.uncompressed_points {
-        return None;
+        return Err("the client does not accept uncompressed points".into());
     }
     let group = config
         .groups
         .iter()
         .copied()
-        .find(|g| offer.groups.contains(g) && is_supported_group(*g))?;
+        .find(|g| offer.groups.contains(g) && is_supported_group(*g))
+        .ok_or("no ECDHE group in common")?;
     // RFC 8422 5.1: an ECDSA certificate's curve must be one the client supports.
     if let Some(curve) = key.key.curve()
         && !offer.groups.contains(&curve)
     {
-        return None;
+        return Err(format!(
+            "the certificate's curve {curve} is not in the client's supported_groups"
+        ));
     }
-    let scheme = key.key.choose_scheme(offer.schemes)?;
-    Some(Choice {
+    let scheme = key
+        .key
+        .choose_scheme(offer.schemes)
+        .ok_or_else(|| format!("no signature scheme in common for the {key_type:?} certificate"))?;
+    Ok(Choice {
         suite: params,
         key,
         ecdhe: Some((group, scheme)),
     })
 }
 
+/// The first usable suite in the preferred order, or handshake_failure
+/// saying why each candidate was refused.
 fn choose<'a>(
     config: &'a ServerConfig,
     offer: &Offer<'_>,
     offered: &[CipherSuite],
-) -> Option<Choice<'a>> {
+) -> Result<Choice<'a>, Error> {
     let enabled = &config.cipher_suites;
-    match config.preference {
+    let candidates: Vec<CipherSuite> = match config.preference {
         SuitePreference::Server => enabled
             .iter()
             .filter(|s| offered.contains(s))
-            .find_map(|s| usable(config, offer, *s)),
+            .copied()
+            .collect(),
         SuitePreference::Client => offered
             .iter()
             .filter(|s| enabled.contains(s))
-            .find_map(|s| usable(config, offer, *s)),
+            .copied()
+            .collect(),
+    };
+    if candidates.is_empty() {
+        return Err(Error::handshake_failure(format!(
+            "no cipher suite in common: the client offers {offered:?}, this server enables {enabled:?}"
+        )));
     }
+    let mut refusals = Vec::new();
+    for suite in candidates {
+        match usable(config, offer, suite) {
+            Ok(choice) => return Ok(choice),
+            Err(why) => refusals.push(format!("{suite:?}: {why}")),
+        }
+    }
+    Err(Error::handshake_failure(format!(
+        "no usable cipher suite: {}",
+        refusals.join("; ")
+    )))
 }
 
 /// Steps 1 to 4 on the server: read the ClientHello, choose, answer.
@@ -327,12 +357,7 @@ fn on_client_hello(
     );
 
     core.at(Step::ServerHello);
-    let choice = choose(&config, &offer, &ch.cipher_suites).ok_or_else(|| {
-        Error::handshake_failure(format!(
-            "no cipher suite in common: the client offers {:?}, this server enables {:?}",
-            ch.cipher_suites, config.cipher_suites
-        ))
-    })?;
+    let choice = choose(&config, &offer, &ch.cipher_suites)?;
     let suite = choice.suite;
     let extended_master_secret = offer.extended_master_secret && config.extended_master_secret;
     let mut server_random = [0u8; 32];

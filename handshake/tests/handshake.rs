@@ -77,3 +77,126 @@ fn server_reports_the_steps_it_takes_part_in() {
         .collect();
     assert_eq!(steps(&pair.server_events), expected);
 }
+
+#[test]
+fn the_server_chooses_by_its_preference_or_the_clients() {
+    use handshake::SuitePreference;
+    let (a, b) = (
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_RSA_WITH_AES_256_GCM_SHA384,
+    );
+    for (preference, expected) in [(SuitePreference::Server, b), (SuitePreference::Client, a)] {
+        let mut c = client_config();
+        c.cipher_suites = vec![a, b];
+        let mut s = server_config();
+        s.cipher_suites = vec![b, a];
+        s.preference = preference;
+        let mut pair = Pair::new(c, s);
+        pair.drive();
+        assert_eq!(pair.client.cipher_suite(), Some(expected), "{preference:?}");
+        assert_eq!(pair.server.cipher_suite(), Some(expected), "{preference:?}");
+    }
+}
+
+fn server_key_exchange(events: &[handshake::Event]) -> handshake::events::ServerKeyExchangeInfo {
+    common::pair::step_events(events)
+        .find_map(|s| match &s.detail {
+            handshake::StepDetail::ServerHelloDone {
+                key_exchange: Some(kx),
+                ..
+            } => Some(kx.clone()),
+            _ => None,
+        })
+        .expect("a ServerKeyExchange was reported")
+}
+
+#[test]
+fn every_group_is_negotiated_when_it_is_the_only_one_offered() {
+    use handshake::NamedGroup;
+    for (group, public_len) in [
+        (NamedGroup::X25519, 32),
+        (NamedGroup::SECP256R1, 65),
+        (NamedGroup::SECP384R1, 97),
+    ] {
+        let mut c = client_config();
+        c.groups = vec![group];
+        c.cipher_suites = vec![CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+        let mut pair = Pair::new(c, server_config());
+        let out = pair.drive();
+        assert!(
+            out.client.is_none() && out.server.is_none(),
+            "{group:?}: {out:?}"
+        );
+        let kx = server_key_exchange(&pair.client_events);
+        assert_eq!(kx.group, group);
+        assert_eq!(kx.public.len(), public_len, "{group:?}");
+    }
+}
+
+#[test]
+fn an_ecdsa_p384_certificate_signs_with_sha384() {
+    use common::pair::certified;
+    use common::pki::pki;
+    let server = handshake::ServerConfig::new(vec![certified(&pki().ecdsa_p384)]).unwrap();
+    let mut pair = Pair::new(client_config(), server);
+    let out = pair.drive();
+    assert!(out.client.is_none() && out.server.is_none(), "{out:?}");
+    assert_eq!(
+        server_key_exchange(&pair.client_events).scheme,
+        handshake::SignatureScheme::ECDSA_NISTP384_SHA384
+    );
+}
+
+#[test]
+fn key_log_lines_agree_and_secrets_stay_out_of_debug_output() {
+    let pair = run(
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        true,
+        true,
+    );
+    let line = pair.client.key_log_line().unwrap();
+    assert_eq!(Some(&line), pair.server.key_log_line().as_ref());
+    let secrets = pair.client.secrets().unwrap();
+    let master = handshake::keys::hex(secrets.master_secret());
+    let client_random = handshake::keys::hex(secrets.client_random());
+    assert_eq!(line, format!("CLIENT_RANDOM {client_random} {master}"));
+    let everything = format!(
+        "{:?} {:?} {:?} {:?} {:?}",
+        pair.client, pair.server, pair.client_events, pair.server_events, secrets
+    );
+    for secret in [
+        secrets.pre_master_secret(),
+        secrets.master_secret(),
+        secrets.client_write_key(),
+        secrets.server_write_key(),
+    ] {
+        let hex = handshake::keys::hex(secret);
+        assert!(
+            !everything.contains(&hex),
+            "a secret leaked into Debug output"
+        );
+        // Debug of byte vectors prints decimal lists; look for those too.
+        assert!(
+            !everything.contains(&format!("{:?}", secret)),
+            "a secret leaked into Debug output"
+        );
+    }
+}
+
+#[test]
+fn an_ecdsa_certificate_needs_its_curve_in_supported_groups() {
+    // RFC 8422 5.1: the server's P-256 certificate is of no use to a client
+    // that supports only x25519, so the ECDSA suite cannot be chosen.
+    let mut c = client_config();
+    c.groups = vec![handshake::NamedGroup::X25519];
+    c.cipher_suites = vec![CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
+    let mut pair = Pair::new(c, server_config());
+    let out = pair.drive();
+    let err = out.server.expect("server refuses");
+    assert_eq!(err.alert(), handshake::AlertDescription::HANDSHAKE_FAILURE);
+    assert!(err.reason().contains("secp256r1"), "{err}");
+    assert_eq!(
+        out.client.expect("client told").alert(),
+        handshake::AlertDescription::HANDSHAKE_FAILURE
+    );
+}
