@@ -37,6 +37,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod framing;
 pub mod keys;
 pub mod kx;
 pub mod msgs;
