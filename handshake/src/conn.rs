@@ -296,6 +296,16 @@ impl Connection {
         self.state = State::Failed(error);
     }
 
+    /// Ends the session for a failure found outside the engine (a framing
+    /// error on TCP, an idle timeout): queues the fatal alert for `error`,
+    /// protected once our keys are on, and reports it like any other
+    /// failure. Does nothing if the session already ended.
+    pub fn abort(&mut self, error: Error) {
+        if !matches!(self.state, State::Failed(_) | State::Closed) {
+            self.fail(error);
+        }
+    }
+
     /// The next message to send to the peer, if any.
     pub fn poll_transmit(&mut self) -> Option<Message> {
         self.core.outgoing.pop_front()

@@ -200,3 +200,38 @@ fn an_ecdsa_certificate_needs_its_curve_in_supported_groups() {
         handshake::AlertDescription::HANDSHAKE_FAILURE
     );
 }
+
+#[test]
+fn abort_sends_the_alert_protected_once_keys_are_on() {
+    use handshake::{AlertDescription, Error, Message};
+    // Before ChangeCipherSpec: a plaintext alert.
+    let mut pair = Pair::new(client_config(), server_config());
+    pair.client.poll_transmit().expect("ClientHello");
+    pair.client
+        .abort(Error::decode("framing: truncated record"));
+    assert!(matches!(
+        pair.client.poll_transmit(),
+        Some(Message::Alert(a)) if a.description == AlertDescription::DECODE_ERROR
+    ));
+    assert_eq!(
+        pair.client.failure().map(|e| e.alert()),
+        Some(AlertDescription::DECODE_ERROR)
+    );
+    pair.client.abort(Error::internal("again"));
+    assert!(
+        pair.client.poll_transmit().is_none(),
+        "a second abort sends nothing"
+    );
+
+    // After the handshake: a protected alert record the peer can read.
+    let mut pair = run(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256, true, true);
+    pair.server.abort(Error::new(
+        AlertDescription::RECORD_OVERFLOW,
+        "framing: record too big",
+    ));
+    let out = pair.drive();
+    assert_eq!(
+        out.client.map(|e| e.alert()),
+        Some(AlertDescription::RECORD_OVERFLOW)
+    );
+}
