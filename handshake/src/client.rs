@@ -20,7 +20,7 @@ use crate::config::ClientConfig;
 use crate::conn::{Connection, Core, State};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
-use crate::keys::{SessionSecrets, ct_eq};
+use crate::keys::SessionSecrets;
 use crate::kx::{EcdheKeyPair, rsa_encrypt_pre_master, rsa_pre_master};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{
@@ -165,32 +165,7 @@ impl ClientState {
             }
             (Self::ExpectFinished(hs), Message::Protected(rec)) => {
                 core.at(Step::ServerEncryptedHandshakeMessage);
-                let m = core.open_handshake(&rec)?;
-                let HandshakePayload::Finished(fin) = &m.payload else {
-                    return Err(unexpected(
-                        core,
-                        Step::ServerEncryptedHandshakeMessage,
-                        m.typ(),
-                    ));
-                };
-                let secrets = core
-                    .secrets
-                    .as_ref()
-                    .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-                let expected =
-                    secrets.verify_data(Role::Server, &hs.transcript.hash(secrets.suite().hash))?;
-                if !ct_eq(&expected, &fin.verify_data) {
-                    return Err(Error::decrypt_error(
-                        "the server's Finished verify_data is wrong",
-                    ));
-                }
-                core.emit(
-                    Direction::Received,
-                    StepDetail::EncryptedHandshakeMessage {
-                        verify_data: fin.verify_data.clone(),
-                        record: rec.fragment,
-                    },
-                );
+                core.receive_finished(&rec, &hs.transcript, Role::Server)?;
                 return Ok(core.finish());
             }
             (state, msg) => {
@@ -205,7 +180,7 @@ impl ClientState {
         Ok(State::Client(Box::new(next)))
     }
 
-    fn expecting(&self) -> Step {
+    pub(crate) fn expecting(&self) -> Step {
         match self {
             Self::ExpectServerHello(_) => Step::ServerHello,
             Self::ExpectCertificate(_) => Step::ServerCertificate,

@@ -18,13 +18,15 @@ use crate::Role;
 use crate::client::ClientState;
 use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
-use crate::keys::SessionSecrets;
+use crate::keys::{SessionSecrets, ct_eq};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType};
+use crate::msgs::handshake::{HandshakeMessage, HandshakePayload};
 use crate::msgs::message::{Alert, Message, ProtectedRecord};
 use crate::rand::Rng;
 use crate::record::{MAX_PLAINTEXT, RecordDecrypter, RecordEncrypter};
 use crate::server::ServerState;
+use crate::transcript::Transcript;
 
 /// One TLS 1.2 session, client or server side.
 pub struct Connection {
@@ -154,20 +156,60 @@ impl Core {
         Ok(())
     }
 
-    /// Opens a protected handshake record and decodes the one handshake
-    /// message in it (Finished, the only one TLS 1.2 protects).
-    pub(crate) fn open_handshake(
+    /// Opens the peer's Finished (the first protected record) and checks
+    /// it against the transcript so far (RFC 5246 7.4.9); reports it and
+    /// returns the message for the transcript.
+    pub(crate) fn receive_finished(
         &mut self,
         rec: &ProtectedRecord,
-    ) -> Result<crate::msgs::handshake::HandshakeMessage, Error> {
+        transcript: &Transcript,
+        sender: Role,
+    ) -> Result<HandshakeMessage, Error> {
         if rec.typ != ContentType::HANDSHAKE {
             return Err(Error::unexpected(format!(
-                "expected an encrypted handshake message, got a {} record",
+                "expected the encrypted Finished, got a {} record",
                 rec.typ
             )));
         }
         let plain = self.open(rec)?;
-        crate::msgs::handshake::HandshakeMessage::read_bytes(&plain)
+        let m = HandshakeMessage::read_bytes(&plain)?;
+        let HandshakePayload::Finished(fin) = &m.payload else {
+            return Err(Error::unexpected(format!(
+                "{} instead of the encrypted Finished",
+                m.typ()
+            )));
+        };
+        let secrets = self
+            .secrets
+            .as_ref()
+            .ok_or_else(|| Error::internal("no secrets at Finished"))?;
+        let expected = secrets.verify_data(sender, &transcript.hash(secrets.suite().hash))?;
+        // verify_data is 12 bytes for every TLS 1.2 suite here (7.4.9); a
+        // message of the wrong length is malformed, not merely wrong.
+        if fin.verify_data.len() != expected.len() {
+            return Err(Error::decode(format!(
+                "Finished verify_data has {} bytes, not {}",
+                fin.verify_data.len(),
+                expected.len()
+            )));
+        }
+        if !ct_eq(&expected, &fin.verify_data) {
+            let who = match sender {
+                Role::Client => "client",
+                Role::Server => "server",
+            };
+            return Err(Error::decrypt_error(format!(
+                "the {who}'s Finished verify_data is wrong"
+            )));
+        }
+        self.emit(
+            Direction::Received,
+            StepDetail::EncryptedHandshakeMessage {
+                verify_data: fin.verify_data.clone(),
+                record: rec.fragment.clone(),
+            },
+        );
+        Ok(m)
     }
 
     /// 13. Finish: both Finished verified, application data may flow.
@@ -222,6 +264,13 @@ impl Connection {
     }
 
     fn dispatch(&mut self, msg: Message) -> Result<(), Error> {
+        // Whatever arrives (an alert, a record that fails to open) is
+        // reported against the step this side is waiting for.
+        match &self.state {
+            State::Client(s) => self.core.at(s.expecting()),
+            State::Server(s) => self.core.at(s.expecting()),
+            _ => {}
+        }
         let msg = match msg {
             Message::Alert(alert) => {
                 if self.core.decrypter.is_some() {

@@ -15,7 +15,7 @@ use crate::config::{CertifiedKey, ServerConfig, SuitePreference};
 use crate::conn::{Connection, Core, State};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
-use crate::keys::{SessionSecrets, ct_eq};
+use crate::keys::SessionSecrets;
 use crate::kx::{EcdheKeyPair, is_supported_group};
 use crate::msgs::codec::{Codec, Reader};
 use crate::msgs::enums::{
@@ -91,33 +91,8 @@ impl ServerState {
             }
             (Self::ExpectFinished(mut transcript), Message::Protected(rec)) => {
                 core.at(Step::ClientEncryptedHandshakeMessage);
-                let m = core.open_handshake(&rec)?;
-                let HandshakePayload::Finished(fin) = &m.payload else {
-                    return Err(unexpected(
-                        core,
-                        Step::ClientEncryptedHandshakeMessage,
-                        m.typ(),
-                    ));
-                };
-                let secrets = core
-                    .secrets
-                    .as_ref()
-                    .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-                let expected =
-                    secrets.verify_data(Role::Client, &transcript.hash(secrets.suite().hash))?;
-                if !ct_eq(&expected, &fin.verify_data) {
-                    return Err(Error::decrypt_error(
-                        "the client's Finished verify_data is wrong",
-                    ));
-                }
-                transcript.add(&m);
-                core.emit(
-                    Direction::Received,
-                    StepDetail::EncryptedHandshakeMessage {
-                        verify_data: fin.verify_data.clone(),
-                        record: rec.fragment,
-                    },
-                );
+                let finished = core.receive_finished(&rec, &transcript, Role::Client)?;
+                transcript.add(&finished);
                 core.at(Step::ServerChangeCipherSpec);
                 core.send_change_cipher_spec()?;
                 core.emit(Direction::Sent, StepDetail::ChangeCipherSpec);
@@ -137,7 +112,7 @@ impl ServerState {
         Ok(State::Server(Box::new(next)))
     }
 
-    fn expecting(&self) -> Step {
+    pub(crate) fn expecting(&self) -> Step {
         match self {
             Self::ExpectClientHello(_) => Step::ClientHello,
             Self::ExpectClientKeyExchange(_) => Step::ClientKeyExchange,
