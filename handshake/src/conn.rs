@@ -20,7 +20,7 @@ use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
 use crate::keys::{SessionSecrets, ct_eq};
 use crate::msgs::codec::Codec;
-use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType};
+use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
 use crate::msgs::handshake::{HandshakeMessage, HandshakePayload};
 use crate::msgs::message::{Alert, Message, ProtectedRecord};
 use crate::rand::Rng;
@@ -303,11 +303,32 @@ impl Connection {
                 self.core.events.push_back(Event::ApplicationData(plain));
                 Ok(State::Traffic)
             }
-            // A HelloRequest or ClientHello here would start a
-            // renegotiation, which this engine does not do (RFC 5746 is
-            // supported for the initial handshake only).
+            Message::Protected(rec) if rec.typ == ContentType::HANDSHAKE => {
+                let plain = self.core.open(&rec)?;
+                let m = HandshakeMessage::read_bytes(&plain)?;
+                let asks_renegotiation = match self.core.role {
+                    Role::Client => m.typ() == HandshakeType::HELLO_REQUEST,
+                    Role::Server => m.typ() == HandshakeType::CLIENT_HELLO,
+                };
+                if !asks_renegotiation {
+                    return Err(Error::unexpected(format!(
+                        "{} after the handshake",
+                        m.typ()
+                    )));
+                }
+                // RFC 5246 7.2.2: renegotiation is declined with a
+                // no_renegotiation warning; the session goes on (RFC 5746
+                // is supported for the initial handshake only).
+                let alert = Alert {
+                    level: AlertLevel::WARNING,
+                    description: AlertDescription::NO_RENEGOTIATION,
+                };
+                self.core
+                    .send_protected(ContentType::ALERT, &alert.get_encoding())?;
+                Ok(State::Traffic)
+            }
             Message::Protected(rec) => Err(Error::unexpected(format!(
-                "{} record after the handshake; renegotiation is not supported",
+                "{} record after the handshake",
                 rec.typ
             ))),
             other => Err(Error::unexpected(format!(

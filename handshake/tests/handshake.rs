@@ -235,3 +235,50 @@ fn abort_sends_the_alert_protected_once_keys_are_on() {
         Some(AlertDescription::RECORD_OVERFLOW)
     );
 }
+
+#[test]
+fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
+    use handshake::msgs::codec::Codec;
+    use handshake::msgs::enums::{AlertLevel, ContentType, HandshakeType};
+    use handshake::msgs::handshake::{HandshakeMessage, HandshakePayload};
+    use handshake::{AlertDescription, Event, Message, ProtectedRecord};
+    let mut pair = run(
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        true,
+        true,
+    );
+    // The server asks for renegotiation with a HelloRequest, sealed with its keys.
+    let (mut enc, _) = pair
+        .server
+        .secrets()
+        .unwrap()
+        .record_layer(Role::Server)
+        .unwrap();
+    // Its Finished went out as record 0: advance this copy past it.
+    enc.encrypt(ContentType::HANDSHAKE, b"").unwrap();
+    let hello_request = HandshakeMessage::from(HandshakePayload::Unknown {
+        typ: HandshakeType::HELLO_REQUEST,
+        body: Vec::new(),
+    });
+    let fragment = enc
+        .encrypt(ContentType::HANDSHAKE, &hello_request.get_encoding())
+        .unwrap();
+    pair.client
+        .handle(Message::Protected(ProtectedRecord {
+            typ: ContentType::HANDSHAKE,
+            fragment,
+        }))
+        .expect("a HelloRequest is declined, not fatal");
+    // The client answers with a protected warning the server can read.
+    let reply = pair.client.poll_transmit().expect("the client answers");
+    let before = pair.server_events.len();
+    pair.server.handle(reply).expect("a warning is not fatal");
+    while let Some(e) = pair.server.poll_event() {
+        pair.server_events.push(e);
+    }
+    assert!(matches!(
+        &pair.server_events[before..],
+        [Event::Warning(a)] if a.description == AlertDescription::NO_RENEGOTIATION && a.level == AlertLevel::WARNING
+    ));
+    assert!(pair.client.failure().is_none());
+}
