@@ -17,19 +17,16 @@ use zeroize::Zeroizing;
 
 use crate::Role;
 use crate::config::ClientConfig;
-use crate::conn::{Connection, Core, State};
+use crate::conn::{Connection, Core, State, unexpected, unexpected_type};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
-use crate::keys::SessionSecrets;
 use crate::kx::{EcdheKeyPair, rsa_encrypt_pre_master, rsa_pre_master};
 use crate::msgs::codec::Codec;
-use crate::msgs::enums::{
-    AlertDescription, ContentType, EcPointFormat, ExtensionType, HandshakeType, ProtocolVersion,
-};
+use crate::msgs::enums::{AlertDescription, EcPointFormat, ExtensionType, ProtocolVersion};
 use crate::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use crate::msgs::handshake::{
-    Certificate, ClientHello, ClientKeyExchange, Finished, HandshakeMessage, HandshakePayload,
-    Random, ServerHello, ServerKeyExchange,
+    Certificate, ClientHello, ClientKeyExchange, HandshakeMessage, HandshakePayload, Random,
+    ServerHello, ServerKeyExchange,
 };
 use crate::msgs::message::Message;
 use crate::rand::Rng;
@@ -95,7 +92,7 @@ impl ClientState {
             (Self::ExpectServerHello(hs), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let HandshakePayload::ServerHello(sh) = m.payload else {
-                    return Err(unexpected(core, Step::ServerHello, typ));
+                    return Err(unexpected_type(core, Step::ServerHello, typ));
                 };
                 Self::ExpectCertificate(on_server_hello(core, hs, sh)?)
             }
@@ -103,7 +100,7 @@ impl ClientState {
                 let typ = m.typ();
                 let message = neg.hs.transcript.add(&m);
                 let HandshakePayload::Certificate(certificate) = m.payload else {
-                    return Err(unexpected(core, Step::ServerCertificate, typ));
+                    return Err(unexpected_type(core, Step::ServerCertificate, typ));
                 };
                 core.at(Step::ServerCertificate);
                 if certificate.certificate_list.is_empty() {
@@ -131,7 +128,7 @@ impl ClientState {
             (Self::ExpectServerKeyExchange(mut with), Message::Handshake(m)) => {
                 core.at(Step::ServerHelloDone);
                 let HandshakePayload::ServerKeyExchange(ske) = &m.payload else {
-                    return Err(unexpected(core, Step::ServerHelloDone, m.typ()));
+                    return Err(unexpected_type(core, Step::ServerHelloDone, m.typ()));
                 };
                 let hs = &with.neg.hs;
                 if !hs.config.groups.contains(&ske.params.group) {
@@ -153,29 +150,19 @@ impl ClientState {
             (Self::ExpectServerHelloDone(with, ske), Message::Handshake(m)) => {
                 core.at(Step::ServerHelloDone);
                 if !matches!(m.payload, HandshakePayload::ServerHelloDone) {
-                    return Err(unexpected(core, Step::ServerHelloDone, m.typ()));
+                    return Err(unexpected_type(core, Step::ServerHelloDone, m.typ()));
                 }
                 Self::ExpectChangeCipherSpec(on_server_hello_done(core, with, ske, &m)?)
             }
             (Self::ExpectChangeCipherSpec(hs), Message::ChangeCipherSpec) => {
-                core.at(Step::ServerChangeCipherSpec);
                 core.receive_change_cipher_spec()?;
-                core.emit(Direction::Received, StepDetail::ChangeCipherSpec);
                 Self::ExpectFinished(hs)
             }
             (Self::ExpectFinished(hs), Message::Protected(rec)) => {
-                core.at(Step::ServerEncryptedHandshakeMessage);
-                core.receive_finished(&rec, &hs.transcript, Role::Server)?;
+                core.receive_finished(&rec, &hs.transcript)?;
                 return Ok(core.finish());
             }
-            (state, msg) => {
-                let step = state.expecting();
-                core.at(step);
-                return Err(Error::unexpected(format!(
-                    "{} while waiting for step {step}",
-                    describe(&msg)
-                )));
-            }
+            (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
         };
         Ok(State::Client(Box::new(next)))
     }
@@ -191,21 +178,6 @@ impl ClientState {
             Self::ExpectFinished(_) => Step::ServerEncryptedHandshakeMessage,
         }
     }
-}
-
-/// Names a message for an error line.
-pub(crate) fn describe(msg: &Message) -> String {
-    match msg {
-        Message::Handshake(h) => format!("{}", h.typ()),
-        Message::ChangeCipherSpec => "ChangeCipherSpec".into(),
-        Message::Alert(a) => format!("alert {}", a.description),
-        Message::Protected(p) => format!("encrypted {} record", p.typ),
-    }
-}
-
-pub(crate) fn unexpected(core: &mut Core, step: Step, typ: HandshakeType) -> Error {
-    core.at(step);
-    Error::unexpected(format!("{typ} while waiting for step {step}"))
 }
 
 fn send_client_hello(
@@ -508,65 +480,16 @@ fn on_server_hello_done(
         },
     );
 
-    // 8. Gen secret key. RFC 7627 4: session_hash covers the transcript up
-    // to and including ClientKeyExchange.
-    core.at(Step::GenSecretKey);
-    let session_hash = extended_master_secret.then(|| hs.transcript.hash(suite.hash));
-    let secrets = SessionSecrets::new(
+    core.gen_secret_key(
         suite,
         &hs.client_random,
         &server_random,
         pre_master,
-        session_hash.as_deref(),
+        &hs.transcript,
+        extended_master_secret,
     )?;
-    core.emit(Direction::Local, gen_secret_key_detail(&secrets));
-    core.install_secrets(secrets)?;
-
-    // 9. Change Cipher Spec, 10. the client's Finished, encrypted.
-    core.at(Step::ClientChangeCipherSpec);
-    core.send_change_cipher_spec()?;
-    core.emit(Direction::Sent, StepDetail::ChangeCipherSpec);
-    core.at(Step::ClientEncryptedHandshakeMessage);
-    send_finished(core, &mut hs.transcript, Role::Client)?;
+    core.send_change_cipher_spec_and_finished(&mut hs.transcript)?;
     Ok(hs)
-}
-
-pub(crate) fn gen_secret_key_detail(secrets: &SessionSecrets) -> StepDetail {
-    let suite = secrets.suite();
-    StepDetail::GenSecretKey {
-        extended_master_secret: secrets.extended_master_secret(),
-        prf: suite.hash,
-        key_block_len: suite.key_block_len(),
-        enc_key_len: suite.bulk.key_len(),
-        fixed_iv_len: suite.bulk.fixed_iv_len(),
-    }
-}
-
-/// Computes, records and sends this side's Finished as the first
-/// protected record.
-pub(crate) fn send_finished(
-    core: &mut Core,
-    transcript: &mut Transcript,
-    sender: Role,
-) -> Result<(), Error> {
-    let secrets = core
-        .secrets
-        .as_ref()
-        .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-    let verify_data = secrets.verify_data(sender, &transcript.hash(secrets.suite().hash))?;
-    let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
-        verify_data: verify_data.to_vec(),
-    }));
-    let plain = transcript.add(&m);
-    let record = core.send_protected(ContentType::HANDSHAKE, &plain)?;
-    core.emit(
-        Direction::Sent,
-        StepDetail::EncryptedHandshakeMessage {
-            verify_data: verify_data.to_vec(),
-            record,
-        },
-    );
-    Ok(())
 }
 
 fn server_name_text(name: &ServerName<'_>) -> String {

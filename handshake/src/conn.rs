@@ -21,12 +21,14 @@ use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
 use crate::keys::{SessionSecrets, ct_eq};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
-use crate::msgs::handshake::{HandshakeMessage, HandshakePayload};
+use crate::msgs::handshake::{Finished, HandshakeMessage, HandshakePayload, Random};
 use crate::msgs::message::{Alert, Message, ProtectedRecord};
 use crate::rand::Rng;
 use crate::record::{MAX_PLAINTEXT, RecordDecrypter, RecordEncrypter};
 use crate::server::ServerState;
+use crate::suites::SuiteParams;
 use crate::transcript::Transcript;
+use zeroize::Zeroizing;
 
 /// One TLS 1.2 session, client or server side.
 pub struct Connection {
@@ -125,9 +127,38 @@ impl Core {
         dec.decrypt(rec.typ, &rec.fragment)
     }
 
-    /// Installs the session keys: our write side takes effect when we send
-    /// ChangeCipherSpec, the read side when we receive the peer's.
-    pub(crate) fn install_secrets(&mut self, secrets: SessionSecrets) -> Result<(), Error> {
+    /// Step 8, Gen secret key: the master secret (RFC 7627's when both sides
+    /// asked for it: its session_hash covers the transcript up to and
+    /// including ClientKeyExchange) and the key block. The keys take effect
+    /// at ChangeCipherSpec, ours when we send it, the peer's when it comes.
+    pub(crate) fn gen_secret_key(
+        &mut self,
+        suite: &'static SuiteParams,
+        client_random: &Random,
+        server_random: &Random,
+        pre_master: Zeroizing<Vec<u8>>,
+        transcript: &Transcript,
+        extended_master_secret: bool,
+    ) -> Result<(), Error> {
+        self.at(Step::GenSecretKey);
+        let session_hash = extended_master_secret.then(|| transcript.hash(suite.hash));
+        let secrets = SessionSecrets::new(
+            suite,
+            client_random,
+            server_random,
+            pre_master,
+            session_hash.as_deref(),
+        )?;
+        self.emit(
+            Direction::Local,
+            StepDetail::GenSecretKey {
+                extended_master_secret,
+                prf: suite.hash,
+                key_block_len: suite.key_block_len(),
+                enc_key_len: suite.bulk.key_len(),
+                fixed_iv_len: suite.bulk.fixed_iv_len(),
+            },
+        );
         let (enc, dec) = secrets.record_layer(self.role)?;
         self.secrets = Some(secrets);
         self.pending_write = Some(enc);
@@ -135,36 +166,86 @@ impl Core {
         Ok(())
     }
 
-    /// Sends ChangeCipherSpec; every later record is protected (RFC 5246 7.1).
-    pub(crate) fn send_change_cipher_spec(&mut self) -> Result<(), Error> {
+    /// Steps 9 and 10 (client) or 11 and 12 (server): ChangeCipherSpec,
+    /// after which every record is protected (RFC 5246 7.1), then this
+    /// side's Finished as the first protected record (7.4.9).
+    pub(crate) fn send_change_cipher_spec_and_finished(
+        &mut self,
+        transcript: &mut Transcript,
+    ) -> Result<(), Error> {
+        let (ccs, finished) = match self.role {
+            Role::Client => (
+                Step::ClientChangeCipherSpec,
+                Step::ClientEncryptedHandshakeMessage,
+            ),
+            Role::Server => (
+                Step::ServerChangeCipherSpec,
+                Step::ServerEncryptedHandshakeMessage,
+            ),
+        };
+        self.at(ccs);
         let enc = self
             .pending_write
             .take()
             .ok_or_else(|| Error::internal("ChangeCipherSpec before the keys exist"))?;
         self.send(Message::ChangeCipherSpec);
         self.encrypter = Some(enc);
+        self.emit(Direction::Sent, StepDetail::ChangeCipherSpec);
+
+        self.at(finished);
+        let secrets = self
+            .secrets
+            .as_ref()
+            .ok_or_else(|| Error::internal("no secrets at Finished"))?;
+        let verify_data = secrets.verify_data(self.role, &transcript.hash(secrets.suite().hash))?;
+        let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
+            verify_data: verify_data.to_vec(),
+        }));
+        let plain = transcript.add(&m);
+        let record = self.send_protected(ContentType::HANDSHAKE, &plain)?;
+        self.emit(
+            Direction::Sent,
+            StepDetail::EncryptedHandshakeMessage {
+                verify_data: verify_data.to_vec(),
+                record,
+            },
+        );
         Ok(())
     }
 
-    /// The peer's ChangeCipherSpec: its later records are protected.
+    /// Step 11 (client) or 9 (server): the peer's ChangeCipherSpec; its
+    /// later records are protected.
     pub(crate) fn receive_change_cipher_spec(&mut self) -> Result<(), Error> {
+        self.at(match self.role {
+            Role::Client => Step::ServerChangeCipherSpec,
+            Role::Server => Step::ClientChangeCipherSpec,
+        });
         let dec = self
             .pending_read
             .take()
             .ok_or_else(|| Error::unexpected("ChangeCipherSpec before the key exchange"))?;
         self.decrypter = Some(dec);
+        self.emit(Direction::Received, StepDetail::ChangeCipherSpec);
         Ok(())
     }
 
-    /// Opens the peer's Finished (the first protected record) and checks
+    /// Step 12 (client) or 10 (server): opens the peer's Finished, the
+    /// first protected record, and checks
     /// it against the transcript so far (RFC 5246 7.4.9); reports it and
     /// returns the message for the transcript.
     pub(crate) fn receive_finished(
         &mut self,
         rec: &ProtectedRecord,
         transcript: &Transcript,
-        sender: Role,
     ) -> Result<HandshakeMessage, Error> {
+        let sender = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        self.at(match sender {
+            Role::Client => Step::ClientEncryptedHandshakeMessage,
+            Role::Server => Step::ServerEncryptedHandshakeMessage,
+        });
         if rec.typ != ContentType::HANDSHAKE {
             return Err(Error::unexpected(format!(
                 "expected the encrypted Finished, got a {} record",
@@ -212,7 +293,7 @@ impl Core {
         Ok(m)
     }
 
-    /// 13. Finish: both Finished verified, application data may flow.
+    /// Step 13, Finish: both Finished verified, application data may flow.
     pub(crate) fn finish(&mut self) -> State {
         self.at(Step::Finish);
         if let Some(secrets) = &self.secrets {
@@ -460,4 +541,23 @@ impl std::fmt::Debug for Connection {
             .field("failure", &self.failure())
             .finish_non_exhaustive()
     }
+}
+
+/// The error for a message that does not fit the state, named by what it is
+/// and the step being waited for.
+pub(crate) fn unexpected(core: &mut Core, step: Step, msg: &Message) -> Error {
+    core.at(step);
+    let what = match msg {
+        Message::Handshake(h) => format!("{}", h.typ()),
+        Message::ChangeCipherSpec => "ChangeCipherSpec".into(),
+        Message::Alert(a) => format!("alert {}", a.description),
+        Message::Protected(p) => format!("encrypted {} record", p.typ),
+    };
+    Error::unexpected(format!("{what} while waiting for step {step}"))
+}
+
+/// A handshake message of the wrong type for `step`.
+pub(crate) fn unexpected_type(core: &mut Core, step: Step, typ: HandshakeType) -> Error {
+    core.at(step);
+    Error::unexpected(format!("{typ} while waiting for step {step}"))
 }

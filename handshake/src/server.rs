@@ -10,12 +10,10 @@
 use std::sync::Arc;
 
 use crate::Role;
-use crate::client::{describe, gen_secret_key_detail, send_finished, unexpected};
 use crate::config::{CertifiedKey, ServerConfig, SuitePreference};
-use crate::conn::{Connection, Core, State};
+use crate::conn::{Connection, Core, State, unexpected, unexpected_type};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
-use crate::keys::SessionSecrets;
 use crate::kx::{EcdheKeyPair, is_supported_group};
 use crate::msgs::codec::{Codec, Reader};
 use crate::msgs::enums::{
@@ -74,7 +72,7 @@ impl ServerState {
                 let mut transcript = Transcript::default();
                 let message = transcript.add(&m);
                 let HandshakePayload::ClientHello(ch) = m.payload else {
-                    return Err(unexpected(core, Step::ClientHello, typ));
+                    return Err(unexpected_type(core, Step::ClientHello, typ));
                 };
                 Self::ExpectClientKeyExchange(Box::new(on_client_hello(
                     core, config, ch, message, transcript,
@@ -84,30 +82,16 @@ impl ServerState {
                 Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?)
             }
             (Self::ExpectChangeCipherSpec(transcript), Message::ChangeCipherSpec) => {
-                core.at(Step::ClientChangeCipherSpec);
                 core.receive_change_cipher_spec()?;
-                core.emit(Direction::Received, StepDetail::ChangeCipherSpec);
                 Self::ExpectFinished(transcript)
             }
             (Self::ExpectFinished(mut transcript), Message::Protected(rec)) => {
-                core.at(Step::ClientEncryptedHandshakeMessage);
-                let finished = core.receive_finished(&rec, &transcript, Role::Client)?;
+                let finished = core.receive_finished(&rec, &transcript)?;
                 transcript.add(&finished);
-                core.at(Step::ServerChangeCipherSpec);
-                core.send_change_cipher_spec()?;
-                core.emit(Direction::Sent, StepDetail::ChangeCipherSpec);
-                core.at(Step::ServerEncryptedHandshakeMessage);
-                send_finished(core, &mut transcript, Role::Server)?;
+                core.send_change_cipher_spec_and_finished(&mut transcript)?;
                 return Ok(core.finish());
             }
-            (state, msg) => {
-                let step = state.expecting();
-                core.at(step);
-                return Err(Error::unexpected(format!(
-                    "{} while waiting for step {step}",
-                    describe(&msg)
-                )));
-            }
+            (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
         };
         Ok(State::Server(Box::new(next)))
     }
@@ -460,7 +444,7 @@ fn on_client_key_exchange(
 ) -> Result<Transcript, Error> {
     core.at(Step::ClientKeyExchange);
     let HandshakePayload::ClientKeyExchange(cke) = &m.payload else {
-        return Err(unexpected(core, Step::ClientKeyExchange, m.typ()));
+        return Err(unexpected_type(core, Step::ClientKeyExchange, m.typ()));
     };
     let ExpectClientKeyExchange {
         config,
@@ -507,17 +491,14 @@ fn on_client_key_exchange(
         },
     );
 
-    core.at(Step::GenSecretKey);
-    let session_hash = extended_master_secret.then(|| transcript.hash(suite.hash));
-    let secrets = SessionSecrets::new(
+    core.gen_secret_key(
         suite,
         &client_random,
         &server_random,
         pre_master,
-        session_hash.as_deref(),
+        &transcript,
+        extended_master_secret,
     )?;
-    core.emit(Direction::Local, gen_secret_key_detail(&secrets));
-    core.install_secrets(secrets)?;
     core.at(Step::ClientChangeCipherSpec);
     Ok(transcript)
 }
