@@ -195,12 +195,29 @@ struct Choice<'a> {
     ecdhe: Option<(NamedGroup, SignatureScheme)>,
 }
 
+/// Why a suite cannot be used with this client.
+struct Refusal {
+    why: String,
+    /// Only because the client's offer is too weak (RFC 5246 7.2.2
+    /// insufficient_security), not because nothing matches.
+    insecure: bool,
+}
+
+impl<T: Into<String>> From<T> for Refusal {
+    fn from(why: T) -> Self {
+        Self {
+            why: why.into(),
+            insecure: false,
+        }
+    }
+}
+
 /// Whether `suite` can be used with this client, and if not, why.
 fn usable<'a>(
     config: &'a ServerConfig,
     offer: &Offer<'_>,
     suite: CipherSuite,
-) -> Result<Choice<'a>, String> {
+) -> Result<Choice<'a>, Refusal> {
     let params = lookup(suite).ok_or("not implemented")?;
     let key_type = params.kx.certificate_key();
     let key = config
@@ -228,12 +245,28 @@ fn usable<'a>(
     {
         return Err(format!(
             "the certificate's curve {curve} is not in the client's supported_groups"
-        ));
+        )
+        .into());
     }
-    let scheme = key
-        .key
-        .choose_scheme(offer.schemes)
-        .ok_or_else(|| format!("no signature scheme in common for the {key_type:?} certificate"))?;
+    let scheme = key.key.choose_scheme(offer.schemes).ok_or_else(|| {
+        // Without signature_algorithms a client is taken to support only
+        // SHA-1 (RFC 5246 7.4.1.4.1), which this server refuses to sign with.
+        let only_sha1 = offer.schemes.iter().all(|s| {
+            matches!(
+                *s,
+                SignatureScheme::RSA_PKCS1_SHA1 | SignatureScheme::ECDSA_SHA1
+            )
+        });
+        if only_sha1 {
+            Refusal {
+                why: "the client can only verify SHA-1 signatures, which this server does not make"
+                    .into(),
+                insecure: true,
+            }
+        } else {
+            format!("no signature scheme in common for the {key_type:?} certificate").into()
+        }
+    })?;
     Ok(Choice {
         suite: params,
         key,
@@ -242,6 +275,7 @@ fn usable<'a>(
 }
 
 /// The first usable suite in the preferred order, or handshake_failure
+/// (insufficient_security when the client only fell short on strength)
 /// saying why each candidate was refused.
 fn choose<'a>(
     config: &'a ServerConfig,
@@ -267,16 +301,25 @@ fn choose<'a>(
         )));
     }
     let mut refusals = Vec::new();
+    let mut all_insecure = true;
     for suite in candidates {
         match usable(config, offer, suite) {
             Ok(choice) => return Ok(choice),
-            Err(why) => refusals.push(format!("{suite:?}: {why}")),
+            Err(r) => {
+                all_insecure &= r.insecure;
+                refusals.push(format!("{suite:?}: {}", r.why));
+            }
         }
     }
-    Err(Error::handshake_failure(format!(
-        "no usable cipher suite: {}",
-        refusals.join("; ")
-    )))
+    let alert = if all_insecure {
+        AlertDescription::INSUFFICIENT_SECURITY
+    } else {
+        AlertDescription::HANDSHAKE_FAILURE
+    };
+    Err(Error::new(
+        alert,
+        format!("no usable cipher suite: {}", refusals.join("; ")),
+    ))
 }
 
 /// Steps 1 to 4 on the server: read the ClientHello, choose, answer.

@@ -282,3 +282,30 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
     ));
     assert!(pair.client.failure().is_none());
 }
+
+#[test]
+fn a_client_that_can_only_verify_sha1_gets_insufficient_security() {
+    use handshake::{AlertDescription, SignatureScheme};
+    let mut c = client_config();
+    c.cipher_suites = vec![CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    c.signature_schemes = vec![SignatureScheme::RSA_PKCS1_SHA1];
+    let mut pair = Pair::new(c.clone(), server_config());
+    let err = pair.drive().server.expect("server refuses");
+    assert_eq!(
+        err.alert(),
+        AlertDescription::INSUFFICIENT_SECURITY,
+        "{err}"
+    );
+    assert!(err.reason().contains("SHA-1"), "{err}");
+
+    // Offered alongside a suite that works, the weak one is just skipped.
+    c.cipher_suites
+        .push(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256);
+    let mut pair = Pair::new(c, server_config());
+    let out = pair.drive();
+    assert!(out.server.is_none(), "{out:?}");
+    assert_eq!(
+        pair.server.cipher_suite(),
+        Some(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
+    );
+}
