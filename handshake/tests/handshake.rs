@@ -309,3 +309,14 @@ fn a_client_that_can_only_verify_sha1_gets_insufficient_security() {
         Some(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
     );
 }
+
+#[test]
+fn sessions_and_configs_can_move_between_threads() {
+    // The services run each session on a tokio task and share configs.
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<handshake::Connection>();
+    send::<handshake::Event>();
+    shared::<handshake::ClientConfig>();
+    shared::<handshake::ServerConfig>();
+}
