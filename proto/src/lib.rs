@@ -1,0 +1,23 @@
+//! The `handshake.v1` gRPC contract, generated from `proto/handshake/v1`,
+//! and what both services need around it.
+//!
+//! # Layout
+//!
+//! ```text
+//! lib.rs      the generated code under `pb`, and the descriptor set for reflection
+//! convert.rs  pb messages <-> the engine's `handshake::Message`
+//! status.rs   TLS alerts <-> gRPC status codes
+//! ```
+
+/// Generated messages, clients and servers of package `handshake.v1`.
+pub mod pb {
+    tonic::include_proto!("handshake.v1");
+    include!(concat!(env!("OUT_DIR"), "/handshake.v1.serde.rs"));
+}
+
+pub mod convert;
+pub mod status;
+
+/// The encoded FileDescriptorSet of `handshake.v1`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/handshake_v1_descriptor.bin"));
