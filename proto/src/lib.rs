@@ -7,6 +7,7 @@
 //! lib.rs      the generated code under `pb`, and the descriptor set for reflection
 //! convert.rs  pb messages <-> the engine's `handshake::Message`
 //! status.rs   TLS alerts <-> gRPC status codes
+//! serve.rs    tracing, health, reflection and graceful shutdown for both services
 //! ```
 
 /// Generated messages, clients and servers of package `handshake.v1`.
@@ -16,6 +17,7 @@ pub mod pb {
 }
 
 pub mod convert;
+pub mod serve;
 pub mod status;
 
 /// The encoded FileDescriptorSet of `handshake.v1`, for server reflection.
