@@ -488,7 +488,8 @@ fn on_server_hello_done(
         &hs.transcript,
         extended_master_secret,
     )?;
-    core.send_change_cipher_spec_and_finished(&mut hs.transcript)?;
+    let faults = hs.config.faults;
+    core.send_change_cipher_spec_and_finished(&mut hs.transcript, faults)?;
     Ok(hs)
 }
 

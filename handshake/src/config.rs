@@ -33,6 +33,21 @@ fn all_suites() -> Vec<CipherSuite> {
     ALL_SUITES.iter().map(|s| s.suite).collect()
 }
 
+/// Faults to commit on purpose, for lab lessons in what TLS detects. All
+/// off by default; never set them outside a lab.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Flip a bit of this side's verify_data before sealing its Finished:
+    /// the peer answers decrypt_error.
+    pub corrupt_finished: bool,
+    /// Server: choose an implemented suite the client did not offer: the
+    /// client answers illegal_parameter.
+    pub choose_unoffered_suite: bool,
+    /// Server: flip a bit of the ServerKeyExchange signature (ECDHE): the
+    /// client answers decrypt_error.
+    pub corrupt_signature: bool,
+}
+
 /// The client's settings.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -48,6 +63,8 @@ pub struct ClientConfig {
     pub extended_master_secret: bool,
     /// Checks the server's chain, name and validity.
     pub verifier: ServerCertVerifier,
+    /// Lab faults (only `corrupt_finished` applies to a client).
+    pub faults: Faults,
 }
 
 impl ClientConfig {
@@ -59,6 +76,7 @@ impl ClientConfig {
             signature_schemes: DEFAULT_SIGNATURE_SCHEMES.to_vec(),
             extended_master_secret: true,
             verifier,
+            faults: Faults::default(),
         }
     }
 }
@@ -107,6 +125,8 @@ pub struct ServerConfig {
     pub preference: SuitePreference,
     /// Agree to the extended master secret when the client offers it.
     pub extended_master_secret: bool,
+    /// Lab faults.
+    pub faults: Faults,
     rsa: Option<CertifiedKey>,
     ecdsa: Option<CertifiedKey>,
 }
@@ -137,6 +157,7 @@ impl ServerConfig {
             groups: DEFAULT_GROUPS.to_vec(),
             preference: SuitePreference::Server,
             extended_master_secret: true,
+            faults: Faults::default(),
             rsa,
             ecdsa,
         })

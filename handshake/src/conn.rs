@@ -16,6 +16,7 @@ use std::mem;
 
 use crate::Role;
 use crate::client::ClientState;
+use crate::config::Faults;
 use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
 use crate::keys::{SessionSecrets, ct_eq};
@@ -172,6 +173,7 @@ impl Core {
     pub(crate) fn send_change_cipher_spec_and_finished(
         &mut self,
         transcript: &mut Transcript,
+        faults: Faults,
     ) -> Result<(), Error> {
         let (ccs, finished) = match self.role {
             Role::Client => (
@@ -197,7 +199,11 @@ impl Core {
             .secrets
             .as_ref()
             .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-        let verify_data = secrets.verify_data(self.role, &transcript.hash(secrets.suite().hash))?;
+        let mut verify_data =
+            secrets.verify_data(self.role, &transcript.hash(secrets.suite().hash))?;
+        if faults.corrupt_finished {
+            verify_data[0] ^= 0x01;
+        }
         let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
             verify_data: verify_data.to_vec(),
         }));

@@ -53,7 +53,7 @@ mod conn;
 mod server;
 mod transcript;
 
-pub use config::{CertifiedKey, ClientConfig, ServerConfig, SuitePreference};
+pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
 pub use conn::Connection;
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};

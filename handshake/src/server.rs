@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::Role;
-use crate::config::{CertifiedKey, ServerConfig, SuitePreference};
+use crate::config::{CertifiedKey, Faults, ServerConfig, SuitePreference};
 use crate::conn::{Connection, Core, State, unexpected, unexpected_type};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
@@ -47,8 +47,8 @@ impl Connection {
 pub(crate) enum ServerState {
     ExpectClientHello(Arc<ServerConfig>),
     ExpectClientKeyExchange(Box<ExpectClientKeyExchange>),
-    ExpectChangeCipherSpec(Transcript),
-    ExpectFinished(Transcript),
+    ExpectChangeCipherSpec(Transcript, Faults),
+    ExpectFinished(Transcript, Faults),
 }
 
 /// What the ClientKeyExchange will need.
@@ -79,16 +79,17 @@ impl ServerState {
                 )?))
             }
             (Self::ExpectClientKeyExchange(st), Message::Handshake(m)) => {
-                Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?)
+                let faults = st.config.faults;
+                Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?, faults)
             }
-            (Self::ExpectChangeCipherSpec(transcript), Message::ChangeCipherSpec) => {
+            (Self::ExpectChangeCipherSpec(transcript, faults), Message::ChangeCipherSpec) => {
                 core.receive_change_cipher_spec()?;
-                Self::ExpectFinished(transcript)
+                Self::ExpectFinished(transcript, faults)
             }
-            (Self::ExpectFinished(mut transcript), Message::Protected(rec)) => {
+            (Self::ExpectFinished(mut transcript, faults), Message::Protected(rec)) => {
                 let finished = core.receive_finished(&rec, &transcript)?;
                 transcript.add(&finished);
-                core.send_change_cipher_spec_and_finished(&mut transcript)?;
+                core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
                 return Ok(core.finish());
             }
             (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
@@ -100,8 +101,8 @@ impl ServerState {
         match self {
             Self::ExpectClientHello(_) => Step::ClientHello,
             Self::ExpectClientKeyExchange(_) => Step::ClientKeyExchange,
-            Self::ExpectChangeCipherSpec(_) => Step::ClientChangeCipherSpec,
-            Self::ExpectFinished(_) => Step::ClientEncryptedHandshakeMessage,
+            Self::ExpectChangeCipherSpec(..) => Step::ClientChangeCipherSpec,
+            Self::ExpectFinished(..) => Step::ClientEncryptedHandshakeMessage,
         }
     }
 }
@@ -283,6 +284,14 @@ fn choose<'a>(
     offered: &[CipherSuite],
 ) -> Result<Choice<'a>, Error> {
     let enabled = &config.cipher_suites;
+    if config.faults.choose_unoffered_suite {
+        // Lab fault: the first usable suite the client did NOT offer.
+        return enabled
+            .iter()
+            .filter(|s| !offered.contains(s))
+            .find_map(|s| usable(config, offer, *s).ok())
+            .ok_or_else(|| Error::handshake_failure("lab fault: every enabled suite was offered"));
+    }
     let candidates: Vec<CipherSuite> = match config.preference {
         SuitePreference::Server => enabled
             .iter()
@@ -436,7 +445,12 @@ fn on_client_hello(
                 public: pair.public_key().to_vec(),
             };
             let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params);
-            let signature = choice.key.key.sign(scheme, &signed)?;
+            let mut signature = choice.key.key.sign(scheme, &signed)?;
+            if config.faults.corrupt_signature
+                && let Some(last) = signature.last_mut()
+            {
+                *last ^= 0x01;
+            }
             let ske = ServerKeyExchange {
                 params,
                 scheme,
