@@ -91,7 +91,10 @@ pub async fn serve(
         done = &mut server => return done.map_err(|e| format!("server failed: {e}")),
         () = shutdown => {}
     }
-    tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down: draining sessions");
+    tracing::info!(
+        grace_secs = grace.as_secs_f64(),
+        "shutting down: draining sessions"
+    );
     set_all(&reporter, name, ServingStatus::NotServing).await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(grace, server).await {
