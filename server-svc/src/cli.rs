@@ -1,0 +1,299 @@
+//! The command line: `server-svc [serve] [FLAGS]` and `server-svc pki init`.
+//! Every flag can also be set by an environment variable (`SERVER_SVC_*`),
+//! for Kubernetes; a flag given on the command line wins.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use handshake::suites::ALL_SUITES;
+use handshake::{CipherSuite, SuitePreference};
+
+/// The TLS 1.2 server of the handshake lab, over gRPC
+/// (handshake.v1.HandshakeService).
+///
+/// With no subcommand it serves, as `server-svc serve` would.
+#[derive(Debug, Parser)]
+#[command(name = "server-svc", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The flags of `serve`, for when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// What to run: a plain `server-svc` serves.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+
+    /// Whether logs are to be JSON lines (only `serve` has the flag).
+    pub fn log_json(&self) -> bool {
+        match &self.command {
+            Some(Command::Serve(args)) => args.log_json,
+            Some(Command::Pki(_)) => false,
+            None => self.serve.log_json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve handshake.v1.HandshakeService, gRPC health and reflection.
+    Serve(ServeArgs),
+    /// Manage the lab PKI (CA and server certificates).
+    // Without a subcommand: a one-line "requires a subcommand" error
+    // rather than the whole help.
+    #[command(arg_required_else_help = false)]
+    Pki(PkiArgs),
+}
+
+/// Flags of `server-svc serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for gRPC (plaintext HTTP/2).
+    #[arg(long, env = "SERVER_SVC_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+
+    /// Directory of the lab PKI used when no certificate flag is given:
+    /// created there on first start (CA, RSA and ECDSA certificates for
+    /// localhost, 127.0.0.1, ::1 and the host name), reused afterwards.
+    #[arg(long, env = "SERVER_SVC_PKI_DIR", default_value = "./pki")]
+    pub pki_dir: PathBuf,
+
+    /// RSA server certificate chain, PEM (server certificate first). Used
+    /// by the TLS_RSA_* and TLS_ECDHE_RSA_* suites. Needs --rsa-key.
+    #[arg(long, env = "SERVER_SVC_RSA_CERT", requires = "rsa_key")]
+    pub rsa_cert: Option<PathBuf>,
+
+    /// Private key of --rsa-cert, unencrypted PKCS#8 PEM.
+    #[arg(long, env = "SERVER_SVC_RSA_KEY", requires = "rsa_cert")]
+    pub rsa_key: Option<PathBuf>,
+
+    /// ECDSA (P-256 or P-384) server certificate chain, PEM. Used by the
+    /// TLS_ECDHE_ECDSA_* suites. Needs --ecdsa-key.
+    #[arg(long, env = "SERVER_SVC_ECDSA_CERT", requires = "ecdsa_key")]
+    pub ecdsa_cert: Option<PathBuf>,
+
+    /// Private key of --ecdsa-cert, unencrypted PKCS#8 PEM.
+    #[arg(long, env = "SERVER_SVC_ECDSA_KEY", requires = "ecdsa_cert")]
+    pub ecdsa_key: Option<PathBuf>,
+
+    /// Enable only these cipher suites, by IANA name, in the server's
+    /// order of preference (repeat the flag or separate with commas).
+    /// Default: all eight.
+    #[arg(
+        long = "suite",
+        value_name = "NAME",
+        env = "SERVER_SVC_SUITE",
+        value_delimiter = ',',
+        value_parser = parse_suite
+    )]
+    pub suites: Vec<CipherSuite>,
+
+    /// Whose order picks the suite: the server's (its --suite order) or
+    /// the client's (its ClientHello order).
+    #[arg(long, env = "SERVER_SVC_PREFERENCE", value_enum, default_value_t = Preference::Server)]
+    pub preference: Preference,
+
+    /// Refuse RFC 7627's extended master secret even when the client
+    /// offers it.
+    #[arg(long, env = "SERVER_SVC_NO_EXTENDED_MASTER_SECRET", value_parser = BoolishValueParser::new())]
+    pub no_extended_master_secret: bool,
+
+    /// Seconds a stream may stay without a message from the client before
+    /// the session is closed with gRPC status DEADLINE_EXCEEDED (after a
+    /// user_canceled alert) and its state freed.
+    #[arg(
+        long,
+        env = "SERVER_SVC_HANDSHAKE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 10,
+        value_parser = parse_timeout
+    )]
+    pub handshake_timeout: u64,
+
+    /// Seconds that sessions in flight get to finish after SIGTERM/SIGINT
+    /// before they are cut.
+    #[arg(
+        long,
+        env = "SERVER_SVC_GRACE_PERIOD",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    pub grace_period: u64,
+
+    /// Log one JSON object per line instead of text (level from RUST_LOG,
+    /// default info).
+    #[arg(long, env = "SERVER_SVC_LOG_JSON", value_parser = BoolishValueParser::new())]
+    pub log_json: bool,
+
+    /// Lab: send a wrong server Finished (flip a bit of verify_data); the
+    /// client answers decrypt_error at step 12.
+    #[arg(long, env = "SERVER_SVC_LAB_CORRUPT_FINISHED", value_parser = BoolishValueParser::new())]
+    pub lab_corrupt_finished: bool,
+
+    /// Lab: choose a suite the client did not offer; the client answers
+    /// illegal_parameter at step 2.
+    #[arg(long, env = "SERVER_SVC_LAB_CHOOSE_UNOFFERED_SUITE", value_parser = BoolishValueParser::new())]
+    pub lab_choose_unoffered_suite: bool,
+
+    /// Lab: corrupt the ServerKeyExchange signature (ECDHE suites); the
+    /// client answers decrypt_error.
+    #[arg(long, env = "SERVER_SVC_LAB_CORRUPT_SIGNATURE", value_parser = BoolishValueParser::new())]
+    pub lab_corrupt_signature: bool,
+}
+
+/// Whose order decides the cipher suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preference {
+    Server,
+    Client,
+}
+
+impl From<Preference> for SuitePreference {
+    fn from(p: Preference) -> Self {
+        match p {
+            Preference::Server => SuitePreference::Server,
+            Preference::Client => SuitePreference::Client,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PkiArgs {
+    #[command(subcommand)]
+    pub command: PkiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Write a lab CA and an RSA-2048 and an ECDSA P-256 server
+    /// certificate: ca.pem, ca.key, rsa.pem, rsa.key, ecdsa.pem, ecdsa.key
+    /// (keys PKCS#8 PEM, mode 0600).
+    Init(PkiInitArgs),
+}
+
+/// Flags of `server-svc pki init`.
+#[derive(Debug, Args)]
+pub struct PkiInitArgs {
+    /// Directory to write the six files into (created if needed).
+    #[arg(long, env = "SERVER_SVC_PKI_OUT", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Name the server certificates are valid for: a DNS name, or an IP
+    /// address (repeat the flag or separate with commas).
+    #[arg(
+        long = "name",
+        value_name = "NAME",
+        env = "SERVER_SVC_PKI_NAME",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub names: Vec<String>,
+
+    /// Replace files that already exist.
+    #[arg(long, env = "SERVER_SVC_PKI_FORCE", value_parser = BoolishValueParser::new())]
+    pub force: bool,
+}
+
+/// A suite by its IANA name (any case), e.g. TLS_RSA_WITH_AES_128_GCM_SHA256.
+fn parse_suite(name: &str) -> Result<CipherSuite, String> {
+    ALL_SUITES
+        .iter()
+        .map(|s| s.suite)
+        .find(|s| {
+            s.name()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
+        })
+        .ok_or_else(|| {
+            let known: Vec<&str> = ALL_SUITES.iter().filter_map(|s| s.suite.name()).collect();
+            format!("unknown cipher suite; known: {}", known.join(", "))
+        })
+}
+
+/// A whole number of seconds, at least 1.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number of seconds".into()),
+    }
+}
+
+/// A clap error as the one line `main` prints: its first paragraph, lines
+/// joined, without the usage and tips that follow.
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = if first.starts_with("error:") {
+        first
+    } else {
+        format!("error: {first}")
+    };
+    format!("{line} (see server-svc --help)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn suites_parse_by_iana_name_in_any_case() {
+        assert_eq!(
+            parse_suite("tls_rsa_with_aes_128_gcm_sha256"),
+            Ok(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
+        );
+        let err = parse_suite("TLS_NULL").unwrap_err();
+        assert!(
+            err.contains("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_subcommand_serves_and_suites_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "server-svc",
+            "--listen",
+            "127.0.0.1:1",
+            "--suite",
+            "TLS_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("serve expected");
+        };
+        assert_eq!(args.listen, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(args.suites.len(), 2);
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let err = Cli::try_parse_from(["server-svc", "--bogus"]).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let err = Cli::try_parse_from(["server-svc", "pki", "init", "--name", "x"]).unwrap_err();
+        let line = one_line(&err);
+        assert!(line.contains("--out"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+}

@@ -1,0 +1,125 @@
+//! From `serve`'s flags to what runs: the engine's [`ServerConfig`]
+//! (certificates, suites, preference, extended master secret, lab faults)
+//! and the service's timeouts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use handshake::suites::{KeyType, lookup};
+use handshake::{CertifiedKey, Faults, ServerConfig};
+
+use crate::certs::load_certified_key;
+use crate::cli::ServeArgs;
+use crate::error::{Error, Result};
+use crate::pki::{self, Provenance};
+
+/// Everything `serve` needs, checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub server: ServerConfig,
+    /// A stream with no message for this long is closed.
+    pub handshake_timeout: Duration,
+    /// How long sessions in flight get to finish at shutdown.
+    pub grace_period: Duration,
+    /// Where the certificates came from, to tell the operator.
+    pub source: KeySource,
+}
+
+/// Where the server's certificates came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// --rsa-cert / --ecdsa-cert.
+    Files,
+    /// The lab PKI in --pki-dir, made now or found there.
+    LabPki {
+        ca_cert: PathBuf,
+        provenance: Provenance,
+    },
+}
+
+impl Settings {
+    /// Loads the certificates (making the default lab PKI if no
+    /// certificate flag is given) and builds the engine's configuration.
+    pub fn from_args(args: &ServeArgs) -> Result<Self> {
+        let (keys, source) = load_keys(args)?;
+        let mut server = ServerConfig::new(keys)
+            .map_err(|e| Error::other(format!("server certificates: {}", e.reason())))?;
+        if !args.suites.is_empty() {
+            let mut suites = args.suites.clone();
+            // The first mention of a suite sets its place in the order.
+            let mut seen = Vec::new();
+            suites.retain(|s| {
+                let first = !seen.contains(s);
+                seen.push(*s);
+                first
+            });
+            server.cipher_suites = suites;
+        }
+        server.preference = args.preference.into();
+        server.extended_master_secret = !args.no_extended_master_secret;
+        server.faults = Faults {
+            corrupt_finished: args.lab_corrupt_finished,
+            choose_unoffered_suite: args.lab_choose_unoffered_suite,
+            corrupt_signature: args.lab_corrupt_signature,
+        };
+        let usable = usable_suites(&server);
+        if usable.is_empty() {
+            return Err(Error::other(
+                "no enabled --suite has a certificate of its key type (RSA suites need --rsa-cert, ECDSA suites --ecdsa-cert)",
+            ));
+        }
+        Ok(Self {
+            listen: args.listen,
+            server,
+            handshake_timeout: Duration::from_secs(args.handshake_timeout),
+            grace_period: Duration::from_secs(args.grace_period),
+            source,
+        })
+    }
+}
+
+/// The enabled suites that have a certificate of the key type they need.
+pub fn usable_suites(config: &ServerConfig) -> Vec<handshake::CipherSuite> {
+    config
+        .cipher_suites
+        .iter()
+        .copied()
+        .filter(|s| {
+            lookup(*s).is_some_and(|p| config.certified_key(p.kx.certificate_key()).is_some())
+        })
+        .collect()
+}
+
+fn load_keys(args: &ServeArgs) -> Result<(Vec<CertifiedKey>, KeySource)> {
+    // clap's `requires` makes each cert come with its key and vice versa.
+    let pairs = [
+        (&args.rsa_cert, &args.rsa_key, KeyType::Rsa),
+        (&args.ecdsa_cert, &args.ecdsa_key, KeyType::Ecdsa),
+    ];
+    let mut keys = Vec::new();
+    for (cert, key, key_type) in pairs {
+        match (cert, key) {
+            (Some(cert), Some(key)) => keys.push(load_certified_key(cert, key, key_type)?),
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::other(
+                    "a certificate flag needs its key flag and vice versa (--rsa-cert with --rsa-key, --ecdsa-cert with --ecdsa-key)",
+                ));
+            }
+        }
+    }
+    if !keys.is_empty() {
+        return Ok((keys, KeySource::Files));
+    }
+    let (lab, provenance) = pki::ensure(&args.pki_dir, &pki::default_names())?;
+    let keys = lab.load_keys()?;
+    Ok((
+        keys,
+        KeySource::LabPki {
+            ca_cert: lab.ca_cert(),
+            provenance,
+        },
+    ))
+}

@@ -1,0 +1,128 @@
+//! server-svc: the TLS 1.2 server of the handshake lab, as the gRPC service
+//! `handshake.v1.HandshakeService`.
+//!
+//! One `Connect` stream is one TLS 1.2 session: the client sends the
+//! handshake messages as `ConnectRequest`s, a `handshake::Connection`
+//! (server role) answers with `ConnectResponse`s. After the handshake each
+//! application_data record from the client is answered with one record
+//! holding `"echo: "` followed by the same bytes. Every failure sends the
+//! TLS alert on the stream and then ends it with the gRPC status of
+//! `proto::status::to_status` (code by kind of alert, `tls-alert` and
+//! `tls-step` metadata); a stream idle for `--handshake-timeout` seconds
+//! ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
+//! reflection (`proto::serve`).
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs     flags -> tracing -> run(); errors as one `error: ...` line, exit 1
+//! lib.rs      run(): `serve` and `pki init`
+//! cli.rs      the command line (clap), every flag also a SERVER_SVC_* variable
+//! config.rs   serve's flags -> the engine's ServerConfig and the timeouts
+//! certs.rs    PEM certificate chains and PKCS#8 keys, checked, errors naming the file
+//! pki.rs      the lab PKI (rcgen): CA, RSA and ECDSA server certificates
+//! service.rs  HandshakeService (tonic): Connect opens a session; serve() with health + reflection
+//! session.rs  one session's task: requests -> engine -> responses, alerts, status, idle timeout
+//! steps.rs    one log event per handshake step
+//! error.rs    the process's own error type
+//! ```
+
+pub mod certs;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod pki;
+pub mod service;
+pub mod session;
+mod steps;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use error::{Error, Result};
+pub use service::{HandshakeService, serve};
+pub use session::{ECHO_PREFIX, LiveSessions};
+
+use cli::{Command, PkiCommand, ServeArgs};
+use config::{KeySource, Settings, usable_suites};
+use pki::Provenance;
+
+/// Runs the command the flags name.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve(args) => run_serve(&args).await,
+        Command::Pki(pki) => match pki.command {
+            PkiCommand::Init(args) => {
+                let lab = pki::init(&args.out, &args.names, args.force)?;
+                println!(
+                    "lab PKI written to {}; clients trust {}",
+                    lab.dir().display(),
+                    lab.ca_cert().display()
+                );
+                Ok(())
+            }
+        },
+    }
+}
+
+/// `server-svc serve`: load or make the certificates, listen, serve until
+/// SIGTERM or SIGINT, then drain for the grace period.
+pub async fn run_serve(args: &ServeArgs) -> Result<()> {
+    let settings = Settings::from_args(args)?;
+    if let KeySource::LabPki {
+        ca_cert,
+        provenance,
+    } = &settings.source
+    {
+        let what = match provenance {
+            Provenance::Created => "created a lab PKI",
+            Provenance::Reused => "using the lab PKI",
+        };
+        // The one line a student needs: what client-svc must trust.
+        println!(
+            "{what} in {}; clients trust the CA in {}",
+            args.pki_dir.display(),
+            ca_cert.display()
+        );
+    }
+    let faults = settings.server.faults;
+    if faults != handshake::Faults::default() {
+        warn!(
+            corrupt_finished = faults.corrupt_finished,
+            choose_unoffered_suite = faults.choose_unoffered_suite,
+            corrupt_signature = faults.corrupt_signature,
+            "LAB FAULTS ON: this server breaks handshakes on purpose"
+        );
+    }
+    let usable = usable_suites(&settings.server);
+    for suite in &settings.server.cipher_suites {
+        if !usable.contains(suite) {
+            warn!(%suite, "suite enabled but no certificate of its key type: it will never be chosen");
+        }
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
+    info!(
+        listen = %local,
+        suites = ?usable,
+        preference = ?settings.server.preference,
+        extended_master_secret = settings.server.extended_master_secret,
+        handshake_timeout_secs = settings.handshake_timeout.as_secs(),
+        grace_period_secs = settings.grace_period.as_secs(),
+        "server-svc listening"
+    );
+    let service = HandshakeService::new(Arc::new(settings.server), settings.handshake_timeout);
+    serve(
+        listener,
+        service,
+        proto::serve::shutdown_signal(),
+        settings.grace_period,
+    )
+    .await
+}

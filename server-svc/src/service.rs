@@ -1,0 +1,142 @@
+//! [`HandshakeService`]: the thin tonic edge of handshake.v1.HandshakeService.
+//! `Connect` only opens a session: a server engine, a channel for the
+//! responses, and a task (`session.rs`) that drives the engine from the
+//! request stream. Then [`serve`] runs it with health and reflection.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handshake::keys::hex;
+use handshake::rand::{Rng, SystemRng};
+use handshake::{Connection, ServerConfig, Step};
+use proto::pb::handshake_service_server::{
+    HandshakeService as HandshakeServiceTrait, HandshakeServiceServer,
+};
+use proto::pb::{ConnectRequest, ConnectResponse};
+use proto::status::to_status;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, info_span};
+
+use crate::error::{Error, Result};
+use crate::session::{LiveSessions, Session};
+
+/// Request and response metadata key naming the session in server-svc's
+/// logs. A client may choose the id (1 to 64 characters of letters,
+/// digits, `-`, `_`, `.`) to correlate its own logs; otherwise server-svc
+/// draws one. Either way it comes back in the response headers.
+pub const SESSION_ID_KEY: &str = "session-id";
+
+/// Responses a session may queue before it waits for the client to read:
+/// a whole server flight (at most five messages) fits.
+const OUTBOUND_CAPACITY: usize = 16;
+
+/// handshake.v1.HandshakeService: each Connect stream is one TLS 1.2
+/// session with the server engine.
+#[derive(Clone, Debug)]
+pub struct HandshakeService {
+    config: Arc<ServerConfig>,
+    idle_timeout: Duration,
+    live: LiveSessions,
+}
+
+impl HandshakeService {
+    /// Sessions use `config`; a stream with no message from the client for
+    /// `idle_timeout` is closed with DEADLINE_EXCEEDED.
+    pub fn new(config: Arc<ServerConfig>, idle_timeout: Duration) -> Self {
+        Self {
+            config,
+            idle_timeout,
+            live: LiveSessions::default(),
+        }
+    }
+
+    /// The gauge of sessions running now.
+    pub fn live_sessions(&self) -> LiveSessions {
+        self.live.clone()
+    }
+}
+
+#[tonic::async_trait]
+impl HandshakeServiceTrait for HandshakeService {
+    type ConnectStream = ReceiverStream<Result<ConnectResponse, Status>>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<ConnectRequest>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let id = session_id(request.metadata());
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let span = info_span!("session", id = %id, peer = %peer);
+        let conn = Connection::server(self.config.clone(), Box::new(SystemRng)).map_err(|e| {
+            span.in_scope(|| tracing::error!(reason = %e, "cannot start a session"));
+            to_status(&e, Step::ClientHello)
+        })?;
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let session = Session::new(conn, tx, self.idle_timeout);
+        let live = self.live.enter();
+        tokio::spawn(
+            session
+                .run(request.into_inner(), live)
+                .instrument(span.clone()),
+        );
+        let mut response = Response::new(ReceiverStream::new(rx));
+        if let Ok(v) = MetadataValue::try_from(id.as_str()) {
+            response.metadata_mut().insert(SESSION_ID_KEY, v);
+        }
+        Ok(response)
+    }
+}
+
+/// The client's session id if it gave a usable one, else a fresh random one.
+fn session_id(metadata: &MetadataMap) -> String {
+    let given = metadata
+        .get(SESSION_ID_KEY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
+    if let Some(id) = given {
+        return id.to_owned();
+    }
+    let mut bytes = [0u8; 8];
+    match SystemRng.fill(&mut bytes) {
+        Ok(()) => hex(&bytes),
+        // Only a log label: a counter will do if the system RNG is down
+        // (the session itself will then fail with internal_error).
+        Err(_) => {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            format!("s{}", NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+}
+
+/// Serves `service` on `listener`, with gRPC health and reflection, until
+/// `shutdown` resolves; then in-flight sessions get `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    service: HandshakeService,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> Result<()> {
+    proto::serve::serve(
+        Routes::new(HandshakeServiceServer::new(service)),
+        HandshakeServiceServer::<HandshakeService>::NAME,
+        listener,
+        shutdown,
+        grace,
+    )
+    .await
+    .map_err(Error::Other)
+}

@@ -1,0 +1,279 @@
+//! One session: one Connect stream driving one server engine, in its own
+//! task. The loop is the whole adapter:
+//!
+//! ```text
+//! ConnectRequest --from_request--> Connection::handle
+//!                                        |
+//!      poll_event: log each step; ApplicationData -> "echo: " reply; Failed -> remember
+//!      poll_transmit --to_response--> ConnectResponse (alerts included)
+//!                                        |
+//!      failed?  -> Err(status) ends the stream (after the alert went out)
+//! ```
+//!
+//! How a session ends:
+//! - the client closes its side (or sends close_notify): the stream ends
+//!   with OK, whatever the step;
+//! - the engine fails (a bad message, a bad record, an alert from the
+//!   client), or the request cannot be converted (`Connection::abort`): the
+//!   queued alert is sent, then `proto::status::to_status(error, step)`;
+//! - no message for the idle timeout: a fatal user_canceled alert (RFC 5246
+//!   7.2.1: the handshake is cancelled for a reason unrelated to a protocol
+//!   failure), then DEADLINE_EXCEEDED with the same `tls-alert` and
+//!   `tls-step` metadata;
+//! - the client resets the stream or stops reading for the idle timeout:
+//!   the task just ends.
+//!
+//! When the task ends, the engine, the stream and every key are dropped and
+//! the [`LiveSessions`] gauge goes down by one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use handshake::{AlertDescription, Connection, Error, Event, Step};
+use proto::convert::{from_request, to_response};
+use proto::pb::{ConnectRequest, ConnectResponse};
+use proto::status::to_status;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tonic::{Code, Status, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::steps::log_step;
+
+/// The prefix of every application data reply.
+pub const ECHO_PREFIX: &[u8] = b"echo: ";
+
+/// How many sessions are running now (for tests and metrics).
+#[derive(Clone, Debug, Default)]
+pub struct LiveSessions(Arc<AtomicUsize>);
+
+impl LiveSessions {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Counts one session until the returned guard is dropped (also when
+    /// its task unwinds or is cancelled).
+    pub(crate) fn enter(&self) -> LiveGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(self.0.clone())
+    }
+}
+
+pub(crate) struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
+
+/// A running session.
+pub(crate) struct Session {
+    pub(crate) conn: Connection,
+    pub(crate) tx: Outbound,
+    pub(crate) idle_timeout: Duration,
+    /// Set by a `Failed` event: the step and why.
+    failed: Option<(Step, Error)>,
+    /// The client sent close_notify.
+    closed: bool,
+}
+
+/// Why the loop stopped.
+enum End {
+    /// Nothing more to say: the client closed, or is gone.
+    Quiet,
+    /// The session failed; its status goes last on the stream.
+    Status(Status),
+}
+
+impl Session {
+    pub(crate) fn new(conn: Connection, tx: Outbound, idle_timeout: Duration) -> Self {
+        Self {
+            conn,
+            tx,
+            idle_timeout,
+            failed: None,
+            closed: false,
+        }
+    }
+
+    /// Runs the session to its end. `_live` counts it while it runs.
+    pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: LiveGuard) {
+        info!("session started");
+        let end = loop {
+            let mut timed_out = false;
+            match timeout(self.idle_timeout, inbound.message()).await {
+                Err(_) => {
+                    timed_out = true;
+                    self.conn.abort(Error::new(
+                        AlertDescription::USER_CANCELED,
+                        format!(
+                            "no message from the client for {} s",
+                            self.idle_timeout.as_secs_f64()
+                        ),
+                    ));
+                }
+                Ok(Ok(Some(req))) => match from_request(req) {
+                    // A failure is reported as a Failed event; the returned
+                    // error is the same one.
+                    Ok(msg) => {
+                        let _ = self.conn.handle(msg);
+                    }
+                    Err(e) => self.conn.abort(e),
+                },
+                Ok(Ok(None)) => {
+                    if self.conn.is_handshake_complete() {
+                        info!("client closed the stream");
+                    } else {
+                        info!("client closed the stream before the handshake completed");
+                    }
+                    break End::Quiet;
+                }
+                Ok(Err(status)) if is_decode_error(&status) => {
+                    // Bytes that are not a ConnectRequest: malformed input
+                    // like any other, answered with decode_error.
+                    self.conn.abort(Error::decode(format!(
+                        "the ConnectRequest is not valid protobuf: {}",
+                        status.message()
+                    )));
+                }
+                Ok(Err(status)) => {
+                    info!(code = ?status.code(), reason = status.message(), "stream broken by the client");
+                    break End::Quiet;
+                }
+            }
+            if !self.flush().await {
+                break End::Quiet;
+            }
+            if let Some((step, error)) = self.failed.take() {
+                let status = if timed_out {
+                    deadline_status(&error, step, self.idle_timeout)
+                } else {
+                    to_status(&error, step)
+                };
+                break End::Status(status);
+            }
+            if timed_out {
+                // abort() found the session already over: nothing to send
+                // but the deadline itself.
+                break End::Status(Status::deadline_exceeded("session idle for too long"));
+            }
+            if self.closed {
+                break End::Quiet;
+            }
+        };
+        match end {
+            End::Quiet => info!("session ended"),
+            End::Status(status) => {
+                info!(code = ?status.code(), status = status.message(), "session ended with an error status");
+                let _ = self.send(Err(status)).await;
+            }
+        }
+    }
+
+    /// Handles what the engine produced: logs events, answers application
+    /// data, sends every queued message in order. False if the client can
+    /// no longer be written to.
+    async fn flush(&mut self) -> bool {
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.conn.poll_event() {
+                progressed = true;
+                self.on_event(event);
+            }
+            while let Some(msg) = self.conn.poll_transmit() {
+                progressed = true;
+                match to_response(msg) {
+                    Ok(resp) => {
+                        if !self.send(Ok(resp)).await {
+                            return false;
+                        }
+                    }
+                    // A message the contract cannot carry: this side's bug,
+                    // reported as internal_error like any engine failure.
+                    Err(e) => self.conn.abort(e),
+                }
+            }
+            if !progressed {
+                return true;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Step(step) => log_step(&step),
+            Event::ApplicationData(data) => {
+                info!(
+                    bytes = data.len(),
+                    "application data received; replying with an echo"
+                );
+                let mut reply = Vec::with_capacity(ECHO_PREFIX.len() + data.len());
+                reply.extend_from_slice(ECHO_PREFIX);
+                reply.extend_from_slice(&data);
+                if let Err(e) = self.conn.send_application_data(&reply) {
+                    self.conn.abort(e);
+                }
+            }
+            Event::PeerClosed => {
+                info!("client sent close_notify");
+                self.closed = true;
+            }
+            Event::Warning(alert) => {
+                info!(alert = %alert.description, "warning alert from the client, ignored");
+            }
+            Event::Failed { step, error } => {
+                warn!(
+                    step = step.number(),
+                    step_name = step.name(),
+                    alert = %error.alert(),
+                    origin = ?error.origin(),
+                    reason = error.reason(),
+                    "session failed at step {step}"
+                );
+                self.failed = Some((step, error));
+            }
+        }
+    }
+
+    /// Sends one item, waiting at most the idle timeout for room: a client
+    /// that stops reading cannot hold the session forever. (`&mut`: the
+    /// engine is Send but not Sync, so the future may hold no `&Session`.)
+    async fn send(&mut self, item: Result<ConnectResponse, Status>) -> bool {
+        match timeout(self.idle_timeout, self.tx.send(item)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => {
+                debug!("the client is gone");
+                false
+            }
+            Err(_) => {
+                info!("the client stopped reading; session dropped");
+                false
+            }
+        }
+    }
+}
+
+/// tonic reports a message that is not valid protobuf as Internal with
+/// this prefix (tonic's codec/prost.rs).
+fn is_decode_error(status: &Status) -> bool {
+    status.code() == Code::Internal && status.message().starts_with("failed to decode")
+}
+
+/// DEADLINE_EXCEEDED, with the alert and step metadata `to_status` gives.
+fn deadline_status(error: &Error, step: Step, idle: Duration) -> Status {
+    let metadata = to_status(error, step).metadata().clone();
+    Status::with_metadata(
+        Code::DeadlineExceeded,
+        format!(
+            "no message from the client for {} s at step {step}: session closed (tls alert {})",
+            idle.as_secs_f64(),
+            error.alert()
+        ),
+        metadata,
+    )
+}

@@ -1,0 +1,206 @@
+//! One log event per handshake step, with what a student needs to follow
+//! it: randoms, suites, the chosen suite, group, key exchange, verify_data.
+//! Step events carry no secrets (see `handshake::events`), and nothing here
+//! asks the engine for them.
+
+use handshake::events::{ExtensionInfo, HelloInfo};
+use handshake::keys::hex;
+use handshake::suites::KeyExchange;
+use handshake::{CipherSuite, Direction, StepDetail, StepEvent};
+use tracing::info;
+
+/// Logs one step at info level, inside the session's span.
+pub(crate) fn log_step(ev: &StepEvent) {
+    let step = ev.step.number();
+    let step_name = ev.step.name();
+    let direction = match ev.direction {
+        Direction::Sent => "sent",
+        Direction::Received => "received",
+        Direction::Local => "local",
+    };
+    match &ev.detail {
+        StepDetail::ClientHello(h) => info!(
+            step,
+            step_name,
+            direction,
+            version = %h.version,
+            client_random = %hex(&h.random),
+            session_id = %hex(&h.session_id),
+            offered_suites = %suites(&h.cipher_suites),
+            extensions = %extensions(&h.extensions),
+            "step {}", ev.step
+        ),
+        StepDetail::ServerHello {
+            hello,
+            extended_master_secret,
+        } => info!(
+            step,
+            step_name,
+            direction,
+            server_random = %hex(&hello.random),
+            chosen_suite = %chosen(hello),
+            extended_master_secret,
+            extensions = %extensions(&hello.extensions),
+            "step {}", ev.step
+        ),
+        StepDetail::ServerCertificate { chain, .. } => {
+            let leaf = chain.first();
+            info!(
+                step,
+                step_name,
+                direction,
+                chain_len = chain.len(),
+                subject = leaf.map_or("", |c| c.subject.as_str()),
+                issuer = leaf.map_or("", |c| c.issuer.as_str()),
+                public_key = leaf.map_or("", |c| c.public_key_description.as_str()),
+                sha256_fingerprint = leaf.map_or("", |c| c.sha256_fingerprint.as_str()),
+                "step {}",
+                ev.step
+            );
+        }
+        StepDetail::ServerHelloDone { key_exchange, .. } => match key_exchange {
+            Some(kx) => info!(
+                step,
+                step_name,
+                direction,
+                key_exchange = "ECDHE",
+                group = %kx.group,
+                server_public = %hex(&kx.public),
+                signature_scheme = %kx.scheme,
+                "step {} (after ServerKeyExchange)", ev.step
+            ),
+            None => info!(
+                step,
+                step_name,
+                direction,
+                key_exchange = "RSA",
+                "step {} (no ServerKeyExchange: RSA key transport)",
+                ev.step
+            ),
+        },
+        StepDetail::ClientVerification {
+            server_name,
+            subject,
+            signature_scheme,
+        } => info!(
+            step,
+            step_name,
+            direction,
+            server_name = %server_name,
+            subject = %subject,
+            signature_scheme = ?signature_scheme,
+            "step {}", ev.step
+        ),
+        StepDetail::GenPreMaster {
+            key_exchange,
+            length,
+            group,
+            ..
+        } => info!(
+            step,
+            step_name,
+            direction,
+            key_exchange = kx_name(*key_exchange),
+            pre_master_len = length,
+            group = ?group,
+            "step {}", ev.step
+        ),
+        StepDetail::ClientKeyExchange {
+            key_exchange,
+            encrypted_pre_master_len,
+            client_public,
+            ..
+        } => match client_public {
+            Some(public) => info!(
+                step,
+                step_name,
+                direction,
+                key_exchange = kx_name(*key_exchange),
+                client_public = %hex(public),
+                "step {}", ev.step
+            ),
+            None => info!(
+                step,
+                step_name,
+                direction,
+                key_exchange = kx_name(*key_exchange),
+                encrypted_pre_master_len = ?encrypted_pre_master_len,
+                "step {}", ev.step
+            ),
+        },
+        StepDetail::GenSecretKey {
+            extended_master_secret,
+            prf,
+            key_block_len,
+            enc_key_len,
+            fixed_iv_len,
+        } => info!(
+            step,
+            step_name,
+            direction,
+            extended_master_secret,
+            prf = prf.name(),
+            key_block_len,
+            enc_key_len,
+            fixed_iv_len,
+            "step {}",
+            ev.step
+        ),
+        StepDetail::ChangeCipherSpec => info!(step, step_name, direction, "step {}", ev.step),
+        StepDetail::EncryptedHandshakeMessage {
+            verify_data,
+            record,
+        } => info!(
+            step,
+            step_name,
+            direction,
+            verify_data = %hex(verify_data),
+            record_len = record.len(),
+            "step {}", ev.step
+        ),
+        StepDetail::Finish {
+            cipher_suite,
+            extended_master_secret,
+        } => info!(
+            step,
+            step_name,
+            direction,
+            cipher_suite = %cipher_suite,
+            extended_master_secret,
+            "step {}: handshake complete", ev.step
+        ),
+    }
+}
+
+/// As the contract's `Negotiated.key_exchange` names it.
+fn kx_name(kx: KeyExchange) -> &'static str {
+    match kx {
+        KeyExchange::Rsa => "RSA",
+        KeyExchange::EcdheRsa => "ECDHE_RSA",
+        KeyExchange::EcdheEcdsa => "ECDHE_ECDSA",
+    }
+}
+
+fn suites(s: &[CipherSuite]) -> String {
+    s.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn chosen(h: &HelloInfo) -> String {
+    suites(&h.cipher_suites)
+}
+
+fn extensions(e: &[ExtensionInfo]) -> String {
+    e.iter()
+        .map(|x| {
+            if x.summary.is_empty() {
+                x.typ.to_string()
+            } else {
+                format!("{} ({})", x.typ, x.summary)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
