@@ -1,0 +1,409 @@
+//! In-process harness: a lab PKI made once per test binary, server-svc
+//! served on 127.0.0.1:0, and the TLS client side driven by the engine
+//! itself (`handshake::Connection::client`) over a real gRPC stream.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use handshake::rand::SystemRng;
+use handshake::{
+    CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, Step,
+};
+use proto::convert::{from_response, to_request};
+use proto::pb::handshake_service_client::HandshakeServiceClient;
+use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
+use rustls_pki_types::{ServerName, UnixTime};
+use server_svc::pki::LabPki;
+use server_svc::{HandshakeService, LiveSessions};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Status, Streaming};
+
+/// How long any single wait on the server may take before a test fails
+/// (generous: debug builds on a busy machine).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A directory under cargo's scratch space for integration tests, removed
+/// when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "server-svc-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The lab PKI of this test binary (RSA key generation is slow: once).
+pub struct Lab {
+    _dir: TempDir,
+    pub pki: LabPki,
+}
+
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let dir = TempDir::new("lab");
+        let names = ["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let pki = server_svc::pki::init(dir.path(), &names, false).expect("pki init");
+        Lab { _dir: dir, pki }
+    })
+}
+
+/// A server configuration with the lab's RSA and ECDSA certificates.
+pub fn server_config() -> ServerConfig {
+    server_config_for(&lab().pki)
+}
+
+pub fn server_config_for(pki: &LabPki) -> ServerConfig {
+    ServerConfig::new(pki.load_keys().expect("load lab keys")).expect("server config")
+}
+
+/// A client that trusts the lab CA and offers `suites` (all when empty).
+pub fn client_config(suites: &[CipherSuite]) -> ClientConfig {
+    client_config_for(&lab().pki, suites)
+}
+
+pub fn client_config_for(pki: &LabPki, suites: &[CipherSuite]) -> ClientConfig {
+    let ca = server_svc::certs::load_chain(&pki.ca_cert()).expect("lab CA");
+    let verifier = ServerCertVerifier::new(&ca).expect("verifier");
+    let mut config = ClientConfig::new(verifier);
+    if !suites.is_empty() {
+        config.cipher_suites = suites.to_vec();
+    }
+    config
+}
+
+/// server-svc running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub live: LiveSessions,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<server_svc::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config: ServerConfig) -> Self {
+        Self::start_with(config, Duration::from_secs(10)).await
+    }
+
+    pub async fn start_with(config: ServerConfig, idle_timeout: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let service = HandshakeService::new(Arc::new(config), idle_timeout);
+        let live = service.live_sessions();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server_svc::serve(
+            listener,
+            service,
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(2),
+        ));
+        Self {
+            addr,
+            live,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to server-svc")
+    }
+
+    pub async fn client(&self) -> HandshakeServiceClient<Channel> {
+        HandshakeServiceClient::new(self.channel().await)
+    }
+
+    /// Waits until no session is running; panics after [`PATIENCE`].
+    pub async fn wait_no_sessions(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.live.get() != 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} sessions still live",
+                self.live.get()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let done = tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("server stops");
+        done.expect("server task").expect("server ran cleanly");
+    }
+}
+
+/// One raw Connect stream.
+pub struct Stream {
+    tx: Option<mpsc::Sender<ConnectRequest>>,
+    inbound: Streaming<ConnectResponse>,
+    pub metadata: tonic::metadata::MetadataMap,
+}
+
+impl Stream {
+    pub async fn open(server: &TestServer) -> Self {
+        let mut client = server.client().await;
+        let (tx, rx) = mpsc::channel(64);
+        let response = client
+            .connect(ReceiverStream::new(rx))
+            .await
+            .expect("Connect opens");
+        let metadata = response.metadata().clone();
+        Self {
+            tx: Some(tx),
+            inbound: response.into_inner(),
+            metadata,
+        }
+    }
+
+    /// Sends one request; false if the stream is closed.
+    pub async fn send(&self, req: ConnectRequest) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(req).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Closes the client's sending side.
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
+    /// The next response, Ok(None) when the stream ended with OK, Err with
+    /// the final status otherwise.
+    pub async fn recv(&mut self) -> Result<Option<ConnectResponse>, Status> {
+        tokio::time::timeout(PATIENCE, self.inbound.message())
+            .await
+            .expect("server-svc answers in time")
+    }
+
+    /// The next `n` responses, which must come.
+    pub async fn recv_n(&mut self, n: usize) -> Vec<ConnectResponse> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            match self.recv().await {
+                Ok(Some(r)) => out.push(r),
+                other => panic!("expected a response, got {other:?} after {out:?}"),
+            }
+        }
+        out
+    }
+
+    /// Everything up to the end of the stream, and the final status
+    /// (None when it ended with OK).
+    pub async fn rest(&mut self) -> (Vec<ConnectResponse>, Option<Status>) {
+        let mut out = Vec::new();
+        loop {
+            match self.recv().await {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => return (out, None),
+                Err(status) => return (out, Some(status)),
+            }
+        }
+    }
+}
+
+/// What the client saw of one session.
+#[derive(Default)]
+pub struct Log {
+    pub events: Vec<Event>,
+    pub responses: Vec<ConnectResponse>,
+    /// The decrypted application data the server sent.
+    pub reply: Option<Vec<u8>>,
+    /// The status the stream ended with; None for OK.
+    pub status: Option<Status>,
+}
+
+/// The whole of one session as the client saw it.
+pub struct Outcome {
+    pub client: Connection,
+    pub log: Log,
+    pub metadata: tonic::metadata::MetadataMap,
+}
+
+impl Outcome {
+    /// The client's failure: step and error.
+    pub fn client_failure(&self) -> Option<(Step, &handshake::Error)> {
+        self.log.events.iter().find_map(|e| match e {
+            Event::Failed { step, error } => Some((*step, error)),
+            _ => None,
+        })
+    }
+
+    /// Steps the client reported, in order.
+    pub fn steps(&self) -> Vec<Step> {
+        self.log
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step(s) => Some(s.step),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Alerts the server sent in the clear.
+    pub fn plain_alerts(&self) -> Vec<proto::pb::Alert> {
+        plain_alerts(&self.log.responses)
+    }
+}
+
+pub fn plain_alerts(responses: &[ConnectResponse]) -> Vec<proto::pb::Alert> {
+    responses
+        .iter()
+        .filter_map(|r| match &r.message {
+            Some(connect_response::Message::Alert(a)) => Some(*a),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn new_client(config: ClientConfig) -> Connection {
+    Connection::client(
+        Arc::new(config),
+        ServerName::try_from("localhost").expect("name"),
+        UnixTime::now(),
+        Box::new(SystemRng),
+    )
+    .expect("client engine")
+}
+
+/// Drives the client engine against server-svc: the handshake, then
+/// `message` as application data, until the reply arrives or the session
+/// fails; then closes the client's side and reads the stream to its end.
+pub async fn run_session(server: &TestServer, config: ClientConfig, message: &[u8]) -> Outcome {
+    let mut stream = Stream::open(server).await;
+    let mut client = new_client(config);
+    let mut log = Log::default();
+    let ended = drive(&mut client, &mut stream, &mut log, Some(message)).await;
+    stream.close();
+    if !ended {
+        let (more, status) = stream.rest().await;
+        for r in &more {
+            if let Ok(m) = from_response(r.clone()) {
+                let _ = client.handle(m);
+            }
+        }
+        drain_events(&mut client, &mut log);
+        log.responses.extend(more);
+        log.status = status;
+    }
+    Outcome {
+        client,
+        log,
+        metadata: stream.metadata,
+    }
+}
+
+/// Runs only the handshake and returns the open stream and the client.
+pub async fn handshake_only(server: &TestServer, config: ClientConfig) -> (Stream, Connection) {
+    let mut stream = Stream::open(server).await;
+    let mut client = new_client(config);
+    let mut log = Log::default();
+    let ended = drive(&mut client, &mut stream, &mut log, None).await;
+    assert!(
+        !ended,
+        "stream ended during the handshake: {:?}",
+        log.status
+    );
+    assert!(client.is_handshake_complete(), "{:?}", client.failure());
+    (stream, client)
+}
+
+fn drain_events(client: &mut Connection, out: &mut Log) {
+    while let Some(e) = client.poll_event() {
+        if let Event::ApplicationData(d) = &e {
+            out.reply = Some(d.clone());
+        }
+        out.events.push(e);
+    }
+}
+
+/// True if the stream ended (its status is in `out.status`).
+async fn drive(
+    client: &mut Connection,
+    stream: &mut Stream,
+    out: &mut Log,
+    message: Option<&[u8]>,
+) -> bool {
+    let mut sent_message = false;
+    loop {
+        drain_events(client, out);
+        while let Some(m) = client.poll_transmit() {
+            stream.send(to_request(m).expect("to_request")).await;
+        }
+        if client.failure().is_some() || out.reply.is_some() {
+            return false;
+        }
+        if client.is_handshake_complete() {
+            match message {
+                None => return false,
+                Some(m) if !sent_message => {
+                    client.send_application_data(m).expect("application data");
+                    sent_message = true;
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        match stream.recv().await {
+            Ok(Some(r)) => {
+                out.responses.push(r.clone());
+                match from_response(r) {
+                    Ok(m) => {
+                        let _ = client.handle(m);
+                    }
+                    Err(e) => client.abort(e),
+                }
+            }
+            Ok(None) => return true,
+            Err(status) => {
+                out.status = Some(status);
+                return true;
+            }
+        }
+    }
+}
+
+/// A ClientHello as the engine's client would send it.
+pub fn client_hello() -> ConnectRequest {
+    let mut client = new_client(client_config(&[]));
+    to_request(client.poll_transmit().expect("ClientHello")).expect("to_request")
+}
