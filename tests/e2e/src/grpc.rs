@@ -15,8 +15,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Request, Status, Streaming};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -24,6 +25,9 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+/// server-svc's request and response header naming a session.
+pub const SESSION_ID_KEY: &str = "session-id";
 
 /// The longest any single gRPC call or stream message is waited for.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -149,10 +153,28 @@ pub fn step_of(status: &Status) -> Option<u32> {
 pub fn report_of(status: &Status) -> pb::HandshakeReport {
     assert!(
         !status.details().is_empty(),
-        "status carries no details (expected an encoded HandshakeReport): {status:?}"
+        "status carries no details (expected an encoded HandshakeReport): {}",
+        brief(status)
     );
-    pb::HandshakeReport::decode(status.details())
-        .unwrap_or_else(|e| panic!("status details are not a HandshakeReport: {e}; {status:?}"))
+    pb::HandshakeReport::decode(status.details()).unwrap_or_else(|e| {
+        panic!(
+            "status details are not a HandshakeReport: {e}; {}",
+            brief(status)
+        )
+    })
+}
+
+/// A status in one line: code, message, `tls-alert`, `tls-step`, and the
+/// size of its details (the Debug form prints every byte of the report).
+pub fn brief(status: &Status) -> String {
+    format!(
+        "{:?} {:?} (tls-alert {:?}, tls-step {:?}, {} bytes of details)",
+        status.code(),
+        status.message(),
+        alert_of(status),
+        step_of(status),
+        status.details().len()
+    )
 }
 
 /// Asserts that `status` has `code` and names `alert` in `tls-alert`.
@@ -160,7 +182,8 @@ pub fn assert_failure(status: &Status, code: Code, alert: &str) {
     assert_eq!(
         (status.code(), alert_of(status).as_deref()),
         (code, Some(alert)),
-        "expected {code:?} with tls-alert {alert}, got {status:?}"
+        "expected {code:?} with tls-alert {alert}, got {}",
+        brief(status)
     );
 }
 
@@ -193,22 +216,51 @@ pub fn client_engine(
 pub struct ConnectStream {
     tx: Option<mpsc::Sender<pb::ConnectRequest>>,
     rx: Streaming<pb::ConnectResponse>,
+    /// The response headers (server-svc's `session-id` among them).
+    pub headers: MetadataMap,
 }
 
 impl ConnectStream {
     /// Opens the stream with `first` already queued (the server sees the
     /// messages as soon as the call starts).
     pub async fn open(channel: Channel, first: Vec<pb::ConnectRequest>) -> ConnectStream {
+        Self::open_as(channel, first, None).await
+    }
+
+    /// Like [`ConnectStream::open`], proposing `session_id` in the
+    /// `session-id` request header.
+    pub async fn open_as(
+        channel: Channel,
+        first: Vec<pb::ConnectRequest>,
+        session_id: Option<&str>,
+    ) -> ConnectStream {
         let (tx, rx) = mpsc::channel(64);
         for m in first {
             tx.send(m).await.expect("queue a request");
         }
+        let mut request = Request::new(ReceiverStream::new(rx));
+        if let Some(id) = session_id {
+            request
+                .metadata_mut()
+                .insert(SESSION_ID_KEY, id.parse().expect("a valid header value"));
+        }
         let mut client = HandshakeServiceClient::new(channel);
-        let rx = bounded("Connect", client.connect(ReceiverStream::new(rx)))
+        let response = bounded("Connect", client.connect(request))
             .await
-            .expect("Connect starts")
-            .into_inner();
-        ConnectStream { tx: Some(tx), rx }
+            .unwrap_or_else(|s| panic!("Connect does not start: {}", brief(&s)));
+        let headers = response.metadata().clone();
+        ConnectStream {
+            tx: Some(tx),
+            rx: response.into_inner(),
+            headers,
+        }
+    }
+
+    /// The `session-id` response header.
+    pub fn session_id(&self) -> Option<&str> {
+        self.headers
+            .get(SESSION_ID_KEY)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// Sends one message (panics if the stream's request side is closed).
@@ -260,9 +312,18 @@ impl RawSession {
     }
 
     /// Opens a stream for `engine`, sending what it has queued.
-    pub async fn open_with(channel: Channel, mut engine: Connection) -> RawSession {
+    pub async fn open_with(channel: Channel, engine: Connection) -> RawSession {
+        Self::open_as(channel, engine, None).await
+    }
+
+    /// Opens a stream for `engine`, proposing `session_id`.
+    pub async fn open_as(
+        channel: Channel,
+        mut engine: Connection,
+        session_id: Option<&str>,
+    ) -> RawSession {
         let first = drain(&mut engine);
-        let stream = ConnectStream::open(channel, first).await;
+        let stream = ConnectStream::open_as(channel, first, session_id).await;
         RawSession { stream, engine }
     }
 
@@ -286,7 +347,11 @@ impl RawSession {
         let m = match self.stream.recv().await {
             Ok(Some(m)) => m,
             Ok(None) => panic!("server ended the stream mid-handshake ({:?})", self.engine),
-            Err(s) => panic!("server failed the session: {s:?} ({:?})", self.engine),
+            Err(s) => panic!(
+                "server failed the session: {} ({:?})",
+                brief(&s),
+                self.engine
+            ),
         };
         if let Err(e) = self.feed(m).await {
             panic!("client engine refused the server's message: {e:?}");

@@ -108,8 +108,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// Removes the services' own environment variables (every flag has one,
 /// e.g. `SERVER_SVC_LAB_CORRUPT_FINISHED`), so the tests' command lines are
-/// all that configure them.
+/// all that configure them, and turns off colored logs.
 fn hermetic(cmd: &mut Command) {
+    // Plain logs: they are read from files, not a terminal.
+    cmd.env("NO_COLOR", "1");
     for (key, _) in std::env::vars_os() {
         let k = key.to_string_lossy();
         if k.starts_with("SERVER_SVC_") || k.starts_with("CLIENT_SVC_") {
@@ -234,6 +236,20 @@ impl Service {
     /// Everything the process wrote to stderr so far.
     pub fn stderr(&self) -> String {
         fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for `needle` to appear in the process's stderr.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Sends SIGTERM (through kill(1): no libc needed).

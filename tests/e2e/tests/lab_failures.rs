@@ -2,9 +2,10 @@
 //! (server-svc's --lab-* flags): each yields its alert, its gRPC status,
 //! and a report naming the failing step and who raised the alert.
 
-use e2e::grpc::{assert_failure, report_of, step_of};
+use e2e::grpc::{assert_failure, bounded, brief, report_of, step_of};
 use e2e::{Lab, handshake, options, suite_name};
 use proto::pb;
+use proto::pb::watch_handshake_response::Event;
 use tonic::{Code, Status};
 
 /// What a failed session must show.
@@ -28,8 +29,10 @@ async fn expect_failure(lab: &Lab, opts: pb::SessionOptions, want: Expect) -> St
     let mut client = lab.handshake_client().await;
     let status = match handshake(&mut client, opts).await {
         Ok(report) => panic!(
-            "expected {} but the session succeeded: {report:?}",
-            want.alert
+            "expected {} but the session succeeded ({} steps, reply {:?})",
+            want.alert,
+            report.steps.len(),
+            report.reply
         ),
         Err(s) => s,
     };
@@ -56,7 +59,8 @@ async fn expect_failure(lab: &Lab, opts: pb::SessionOptions, want: Expect) -> St
     assert_eq!(
         step_of(&status),
         Some(failure.step),
-        "tls-step metadata vs report failure.step ({status:?}, {failure:?})"
+        "tls-step metadata vs report failure.step ({}, {failure:?})",
+        brief(&status)
     );
     status
 }
@@ -138,7 +142,7 @@ async fn a_suite_the_server_excludes_is_handshake_failure() {
     let mut client = lab.handshake_client().await;
     let report = handshake(&mut client, options(&[enabled], "allowed"))
         .await
-        .expect("the one enabled suite completes");
+        .unwrap_or_else(|s| panic!("the one enabled suite fails: {}", brief(&s)));
     e2e::assert_success(&report, enabled, "allowed");
     // ...and offering only another one cannot be agreed on.
     let opts = options(&[pb::CipherSuite::TlsEcdheEcdsaWithAes128GcmSha256], "lab");
@@ -197,4 +201,49 @@ async fn server_corrupt_signature_is_decrypt_error_at_step_5() {
         };
         expect_failure(&lab, options(&[suite], "lab"), want).await;
     }
+}
+
+#[tokio::test]
+async fn watch_handshake_failure_streams_the_failed_step_then_the_status() {
+    let lab = Lab::start().await;
+    let mut client = lab.handshake_client().await;
+    let request = pb::WatchHandshakeRequest {
+        options: Some(pb::SessionOptions {
+            server_name: "wrong.example".into(),
+            ..options(&[], "lab")
+        }),
+    };
+    let mut stream = bounded("WatchHandshake", client.watch_handshake(request))
+        .await
+        .unwrap_or_else(|s| panic!("WatchHandshake does not start: {}", brief(&s)))
+        .into_inner();
+    let mut steps = Vec::new();
+    let mut status = None;
+    for _ in 0..20 {
+        match bounded("a WatchHandshake message", stream.message()).await {
+            Ok(Some(msg)) => match msg.event {
+                Some(Event::Step(step)) => steps.push(step),
+                Some(Event::Report(_)) => panic!("a report for a failed session"),
+                None => panic!("a WatchHandshakeResponse with no event"),
+            },
+            Ok(None) => panic!("the stream ended OK after a failed session"),
+            Err(s) => {
+                status = Some(s);
+                break;
+            }
+        }
+    }
+    let status = status.expect("the stream ends with a status");
+    assert_failure(&status, Code::Unauthenticated, "bad_certificate");
+    // Steps 1 to 4 done, then step 5 carrying the failure.
+    let numbers: Vec<u32> = steps.iter().map(|s| s.number).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5], "streamed steps");
+    let failure = steps[4]
+        .failure
+        .as_ref()
+        .expect("the last streamed step carries the failure");
+    assert_eq!(failure.alert(), pb::AlertDescription::BadCertificate);
+    assert_eq!(failure.step, 5);
+    assert!(steps[..4].iter().all(|s| s.failure.is_none()));
+    assert_eq!(report_of(&status).failure.as_ref(), Some(failure));
 }

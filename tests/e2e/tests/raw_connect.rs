@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::grpc::{ConnectStream, RawSession, assert_failure, client_engine, drain};
+use e2e::grpc::{ConnectStream, RawSession, assert_failure, brief, client_engine, drain};
 use e2e::{SERVER_NAME, Service, ca_of, start_server};
 use proto::pb;
 use proto::pb::connect_request::Message as Req;
@@ -49,12 +49,30 @@ async fn malformed_streams_get_alerts_and_the_server_keeps_serving() {
     garbage_record_after_the_handshake(&server).await;
     second_client_hello(&server).await;
     closed_mid_handshake(&server).await;
-    // After all of that, a normal session on the same server.
-    let mut s = RawSession::open(server.channel().await, &ca_of(&server), SERVER_NAME).await;
+    // After all of that, a normal session on the same server, under a
+    // session id the client proposes.
+    let proposed = "e2e-proposed.1";
+    let engine = client_engine(&ca_of(&server), SERVER_NAME, &[]);
+    let mut s = RawSession::open_as(server.channel().await, engine, Some(proposed)).await;
+    assert_eq!(
+        s.stream.session_id(),
+        Some(proposed),
+        "session-id response header"
+    );
     s.complete_handshake().await;
     assert_eq!(s.echo("still serving").await, "echo: still serving");
-    // A second one, concurrently with the first still open.
+    assert!(
+        server.wait_for_log(proposed, Duration::from_secs(5)).await,
+        "server-svc's log does not name the session id {proposed} the client proposed"
+    );
+    // A second one, concurrently with the first still open; its id is the
+    // server's own.
     let mut t = RawSession::open(server.channel().await, &ca_of(&server), SERVER_NAME).await;
+    let id = t.stream.session_id().unwrap_or_default();
+    assert!(
+        !id.is_empty() && id != proposed,
+        "session-id response header: {id:?}"
+    );
     t.complete_handshake().await;
     assert_eq!(t.echo("and another").await, "echo: and another");
     assert_eq!(s.echo("first again").await, "echo: first again");
@@ -157,7 +175,7 @@ async fn closed_mid_handshake(server: &Service) {
     .expect("the server did not end the stream within 10 s of the client closing its side");
     if let Err(status) = end {
         // A status is fine, but not one that says the server broke.
-        assert_ne!(status.code(), Code::Internal, "{status:?}");
-        assert_ne!(status.code(), Code::Unknown, "{status:?}");
+        assert_ne!(status.code(), Code::Internal, "{}", brief(&status));
+        assert_ne!(status.code(), Code::Unknown, "{}", brief(&status));
     }
 }

@@ -1,7 +1,9 @@
 //! Every suite through client-svc: the unary Handshake and the streamed
 //! WatchHandshake.
 
-use e2e::grpc::bounded;
+use std::time::Duration;
+
+use e2e::grpc::{bounded, brief};
 use e2e::{Lab, SUITES, assert_success, assert_thirteen_steps, handshake, options, suite_name};
 use proto::pb;
 use proto::pb::watch_handshake_response::Event;
@@ -14,7 +16,7 @@ async fn every_suite_completes_with_thirteen_steps_and_an_echo() {
         let message = format!("hello over {}", suite_name(suite));
         let report = handshake(&mut client, options(&[suite], &message))
             .await
-            .unwrap_or_else(|s| panic!("{}: Handshake failed: {s:?}", suite_name(suite)));
+            .unwrap_or_else(|s| panic!("{}: Handshake failed: {}", suite_name(suite), brief(&s)));
         assert_success(&report, suite, &message);
     }
 }
@@ -54,8 +56,9 @@ async fn watch_handshake_streams_thirteen_steps_then_the_report() {
                 break;
             }
             Err(status) => panic!(
-                "WatchHandshake failed after {} steps: {status:?}",
-                steps.len()
+                "WatchHandshake failed after {} steps: {}",
+                steps.len(),
+                brief(&status)
             ),
         }
     }
@@ -69,5 +72,29 @@ async fn watch_handshake_streams_thirteen_steps_then_the_report() {
         steps.iter().map(key).collect::<Vec<_>>(),
         report.steps.iter().map(key).collect::<Vec<_>>(),
         "streamed steps differ from the report's"
+    );
+}
+
+#[tokio::test]
+async fn the_report_session_id_is_in_both_services_logs() {
+    let lab = Lab::start().await;
+    let mut client = lab.handshake_client().await;
+    let suite = pb::CipherSuite::TlsRsaWithAes128GcmSha256;
+    let report = handshake(&mut client, options(&[suite], "correlate"))
+        .await
+        .unwrap_or_else(|s| panic!("Handshake failed: {}", brief(&s)));
+    assert_success(&report, suite, "correlate");
+    let id = &report.session_id;
+    assert!(!id.is_empty(), "the report has no session_id");
+    // HandshakeReport.session_id "correlates with client-svc's and
+    // server-svc's logs" (service.proto).
+    let wait = Duration::from_secs(5);
+    assert!(
+        lab.client.wait_for_log(id, wait).await,
+        "client-svc's log does not name the report's session_id {id}"
+    );
+    assert!(
+        lab.server.wait_for_log(id, wait).await,
+        "server-svc's log does not name the report's session_id {id}"
     );
 }
