@@ -1,1 +1,362 @@
-fn main() {}
+//! The `client-svc` command: `serve` runs the gRPC service, `handshake`
+//! runs one session from the terminal and prints its steps.
+//!
+//! Every flag can also be set through an environment variable
+//! (`CLIENT_SVC_<FLAG>`), for Kubernetes. Errors are one line on stderr.
+//!
+//! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
+//! still printed); 2 invalid flags or configuration (CA file, URL, names);
+//! 3 server-svc unreachable; 4 the service could not start or failed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use client_svc::report::ReportBuilder;
+use client_svc::service::{ClientService, Settings};
+use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
+use client_svc::{table, trust};
+use handshake::{CipherSuite, ClientConfig, NamedGroup};
+use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
+use rustls_pki_types::ServerName;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+const EXIT_TLS: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_UNREACHABLE: u8 = 3;
+const EXIT_SERVICE: u8 = 4;
+
+/// The TLS 1.2 client: run handshakes against server-svc and see each of
+/// the thirteen steps.
+#[derive(Parser, Debug)]
+#[command(name = "client-svc", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve handshake.v1.HandshakeClientService (plus health and reflection).
+    Serve(ServeArgs),
+    /// Run one session against server-svc and print its steps.
+    Handshake(HandshakeArgs),
+}
+
+/// Where server-svc is and whom to trust: shared by both commands.
+#[derive(Args, Debug)]
+struct Target {
+    /// server-svc's URL.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        value_name = "URL"
+    )]
+    server: String,
+    /// PEM file of the CA that server certificates must chain to.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_CA",
+        default_value = "./pki/ca.pem",
+        value_name = "FILE"
+    )]
+    ca: PathBuf,
+    /// The name the server's certificate must match (DNS name or IP).
+    #[arg(
+        long,
+        env = "CLIENT_SVC_SERVER_NAME",
+        default_value = "localhost",
+        value_name = "NAME"
+    )]
+    server_name: String,
+    /// Lab: show the session secrets (pre-master, master secret, keys, IVs,
+    /// key log line) in reports. Never in production.
+    #[arg(long, env = "CLIENT_SVC_LAB_SHOW_SECRETS")]
+    lab_show_secrets: bool,
+    /// Deadline of one session, in seconds.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    timeout: u64,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_LISTEN",
+        default_value = "0.0.0.0:50052",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
+    #[command(flatten)]
+    target: Target,
+    /// Log one JSON object per line instead of text.
+    #[arg(long, env = "CLIENT_SVC_LOG_JSON")]
+    log_json: bool,
+    /// On SIGTERM/SIGINT, how long sessions in flight may take to finish.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_GRACE_PERIOD",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
+    grace_period: u64,
+}
+
+#[derive(Args, Debug)]
+struct HandshakeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Offer only this suite (IANA name, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    /// or its hex code point, e.g. 0xc02f); repeat for more, in order.
+    /// Default: every suite.
+    #[arg(
+        long = "suite",
+        env = "CLIENT_SVC_SUITE",
+        value_delimiter = ',',
+        value_name = "NAME",
+        value_parser = parse_suite
+    )]
+    suites: Vec<CipherSuite>,
+    /// Offer only this group (x25519, secp256r1, secp384r1); repeatable.
+    #[arg(
+        long = "group",
+        env = "CLIENT_SVC_GROUP",
+        value_delimiter = ',',
+        value_name = "NAME",
+        value_parser = parse_group
+    )]
+    groups: Vec<NamedGroup>,
+    /// The application message sent after the handshake.
+    #[arg(long, env = "CLIENT_SVC_MESSAGE", default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
+    message: String,
+    /// Print the report as proto3 JSON instead of the table.
+    #[arg(long, env = "CLIENT_SVC_JSON")]
+    json: bool,
+    /// Lab: flip a bit of the client's Finished (server-svc answers decrypt_error).
+    #[arg(long, env = "CLIENT_SVC_LAB_CORRUPT_FINISHED")]
+    lab_corrupt_finished: bool,
+    /// Lab: flip a byte of the application record (server-svc answers bad_record_mac).
+    #[arg(long, env = "CLIENT_SVC_LAB_CORRUPT_RECORD")]
+    lab_corrupt_record: bool,
+    /// Lab: do not offer the extended master secret (RFC 7627).
+    #[arg(long, env = "CLIENT_SVC_LAB_DISABLE_EMS")]
+    lab_disable_ems: bool,
+}
+
+/// A failure that ends the command: one line and an exit status.
+struct Fatal(u8, String);
+
+fn usage(msg: impl Into<String>) -> Fatal {
+    Fatal(EXIT_USAGE, msg.into())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // clap's first line says what is wrong; the usage after it is
+            // one `--help` away.
+            let text = e.render().to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            eprintln!("{line} (see --help)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SERVICE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Handshake(args) => handshake(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fatal(code, msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
+    proto::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    let t = args.target;
+    let verifier = trust::load_ca(&t.ca).map_err(usage)?;
+    ServerName::try_from(t.server_name.clone())
+        .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
+    // Refuse a bad default URL now rather than on every call.
+    session::channel(&t.server).map_err(usage)?;
+    let listener = listen(args.listen).map_err(|e| {
+        Fatal(
+            EXIT_SERVICE,
+            format!("cannot listen on {}: {e}", args.listen),
+        )
+    })?;
+    tracing::info!(
+        listen = %args.listen,
+        server = %t.server,
+        server_name = %t.server_name,
+        ca = %t.ca.display(),
+        show_secrets = t.lab_show_secrets,
+        "client-svc serving"
+    );
+    if t.lab_show_secrets {
+        tracing::warn!("lab flag --lab-show-secrets is on: reports carry session secrets");
+    }
+    let service = ClientService::new(Settings {
+        server: t.server,
+        server_name: t.server_name,
+        verifier,
+        show_secrets: t.lab_show_secrets,
+        timeout: Duration::from_secs(t.timeout),
+    });
+    proto::serve::serve(
+        Routes::new(HandshakeClientServiceServer::new(service)),
+        HandshakeClientServiceServer::<ClientService>::NAME,
+        listener,
+        proto::serve::shutdown_signal(),
+        Duration::from_secs(args.grace_period),
+    )
+    .await
+    .map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    Ok(0)
+}
+
+/// A listener whose accepted connections have TCP_NODELAY (Linux and the
+/// BSDs copy it from the listening socket): a unary answer is one small
+/// write, and with Nagle's algorithm it waits for the caller's delayed ACK,
+/// about 40 ms per call, which a load test would measure instead of TLS.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
+    // Logs only on request: stdout is the table, stderr the one error line.
+    if std::env::var_os("RUST_LOG").is_some() {
+        proto::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    }
+    let t = args.target;
+    let verifier = trust::load_ca(&t.ca).map_err(usage)?;
+    let server_name = ServerName::try_from(t.server_name.clone())
+        .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
+    let channel = session::channel(&t.server).map_err(usage)?;
+
+    let mut config = ClientConfig::new(verifier);
+    if !args.suites.is_empty() {
+        config.cipher_suites = args.suites;
+    }
+    if !args.groups.is_empty() {
+        config.groups = args.groups;
+    }
+    config.extended_master_secret = !args.lab_disable_ems;
+    config.faults.corrupt_finished = args.lab_corrupt_finished;
+    let spec = SessionSpec {
+        server: t.server,
+        config,
+        server_name,
+        message: args.message.into_bytes(),
+        corrupt_application_record: args.lab_corrupt_record,
+        capture_secrets: t.lab_show_secrets,
+        timeout: Duration::from_secs(t.timeout),
+    };
+
+    let mut builder = ReportBuilder::new();
+    let outcome = session::run(channel, &spec, |progress, elapsed| {
+        builder.observe(progress, elapsed);
+    })
+    .await;
+    if let Err(SessionError::Unreachable(msg)) = &outcome.result {
+        return Err(Fatal(EXIT_UNREACHABLE, msg.clone()));
+    }
+    let report = builder.finish(spec.message(), &outcome);
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| {
+            Fatal(
+                EXIT_SERVICE,
+                format!("cannot write the report as JSON: {e}"),
+            )
+        })?;
+        println!("{json}");
+    } else {
+        print!("{}", table::render(&report));
+    }
+    match outcome.result {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Fatal(EXIT_TLS, e.to_string())),
+    }
+}
+
+/// A suite by IANA name (any case, with or without the proto enum's
+/// `CIPHER_SUITE_` prefix) or hex code point.
+fn parse_suite(s: &str) -> Result<CipherSuite, String> {
+    let upper = s.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("CIPHER_SUITE_").unwrap_or(&upper);
+    if let Some(hex) = name.strip_prefix("0X") {
+        return u16::from_str_radix(hex, 16)
+            .map(CipherSuite)
+            .map_err(|_| format!("{s:?} is not a two-byte hex code point"));
+    }
+    handshake::suites::ALL_SUITES
+        .iter()
+        .map(|p| p.suite)
+        .find(|c| c.name() == Some(name))
+        .ok_or_else(|| {
+            let known: Vec<_> = handshake::suites::ALL_SUITES
+                .iter()
+                .filter_map(|p| p.suite.name())
+                .collect();
+            format!("unknown cipher suite; known: {}", known.join(", "))
+        })
+}
+
+/// A group by name (x25519, secp256r1, secp384r1) or hex code point.
+fn parse_group(s: &str) -> Result<NamedGroup, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    if let Some(hex) = lower.strip_prefix("0x") {
+        return u16::from_str_radix(hex, 16)
+            .map(NamedGroup)
+            .map_err(|_| format!("{s:?} is not a two-byte hex code point"));
+    }
+    handshake::config::DEFAULT_GROUPS
+        .iter()
+        .copied()
+        .find(|g| g.name() == Some(lower.as_str()))
+        .ok_or_else(|| "unknown group; known: x25519, secp256r1, secp384r1".to_owned())
+}

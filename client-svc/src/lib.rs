@@ -1,0 +1,27 @@
+//! client-svc: the TLS 1.2 client of the project, as a gRPC service
+//! (`handshake.v1.HandshakeClientService`) and as a command line.
+//!
+//! It drives one `handshake::Connection` per session against server-svc
+//! over a `HandshakeService.Connect` stream, verifies the server's chain
+//! against the configured CA and name, sends an application message, and
+//! tells the session as the thirteen steps of DESIGN.md.
+//!
+//! # Layout
+//!
+//! ```text
+//! session.rs  one session: engine <-> Connect stream, timing, the lab record fault
+//! report.rs   engine events -> HandshakeStep entries and the HandshakeReport
+//! service.rs  HandshakeClientService: options -> session -> report or status
+//! table.rs    the CLI's table of steps and its outcome line
+//! trust.rs    the CA file -> certificate verifier
+//! main.rs     the command line: `serve` and `handshake` (README.md: flags, report fields)
+//! ```
+//!
+//! The same `session::run` serves the gRPC service and the CLI, so what a
+//! student sees in a terminal is what a program gets over gRPC.
+
+pub mod report;
+pub mod service;
+pub mod session;
+pub mod table;
+pub mod trust;

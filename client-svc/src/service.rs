@@ -1,0 +1,288 @@
+//! `HandshakeClientService`: the gRPC face of [`crate::session`].
+//!
+//! Each call turns its [`pb::SessionOptions`] into a [`SessionSpec`] (the
+//! service's defaults filling the gaps), runs one session against
+//! server-svc and answers with the report. A TLS failure is a status from
+//! [`proto::status::to_status`] (code, `tls-alert` and `tls-step`
+//! metadata) with the report so far, encoded, in the status details; an
+//! unreachable server-svc is UNAVAILABLE.
+//!
+//! One tonic [`Channel`] (one HTTP/2 connection, multiplexing every
+//! session's stream) is kept per server URL, so a load test measures
+//! handshakes, not TCP connections.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
+use prost::Message as _;
+use proto::pb;
+use proto::pb::handshake_client_service_server::HandshakeClientService;
+use proto::pb::watch_handshake_response::Event as WatchEvent;
+use rustls_pki_types::ServerName;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::codegen::Bytes;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use crate::report::ReportBuilder;
+use crate::session::{self, Outcome, SessionError, SessionSpec};
+
+/// Channels kept at most; URLs beyond get a channel per call, so requests
+/// naming ever new servers cannot grow the cache without bound.
+const MAX_CHANNELS: usize = 64;
+
+/// Reports larger than this ride in status details without message bytes
+/// (and then without fields): details travel in an HTTP/2 header, and
+/// clients commonly refuse header blocks over 16 KiB.
+const MAX_DETAILS: usize = 8 * 1024;
+
+/// What the service uses when a request leaves something out.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// server-svc's URL.
+    pub server: String,
+    /// The name certificates must match.
+    pub server_name: String,
+    /// The configured CA.
+    pub verifier: ServerCertVerifier,
+    /// Lab: put the session secrets in reports.
+    pub show_secrets: bool,
+    /// Deadline of one session.
+    pub timeout: Duration,
+}
+
+/// The service.
+#[derive(Debug)]
+pub struct ClientService {
+    settings: Settings,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl ClientService {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The channel for `url`, made once and reused.
+    fn channel(&self, url: &str) -> Result<Channel, Status> {
+        // A poisoned lock only means another call panicked mid-insert; the
+        // map itself is still usable.
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = channels.get(url) {
+            return Ok(c.clone());
+        }
+        let c = session::channel(url).map_err(Status::invalid_argument)?;
+        if channels.len() < MAX_CHANNELS {
+            channels.insert(url.to_owned(), c.clone());
+        }
+        Ok(c)
+    }
+
+    /// The session a request asks for, and the channel to run it on.
+    fn prepare(
+        &self,
+        options: Option<pb::SessionOptions>,
+    ) -> Result<(Channel, SessionSpec), Status> {
+        let o = options.unwrap_or_default();
+        let lab = o.lab.unwrap_or_default();
+        let server = if o.server.is_empty() {
+            self.settings.server.clone()
+        } else {
+            o.server
+        };
+        let name = if o.server_name.is_empty() {
+            self.settings.server_name.clone()
+        } else {
+            o.server_name
+        };
+        let server_name = ServerName::try_from(name.clone()).map_err(|e| {
+            Status::invalid_argument(format!(
+                "server_name {name:?} is not a DNS name or IP address: {e}"
+            ))
+        })?;
+
+        let mut config = ClientConfig::new(self.settings.verifier.clone());
+        if !o.cipher_suites.is_empty() {
+            config.cipher_suites = o
+                .cipher_suites
+                .iter()
+                .map(|&v| code_point(v, "cipher suite").map(CipherSuite))
+                .collect::<Result<_, _>>()?;
+        }
+        if !lab.groups.is_empty() {
+            config.groups = lab
+                .groups
+                .iter()
+                .map(|&v| code_point(v, "group").map(NamedGroup))
+                .collect::<Result<_, _>>()?;
+        }
+        config.extended_master_secret = !lab.disable_extended_master_secret;
+        config.faults.corrupt_finished = lab.corrupt_client_finished;
+
+        let channel = self.channel(&server)?;
+        let spec = SessionSpec {
+            server,
+            config,
+            server_name,
+            message: o.application_message.into_bytes(),
+            corrupt_application_record: lab.corrupt_application_record,
+            capture_secrets: self.settings.show_secrets,
+            timeout: self.settings.timeout,
+        };
+        Ok((channel, spec))
+    }
+}
+
+/// A protobuf enum value that must be a nonzero two-byte code point.
+fn code_point(v: i32, what: &str) -> Result<u16, Status> {
+    match u16::try_from(v) {
+        Ok(c) if c != 0 => Ok(c),
+        _ => Err(Status::invalid_argument(format!(
+            "{what} {v} is not a TLS code point (1 to 65535)"
+        ))),
+    }
+}
+
+/// The status a failed session ends with, the report in its details.
+pub fn error_status(error: &SessionError, report: &pb::HandshakeReport) -> Status {
+    match error {
+        SessionError::Unreachable(msg) => Status::unavailable(msg.clone()),
+        SessionError::Tls(f) => {
+            let s = proto::status::to_status(&f.error, f.step);
+            Status::with_details_and_metadata(
+                s.code(),
+                s.message(),
+                Bytes::from(details(report)),
+                s.metadata().clone(),
+            )
+        }
+    }
+}
+
+/// The encoded report, trimmed to fit in a header (see [`MAX_DETAILS`]).
+fn details(report: &pb::HandshakeReport) -> Vec<u8> {
+    let full = report.encode_to_vec();
+    if full.len() <= MAX_DETAILS {
+        return full;
+    }
+    let mut r = report.clone();
+    for s in &mut r.steps {
+        s.message.clear();
+    }
+    let trimmed = r.encode_to_vec();
+    if trimmed.len() <= MAX_DETAILS {
+        return trimmed;
+    }
+    for s in &mut r.steps {
+        s.fields.clear();
+    }
+    r.encode_to_vec()
+}
+
+/// Runs a session and builds its report, passing each step to `on_step`.
+async fn run_and_report(
+    channel: Channel,
+    spec: &SessionSpec,
+    mut on_step: impl FnMut(pb::HandshakeStep) + Send,
+) -> (Outcome, pb::HandshakeReport) {
+    let mut builder = ReportBuilder::new();
+    let outcome = session::run(channel, spec, |progress, elapsed| {
+        if let Some(step) = builder.observe(progress, elapsed) {
+            on_step(step);
+        }
+    })
+    .await;
+    let report = builder.finish(spec.message(), &outcome);
+    (outcome, report)
+}
+
+#[tonic::async_trait]
+impl HandshakeClientService for ClientService {
+    async fn handshake(
+        &self,
+        request: Request<pb::HandshakeRequest>,
+    ) -> Result<Response<pb::HandshakeResponse>, Status> {
+        let (channel, spec) = self.prepare(request.into_inner().options)?;
+        let (outcome, report) = run_and_report(channel, &spec, |_| {}).await;
+        match &outcome.result {
+            Ok(_) => Ok(Response::new(pb::HandshakeResponse {
+                report: Some(report),
+            })),
+            Err(e) => Err(error_status(e, &report)),
+        }
+    }
+
+    type WatchHandshakeStream = UnboundedReceiverStream<Result<pb::WatchHandshakeResponse, Status>>;
+
+    async fn watch_handshake(
+        &self,
+        request: Request<pb::WatchHandshakeRequest>,
+    ) -> Result<Response<Self::WatchHandshakeStream>, Status> {
+        let (channel, spec) = self.prepare(request.into_inner().options)?;
+        // At most fifteen items (thirteen steps, a failed step, the end):
+        // unbounded is bounded enough, and never blocks the session.
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (outcome, report) = run_and_report(channel, &spec, |step| {
+                // A watcher that went away just stops receiving.
+                let _ = tx.send(Ok(pb::WatchHandshakeResponse {
+                    event: Some(WatchEvent::Step(step)),
+                }));
+            })
+            .await;
+            let last = match &outcome.result {
+                Ok(_) => Ok(pb::WatchHandshakeResponse {
+                    event: Some(WatchEvent::Report(report)),
+                }),
+                Err(e) => Err(error_status(e, &report)),
+            };
+            let _ = tx.send(last);
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(rx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_fit_in_a_header() {
+        let step = pb::HandshakeStep {
+            number: 3,
+            fields: vec![pb::Field {
+                name: "x".into(),
+                value: "y".repeat(100),
+            }],
+            message: vec![0; 3000],
+            ..Default::default()
+        };
+        let small = pb::HandshakeReport {
+            steps: vec![step.clone()],
+            ..Default::default()
+        };
+        assert_eq!(details(&small), small.encode_to_vec(), "small: whole");
+
+        let big = pb::HandshakeReport {
+            steps: vec![step; 5],
+            ..Default::default()
+        };
+        let d = pb::HandshakeReport::decode(details(&big).as_slice()).unwrap();
+        assert!(d.encoded_len() <= MAX_DETAILS);
+        assert_eq!(d.steps.len(), 5);
+        assert!(
+            d.steps
+                .iter()
+                .all(|s| s.message.is_empty() && !s.fields.is_empty())
+        );
+    }
+}
