@@ -1,0 +1,331 @@
+//! What the tests need around client-svc: a lab PKI (rcgen), a small
+//! in-process server-svc stand-in (the engine's server role behind
+//! `HandshakeService.Connect`, echoing application data as "echo: " +
+//! data), and client-svc's own service on a loopback port.
+//!
+//! The stand-in follows the contract of service.proto: on failure it sends
+//! the alert, then ends the stream with `proto::status::to_status`.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use handshake::rand::SystemRng;
+use handshake::{CertifiedKey, Connection, Event, ServerCertVerifier, ServerConfig};
+use proto::convert::{from_request, to_response};
+use proto::pb;
+use proto::pb::handshake_client_service_client::HandshakeClientServiceClient;
+use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
+use proto::pb::handshake_service_server::{HandshakeService, HandshakeServiceServer};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+use client_svc::service::{ClientService, Settings};
+
+/// A lab CA and one RSA and one ECDSA server certificate for
+/// "localhost" and 127.0.0.1.
+pub struct Lab {
+    pub ca_der: CertificateDer<'static>,
+    pub ca_pem: String,
+    /// (chain, PKCS#8 key) per certificate.
+    keys: Vec<(Vec<CertificateDer<'static>>, Vec<u8>)>,
+}
+
+/// Made once per test binary: RSA key generation is slow.
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "client-svc test CA");
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let mut keys = Vec::new();
+        for alg in [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256] {
+            let key = KeyPair::generate_for(alg).unwrap();
+            let mut params =
+                CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                    .unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "localhost");
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            keys.push((vec![cert.der().clone()], key.serialize_der()));
+        }
+        Lab {
+            ca_der: ca.der().clone(),
+            ca_pem: ca.pem(),
+            keys,
+        }
+    })
+}
+
+impl Lab {
+    /// A server config with both certificates, every suite.
+    pub fn server_config(&self) -> ServerConfig {
+        let keys = self
+            .keys
+            .iter()
+            .map(|(chain, key)| CertifiedKey::new(chain.clone(), key).unwrap())
+            .collect();
+        ServerConfig::new(keys).unwrap()
+    }
+
+    pub fn verifier(&self) -> ServerCertVerifier {
+        ServerCertVerifier::new(std::slice::from_ref(&self.ca_der)).unwrap()
+    }
+
+    /// The CA as a PEM file in a fresh temporary directory.
+    pub fn ca_file(&self) -> PathBuf {
+        let dir = temp_dir();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.ca_pem).unwrap();
+        path
+    }
+}
+
+/// A fresh directory under the system's temporary directory.
+pub fn temp_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "client-svc-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The server-svc stand-in.
+struct EchoServer {
+    config: Arc<ServerConfig>,
+    /// The `session-id` request header of every call, in order.
+    session_ids: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl HandshakeService for EchoServer {
+    type ConnectStream = ReceiverStream<Result<pb::ConnectResponse, Status>>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<pb::ConnectRequest>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        if let Some(id) = request.metadata().get("session-id") {
+            let id = id.to_str().unwrap_or("(not text)").to_owned();
+            self.session_ids.lock().unwrap().push(id);
+        }
+        let mut inbound = request.into_inner();
+        let mut conn = Connection::server(self.config.clone(), Box::new(SystemRng))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(32);
+        tokio::spawn(async move {
+            while let Ok(Some(req)) = inbound.message().await {
+                match from_request(req) {
+                    Ok(m) => {
+                        let _ = conn.handle(m);
+                    }
+                    Err(e) => conn.abort(e),
+                }
+                if !pump(&mut conn, &tx).await {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Sends what the engine queued, echoes application data; false once the
+/// session is over (the failure status sent, or close_notify received).
+async fn pump(
+    conn: &mut Connection,
+    tx: &mpsc::Sender<Result<pb::ConnectResponse, Status>>,
+) -> bool {
+    let mut end: Option<Option<Status>> = None;
+    loop {
+        let mut moved = false;
+        while let Some(event) = conn.poll_event() {
+            moved = true;
+            match event {
+                Event::ApplicationData(data) => {
+                    let reply = [b"echo: ".as_slice(), &data].concat();
+                    if let Err(e) = conn.send_application_data(&reply) {
+                        conn.abort(e);
+                    }
+                }
+                Event::Failed { step, error } => {
+                    end = Some(Some(proto::status::to_status(&error, step)));
+                }
+                Event::PeerClosed => end = Some(None),
+                _ => {}
+            }
+        }
+        while let Some(m) = conn.poll_transmit() {
+            moved = true;
+            let resp = to_response(m).map_err(|e| Status::internal(e.to_string()));
+            if tx.send(resp).await.is_err() {
+                return false;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    match end {
+        None => true,
+        Some(status) => {
+            if let Some(s) = status {
+                let _ = tx.send(Err(s)).await;
+            }
+            false
+        }
+    }
+}
+
+/// Accepted connections with TCP_NODELAY, as a real deployment wants
+/// them: small gRPC frames must not wait for delayed ACKs (40 ms).
+fn incoming(
+    l: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    TcpListenerStream::new(l).map(|s| {
+        let s = s?;
+        s.set_nodelay(true)?;
+        Ok(s)
+    })
+}
+
+/// A listener on a free loopback port.
+pub async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+/// Starts the server-svc stand-in; returns its URL.
+pub async fn start_server(config: ServerConfig) -> String {
+    start_recording_server(config).await.0
+}
+
+/// Starts the server-svc stand-in; returns its URL and the session ids
+/// client-svc proposes in its calls.
+pub async fn start_recording_server(config: ServerConfig) -> (String, Arc<Mutex<Vec<String>>>) {
+    let (l, addr) = listener().await;
+    let session_ids = Arc::new(Mutex::new(Vec::new()));
+    let svc = HandshakeServiceServer::new(EchoServer {
+        config: Arc::new(config),
+        session_ids: session_ids.clone(),
+    });
+    tokio::spawn(
+        Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming(l)),
+    );
+    (format!("http://{addr}"), session_ids)
+}
+
+/// A URL where nothing listens (a port bound, then released).
+pub async fn closed_port_url() -> String {
+    let (l, addr) = listener().await;
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// A server-svc that reads everything and never answers.
+struct Silent;
+
+#[tonic::async_trait]
+impl HandshakeService for Silent {
+    type ConnectStream = ReceiverStream<Result<pb::ConnectResponse, Status>>;
+
+    async fn connect(
+        &self,
+        request: Request<Streaming<pb::ConnectRequest>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(async move {
+            // The response stream stays open until the client gives up.
+            let _tx = tx;
+            while let Ok(Some(_)) = inbound.message().await {}
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Starts a server-svc that never answers; returns its URL.
+pub async fn start_silent_server() -> String {
+    let (l, addr) = listener().await;
+    tokio::spawn(
+        Server::builder()
+            .add_service(HandshakeServiceServer::new(Silent))
+            .serve_with_incoming(incoming(l)),
+    );
+    format!("http://{addr}")
+}
+
+/// client-svc's settings for tests: the lab CA, "localhost", 10 s.
+pub fn settings(server: &str, show_secrets: bool) -> Settings {
+    Settings {
+        server: server.to_owned(),
+        server_name: "localhost".to_owned(),
+        verifier: lab().verifier(),
+        show_secrets,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// Starts client-svc's service against `server`; returns a client of it.
+pub async fn start_client_svc(
+    server: &str,
+    show_secrets: bool,
+) -> HandshakeClientServiceClient<Channel> {
+    start_client_svc_with(settings(server, show_secrets)).await
+}
+
+/// Starts client-svc's service with `settings`; returns a client of it.
+pub async fn start_client_svc_with(settings: Settings) -> HandshakeClientServiceClient<Channel> {
+    let (l, addr) = listener().await;
+    let svc = ClientService::new(settings);
+    tokio::spawn(
+        Server::builder()
+            .add_service(HandshakeClientServiceServer::new(svc))
+            .serve_with_incoming(incoming(l)),
+    );
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HandshakeClientServiceClient::new(channel)
+}
+
+/// The thirteen step names of DESIGN.md, in order.
+pub const STEP_NAMES: [&str; 13] = [
+    "Client Hello",
+    "Server Hello",
+    "Server Certificate",
+    "Server Hello Done",
+    "Client Verification",
+    "Gen pre-master",
+    "Client Key Exchange",
+    "Gen secret key",
+    "Change Cipher Spec",
+    "Encrypted Handshake Message",
+    "Change Cipher Spec",
+    "Encrypted Handshake Message",
+    "Finish",
+];
