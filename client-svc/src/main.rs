@@ -215,12 +215,14 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
     // Refuse a bad default URL now rather than on every call.
     session::channel(&t.server).map_err(usage)?;
-    let listener = listen(args.listen).map_err(|e| {
-        Fatal(
-            EXIT_SERVICE,
-            format!("cannot listen on {}: {e}", args.listen),
-        )
-    })?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            Fatal(
+                EXIT_SERVICE,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        })?;
     tracing::info!(
         listen = %args.listen,
         server = %t.server,
@@ -249,22 +251,6 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     .await
     .map_err(|e| Fatal(EXIT_SERVICE, e))?;
     Ok(0)
-}
-
-/// A listener whose accepted connections have TCP_NODELAY (Linux and the
-/// BSDs copy it from the listening socket): a unary answer is one small
-/// write, and with Nagle's algorithm it waits for the caller's delayed ACK,
-/// about 40 ms per call, which a load test would measure instead of TLS.
-fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
 }
 
 async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {

@@ -187,12 +187,11 @@ pub fn channel(url: &str) -> Result<Channel, String> {
 /// event as it happens and the time since the start, then, if the session
 /// fails, with its [`Failure`] once the failing step is settled.
 ///
-/// Timing: a step that receives a message ends when the message arrives;
-/// any other step ends when the engine call that did it returns. Steps 5
-/// to 10 are all done inside the one call that handles ServerHelloDone
-/// (the engine reads no clock and cannot be interrupted between them), so
-/// step 5's duration covers the client's work for steps 5 to 10, and
-/// steps 6 to 10 take no time of their own.
+/// Timing: the engine stamps each step when it finishes with the clock this
+/// session gives it (time since the session's start), so steps 5 to 10,
+/// all done inside the one call that handles ServerHelloDone, are timed
+/// apart. The ClientHello, queued before the clock is given, ends when the
+/// session starts.
 pub async fn run(
     channel: Channel,
     spec: &SessionSpec,
@@ -216,7 +215,6 @@ pub async fn run(
             conn: None,
             tx: None,
             failure: None,
-            arrived: None,
             handshake_done: false,
             replies_left: None,
             reply: Vec::new(),
@@ -260,8 +258,6 @@ struct Driver<'a, F> {
     tx: Option<mpsc::UnboundedSender<pb::ConnectRequest>>,
     /// The engine's failure, reported once its step is settled.
     failure: Option<(Step, Error)>,
-    /// When the message being handled arrived, since the start.
-    arrived: Option<Duration>,
     handshake_done: bool,
     /// Replies still awaited; `None` until the message is sent.
     replies_left: Option<usize>,
@@ -279,7 +275,10 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             Box::new(SystemRng),
         );
         match conn {
-            Ok(c) => self.conn = Some(c),
+            Ok(c) => {
+                let start = self.start;
+                self.conn = Some(c.with_clock(Box::new(move || start.elapsed())));
+            }
             Err(error) => {
                 // Nothing was sent: the ClientHello itself could not be made.
                 return Err(self.report_failure(Step::ClientHello, error, None));
@@ -403,7 +402,6 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             }
             match timeout_at(self.deadline, inbound.message()).await {
                 Ok(Ok(Some(resp))) => {
-                    self.arrived = Some(self.start.elapsed());
                     let msg = from_response(resp);
                     if let Some(conn) = self.conn.as_mut() {
                         match msg {
@@ -518,16 +516,13 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        // Everything the last engine call did ended by now; the step of a
-        // message received ended when it arrived.
+        // Steps carry the engine's stamp; anything else ended by now.
         let now = self.start.elapsed();
         while let Some(event) = conn.poll_event() {
             let mut elapsed = now;
             match &event {
                 Event::Step(s) => {
-                    if s.direction == handshake::Direction::Received
-                        && let Some(at) = self.arrived.take()
-                    {
+                    if let Some(at) = s.at {
                         elapsed = at;
                     }
                     tracing::info!(
@@ -561,7 +556,6 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             }
             (self.on_event)(Progress::Engine(&event), elapsed);
         }
-        self.arrived = None;
     }
 
     /// Reads what is left of the stream, briefly, for its closing status.

@@ -87,6 +87,14 @@ async fn every_suite_reports_thirteen_steps_and_the_echo() {
         assert!(report.failure.is_none());
         assert!(report.secrets.is_none(), "secrets without the lab flag");
         assert!(report.total_micros >= report.steps[12].elapsed_micros);
+        // Steps 5 to 10 happen in one engine call but are stamped apart:
+        // the client's RSA encryption or ECDH (step 6/7) takes measurable
+        // time, so step 7 ends after step 5.
+        assert!(
+            report.steps[6].elapsed_micros > report.steps[4].elapsed_micros,
+            "{:?}: steps 5 and 7 stamped at the same time",
+            suite.suite
+        );
         assert!(!report.session_id.is_empty());
 
         let cert = &report.certificate_chain[0];

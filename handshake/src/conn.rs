@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::mem;
+use std::time::Duration;
 
 use crate::Role;
 use crate::client::ClientState;
@@ -64,7 +65,12 @@ pub(crate) struct Core {
     pub(crate) secrets: Option<SessionSecrets>,
     /// Set when both Finished messages have been verified.
     pub(crate) handshake_complete: bool,
+    /// Reads the caller's clock for step timestamps, if it gave one.
+    clock: Option<Clock>,
 }
+
+/// A caller-supplied clock: time since an origin of the caller's choosing.
+pub type Clock = Box<dyn Fn() -> Duration + Send>;
 
 impl Core {
     fn new(role: Role, rng: Box<dyn Rng>) -> Self {
@@ -80,6 +86,7 @@ impl Core {
             decrypter: None,
             secrets: None,
             handshake_complete: false,
+            clock: None,
         }
     }
 
@@ -90,10 +97,12 @@ impl Core {
 
     /// Reports the current step as done.
     pub(crate) fn emit(&mut self, direction: Direction, detail: StepDetail) {
+        let at = self.clock.as_ref().map(|clock| clock());
         self.events.push_back(Event::Step(StepEvent {
             step: self.step,
             direction,
             detail,
+            at,
         }));
     }
 
@@ -336,6 +345,16 @@ impl Connection {
         let mut core = Core::new(role, rng);
         let state = state(&mut core)?;
         Ok(Self { core, state })
+    }
+
+    /// Stamps each step with `clock()` when it finishes (see
+    /// [`StepEvent::at`]). The engine never reads a clock of its own: the
+    /// caller decides what time is, e.g. `move || start.elapsed()`. Steps
+    /// already reported (the ClientHello, queued at construction) have no
+    /// stamp.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.core.clock = Some(clock);
+        self
     }
 
     /// Feeds one received message. On a local failure the fatal alert is

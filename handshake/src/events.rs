@@ -196,6 +196,11 @@ pub struct StepEvent {
     pub step: Step,
     pub direction: Direction,
     pub detail: StepDetail,
+    /// When the step finished, read from the clock given with
+    /// [`crate::Connection::with_clock`]; `None` without one. Several
+    /// steps can finish in one `handle` call (the client does steps 5 to
+    /// 10 on ServerHelloDone), so only the engine can time them apart.
+    pub at: Option<std::time::Duration>,
 }
 
 /// What the engine reports, polled with [`crate::Connection::poll_event`].

@@ -54,7 +54,7 @@ mod server;
 mod transcript;
 
 pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
-pub use conn::Connection;
+pub use conn::{Clock, Connection};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};
 pub use keys::SessionSecrets;

@@ -320,3 +320,51 @@ fn sessions_and_configs_can_move_between_threads() {
     shared::<handshake::ClientConfig>();
     shared::<handshake::ServerConfig>();
 }
+
+#[test]
+fn a_given_clock_stamps_every_step_apart() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+    // A clock that ticks once per reading: each stamped step gets its own time.
+    let ticks = Arc::new(AtomicU64::new(0));
+    let clock = {
+        let ticks = ticks.clone();
+        Box::new(move || Duration::from_micros(ticks.fetch_add(1, Ordering::SeqCst)))
+    };
+    let mut pair = Pair {
+        client: handshake::Connection::client(
+            Arc::new(client_config()),
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            common::pki::valid_now(),
+            Box::new(handshake::rand::SeededRng::new(1)),
+        )
+        .unwrap()
+        .with_clock(clock),
+        server: handshake::Connection::server(
+            Arc::new(server_config()),
+            Box::new(handshake::rand::SeededRng::new(2)),
+        )
+        .unwrap(),
+        client_events: Vec::new(),
+        server_events: Vec::new(),
+    };
+    let out = pair.drive();
+    assert!(out.client.is_none() && out.server.is_none(), "{out:?}");
+    let stamps: Vec<_> = common::pair::step_events(&pair.client_events)
+        .map(|s| (s.step, s.at))
+        .collect();
+    assert_eq!(
+        stamps[0],
+        (Step::ClientHello, None),
+        "queued before the clock was given"
+    );
+    let times: Vec<Duration> = stamps[1..]
+        .iter()
+        .map(|(_, at)| at.expect("stamped"))
+        .collect();
+    assert_eq!(times.len(), 12);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    // The server was given no clock.
+    assert!(common::pair::step_events(&pair.server_events).all(|s| s.at.is_none()));
+}
