@@ -72,10 +72,13 @@ for suite in "${SUITES[@]}"; do
 import json, sys
 report = json.load(open(sys.argv[1]))["report"]
 for s in report["steps"]:
-    fields = {f["name"]: f["value"] for f in s.get("fields", [])}
-    summary = ", ".join(f"{k}={v[:40]}" for k, v in list(fields.items())[:2])
-    print(f'{s["number"]:>3}. {s["name"]:<28} {s["direction"].removeprefix("DIRECTION_").lower():<8} {summary}')
-print(f'    reply: {report.get("reply", "")!r}   total: {int(report.get("totalMicros", 0)) / 1000:.1f} ms')
+    first = (s.get("fields") or [{}])[0]
+    value = first.get("value", "")
+    value = value if len(value) <= 56 else value[:55] + "…"
+    direction = s["direction"].removeprefix("DIRECTION_").lower()
+    ms = int(s.get("durationMicros", 0)) / 1000
+    print(f'{s["number"]:>4}. {s["name"]:<28} {direction:<8} {ms:6.2f} ms  {first.get("name", "")}: {value}')
+print(f'      reply {report.get("reply", "")!r}, {int(report.get("totalMicros", 0)) / 1000:.1f} ms in all')
 PY
 done
 echo

@@ -25,3 +25,5 @@ cargo test --workspace --locked
 echo "==> the in-memory example, one RSA and one ECDHE suite"
 cargo run -q --locked -p handshake --example in_memory TLS_RSA_WITH_AES_256_GCM_SHA384
 cargo run -q --locked -p handshake --example in_memory TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+echo "==> the main job (README): a handshake per suite through client-svc's gRPC API"
+./scripts/demo.sh
