@@ -8,6 +8,7 @@
 //! convert.rs  pb messages <-> the engine's `handshake::Message`
 //! status.rs   TLS alerts <-> gRPC status codes
 //! serve.rs    tracing, health, reflection and graceful shutdown for both services
+//! keylog.rs   NSS key log files (lab option of both services)
 //! ```
 
 /// Generated messages, clients and servers of package `handshake.v1`.
@@ -17,6 +18,7 @@ pub mod pb {
 }
 
 pub mod convert;
+pub mod keylog;
 pub mod serve;
 pub mod status;
 
