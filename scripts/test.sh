@@ -16,6 +16,9 @@ for c in rustfmt clippy; do
   fi
 done
 
+# Interop tests talk to OpenSSL and curl; the demo uses grpcurl.
+./scripts/tools.sh openssl curl grpcurl >/dev/null
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy (warnings are errors)"

@@ -21,8 +21,20 @@ install_go_tool() { # name module version
   touch "$bin/.$name.$version"
 }
 
+install_debian_package() { # command package
+  command -v "$1" >/dev/null 2>&1 && return
+  command -v apt-get >/dev/null 2>&1 || { echo "error: $1 not found and no apt-get to install $2" >&2; exit 1; }
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing $2 from Debian's packages" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >&2
+}
+
 for tool in "$@"; do
   case "$tool" in
+    openssl) install_debian_package openssl openssl ;;
+    curl) install_debian_package curl curl ;;
     grpcurl) install_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" ;;
     *) echo "error: unknown tool $tool" >&2; exit 1 ;;
   esac
