@@ -7,7 +7,9 @@ use crate::error::Error;
 use crate::msgs::enums::{CipherSuite, NamedGroup, SignatureScheme};
 use crate::sign::ServerKey;
 use crate::suites::{ALL_SUITES, KeyType};
-use crate::verify::{ServerCertVerifier, key_matches_certificate};
+use crate::verify::{
+    CertificateInfo, ServerCertVerifier, certificate_info, key_matches_certificate,
+};
 
 /// The groups implemented, in default preference order.
 pub const DEFAULT_GROUPS: &[NamedGroup] = &[
@@ -86,6 +88,9 @@ impl ClientConfig {
 pub struct CertifiedKey {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: ServerKey,
+    /// The chain as reported in step 3, parsed once here rather than on
+    /// every handshake.
+    pub(crate) info: Vec<CertificateInfo>,
 }
 
 impl CertifiedKey {
@@ -101,7 +106,11 @@ impl CertifiedKey {
                 "the private key does not belong to the certificate",
             ));
         }
-        Ok(Self { chain, key })
+        let info = chain
+            .iter()
+            .map(|c| certificate_info(c.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { chain, key, info })
     }
 }
 

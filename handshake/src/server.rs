@@ -423,11 +423,7 @@ fn on_client_hello(
     let certificate = Certificate {
         certificate_list: choice.key.chain.clone(),
     };
-    let chain = certificate
-        .certificate_list
-        .iter()
-        .map(|c| crate::verify::certificate_info(c.as_ref()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let chain = choice.key.info.clone();
     let m = HandshakeMessage::from(HandshakePayload::Certificate(certificate));
     let message = transcript.add(&m);
     core.send(m.into());
