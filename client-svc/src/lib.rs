@@ -2,19 +2,22 @@
 //! (`handshake.v1.HandshakeClientService`) and as a command line.
 //!
 //! It drives one `handshake::Connection` per session against server-svc
-//! over a `HandshakeService.Connect` stream, verifies the server's chain
+//! over a `HandshakeService.Connect` stream, or against a real TLS 1.2
+//! server over TCP (a `tls://host:port` target), verifies the server's chain
 //! against the configured CA and name, sends an application message, and
 //! tells the session as the thirteen steps of DESIGN.md.
 //!
 //! # Layout
 //!
 //! ```text
-//! session.rs  one session: engine <-> Connect stream, timing, the lab record fault
-//! report.rs   engine events -> HandshakeStep entries and the HandshakeReport
-//! service.rs  HandshakeClientService: options -> session -> report or status
-//! table.rs    the CLI's table of steps and its outcome line
-//! trust.rs    the CA file -> certificate verifier
-//! main.rs     the command line: `serve` and `handshake` (README.md: flags, report fields)
+//! session.rs    one session: the engine's driver, timing, the reply, the key log,
+//!               the lab record fault
+//! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
+//! report.rs     engine events -> HandshakeStep entries and the HandshakeReport
+//! service.rs    HandshakeClientService: options -> session -> report or status
+//! table.rs      the CLI's table of steps and its outcome line
+//! trust.rs      the CA file -> certificate verifier
+//! main.rs       the command line: `serve` and `handshake` (README.md: flags, report fields)
 //! ```
 //!
 //! The same `session::run` serves the gRPC service and the CLI, so what a
@@ -24,4 +27,5 @@ pub mod report;
 pub mod service;
 pub mod session;
 pub mod table;
+pub mod transport;
 pub mod trust;

@@ -6,11 +6,12 @@
 //!
 //! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
 //! still printed); 2 invalid flags or configuration (CA file, URL, names);
-//! 3 server-svc unreachable; 4 the service could not start or failed.
+//! 3 the server unreachable; 4 the service could not start or failed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -19,6 +20,7 @@ use client_svc::service::{ClientService, Settings};
 use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
 use client_svc::{table, trust};
 use handshake::{CipherSuite, ClientConfig, NamedGroup};
+use proto::keylog::KeyLog;
 use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
 use rustls_pki_types::ServerName;
 use tonic::server::NamedService;
@@ -29,8 +31,8 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_SERVICE: u8 = 4;
 
-/// The TLS 1.2 client: run handshakes against server-svc and see each of
-/// the thirteen steps.
+/// The TLS 1.2 client: run handshakes against server-svc (or a real TLS 1.2
+/// server) and see each of the thirteen steps.
 #[derive(Parser, Debug)]
 #[command(name = "client-svc", version)]
 struct Cli {
@@ -42,14 +44,15 @@ struct Cli {
 enum Command {
     /// Serve handshake.v1.HandshakeClientService (plus health and reflection).
     Serve(ServeArgs),
-    /// Run one session against server-svc and print its steps.
+    /// Run one session against server-svc (or a real TLS server) and print its steps.
     Handshake(HandshakeArgs),
 }
 
-/// Where server-svc is and whom to trust: shared by both commands.
+/// Where the server is and whom to trust: shared by both commands.
 #[derive(Args, Debug)]
-struct Target {
-    /// server-svc's URL.
+struct TargetArgs {
+    /// server-svc's URL, or tls://HOST:PORT for a real TLS 1.2 server over
+    /// TCP (e.g. openssl s_server, an HTTPS site).
     #[arg(
         long,
         env = "CLIENT_SVC_SERVER",
@@ -77,6 +80,12 @@ struct Target {
     /// key log line) in reports. Never in production.
     #[arg(long, env = "CLIENT_SVC_LAB_SHOW_SECRETS")]
     lab_show_secrets: bool,
+    /// Lab: append each session's NSS key log line (CLIENT_RANDOM
+    /// <client_random> <master_secret>, what Wireshark reads) to FILE,
+    /// created with mode 0600. The file holds secrets that decrypt the
+    /// sessions: never in production.
+    #[arg(long, env = "CLIENT_SVC_KEY_LOG", value_name = "FILE")]
+    key_log: Option<PathBuf>,
     /// Deadline of one session, in seconds.
     #[arg(
         long,
@@ -99,7 +108,7 @@ struct ServeArgs {
     )]
     listen: SocketAddr,
     #[command(flatten)]
-    target: Target,
+    target: TargetArgs,
     /// Log one JSON object per line instead of text.
     #[arg(long, env = "CLIENT_SVC_LOG_JSON")]
     log_json: bool,
@@ -116,7 +125,7 @@ struct ServeArgs {
 #[derive(Args, Debug)]
 struct HandshakeArgs {
     #[command(flatten)]
-    target: Target,
+    target: TargetArgs,
     /// Offer only this suite (IANA name, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     /// or its hex code point, e.g. 0xc02f); repeat for more, in order.
     /// Default: every suite.
@@ -137,7 +146,8 @@ struct HandshakeArgs {
         value_parser = parse_group
     )]
     groups: Vec<NamedGroup>,
-    /// The application message sent after the handshake.
+    /// The application message sent after the handshake (for an HTTPS
+    /// server, a request such as $'GET / HTTP/1.0\r\n\r\n').
     #[arg(long, env = "CLIENT_SVC_MESSAGE", default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
     message: String,
     /// Print the report as proto3 JSON instead of the table.
@@ -214,7 +224,8 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     ServerName::try_from(t.server_name.clone())
         .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
     // Refuse a bad default URL now rather than on every call.
-    session::channel(&t.server).map_err(usage)?;
+    session::Target::parse(&t.server).map_err(usage)?;
+    let key_log = open_key_log(t.key_log.as_deref())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -234,11 +245,18 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     if t.lab_show_secrets {
         tracing::warn!("lab flag --lab-show-secrets is on: reports carry session secrets");
     }
+    if let Some(path) = &t.key_log {
+        tracing::warn!(
+            key_log = %path.display(),
+            "lab flag --key-log is on: the file holds every session's master secret"
+        );
+    }
     let service = ClientService::new(Settings {
         server: t.server,
         server_name: t.server_name,
         verifier,
         show_secrets: t.lab_show_secrets,
+        key_log,
         timeout: Duration::from_secs(t.timeout),
     });
     proto::serve::serve(
@@ -262,7 +280,15 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     let server_name = ServerName::try_from(t.server_name.clone())
         .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
-    let channel = session::channel(&t.server).map_err(usage)?;
+    let target = session::Target::parse(&t.server).map_err(usage)?;
+    let peer = target.peer();
+    let key_log = open_key_log(t.key_log.as_deref())?;
+    if let Some(path) = &t.key_log {
+        tracing::warn!(
+            key_log = %path.display(),
+            "lab flag --key-log is on: the file holds the session's master secret"
+        );
+    }
 
     let mut config = ClientConfig::new(verifier);
     if !args.suites.is_empty() {
@@ -280,11 +306,12 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
         message: args.message.into_bytes(),
         corrupt_application_record: args.lab_corrupt_record,
         capture_secrets: t.lab_show_secrets,
+        key_log,
         timeout: Duration::from_secs(t.timeout),
     };
 
     let mut builder = ReportBuilder::new();
-    let outcome = session::run(channel, &spec, |progress, elapsed| {
+    let outcome = session::run(target, &spec, |progress, elapsed| {
         builder.observe(progress, elapsed);
     })
     .await;
@@ -301,12 +328,19 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
         })?;
         println!("{json}");
     } else {
-        print!("{}", table::render(&report));
+        print!("{}", table::render(&report, peer));
     }
     match outcome.result {
         Ok(_) => Ok(0),
         Err(e) => Err(Fatal(EXIT_TLS, e.to_string())),
     }
+}
+
+/// The key log file, if one is asked for: opened (created 0600) now, so a
+/// bad path is a configuration error, not a silent loss.
+fn open_key_log(path: Option<&std::path::Path>) -> Result<Option<Arc<KeyLog>>, Fatal> {
+    path.map(|p| KeyLog::open(p).map(Arc::new).map_err(usage))
+        .transpose()
 }
 
 /// A suite by IANA name (any case, with or without the proto enum's

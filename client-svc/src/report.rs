@@ -467,6 +467,7 @@ mod tests {
             step: Step::ClientEncryptedHandshakeMessage,
             error: Error::from_peer(handshake::AlertDescription::DECRYPT_ERROR),
             server_reason: Some("the client's Finished verify_data is wrong".into()),
+            peer: "server-svc",
         });
         assert_eq!(f.step, 10);
         assert_eq!(f.step_name, "Encrypted Handshake Message");
@@ -482,6 +483,7 @@ mod tests {
             step: Step::ClientVerification,
             error: Error::new(handshake::AlertDescription::BAD_CERTIFICATE, "wrong name"),
             server_reason: None,
+            peer: "server-svc",
         };
         let entry = b
             .observe(Progress::Failed(&f), Duration::from_micros(1500))

@@ -2,21 +2,24 @@
 //!
 //! Each call turns its [`pb::SessionOptions`] into a [`SessionSpec`] (the
 //! service's defaults filling the gaps), runs one session against
-//! server-svc and answers with the report. A TLS failure is a status from
+//! server-svc, or against a real TLS 1.2 server when `server` is
+//! `tls://host:port`, and answers with the report. A TLS failure is a status from
 //! [`proto::status::to_status`] (code, `tls-alert` and `tls-step`
 //! metadata) with the report so far, encoded, in the status details; an
 //! unreachable server-svc is UNAVAILABLE.
 //!
 //! One tonic [`Channel`] (one HTTP/2 connection, multiplexing every
 //! session's stream) is kept per server URL, so a load test measures
-//! handshakes, not TCP connections.
+//! handshakes, not TCP connections. A `tls://` target has no such thing to
+//! share: each session is its own TCP connection, as with any TLS client.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
 use prost::Message as _;
+use proto::keylog::KeyLog;
 use proto::pb;
 use proto::pb::handshake_client_service_server::HandshakeClientService;
 use proto::pb::watch_handshake_response::Event as WatchEvent;
@@ -28,7 +31,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::report::ReportBuilder;
-use crate::session::{self, Outcome, SessionError, SessionSpec};
+use crate::session::{self, Outcome, SessionError, SessionSpec, Target};
 
 /// Channels kept at most; URLs beyond get a channel per call, so requests
 /// naming ever new servers cannot grow the cache without bound.
@@ -42,7 +45,7 @@ const MAX_DETAILS: usize = 8 * 1024;
 /// What the service uses when a request leaves something out.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// server-svc's URL.
+    /// server-svc's URL, or `tls://host:port` for a real TLS server.
     pub server: String,
     /// The name certificates must match.
     pub server_name: String,
@@ -50,6 +53,8 @@ pub struct Settings {
     pub verifier: ServerCertVerifier,
     /// Lab: put the session secrets in reports.
     pub show_secrets: bool,
+    /// Lab: append every session's key log line here.
+    pub key_log: Option<Arc<KeyLog>>,
     /// Deadline of one session.
     pub timeout: Duration,
 }
@@ -66,6 +71,15 @@ impl ClientService {
         Self {
             settings,
             channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Where `url` is: a real TLS server, or server-svc over the channel
+    /// kept for its URL.
+    fn target(&self, url: &str) -> Result<Target, Status> {
+        match session::tls_address(url) {
+            Some(addr) => addr.map(Target::Tls).map_err(Status::invalid_argument),
+            None => self.channel(url).map(Target::Grpc),
         }
     }
 
@@ -87,11 +101,11 @@ impl ClientService {
         Ok(c)
     }
 
-    /// The session a request asks for, and the channel to run it on.
+    /// The session a request asks for, and where to run it.
     fn prepare(
         &self,
         options: Option<pb::SessionOptions>,
-    ) -> Result<(Channel, SessionSpec), Status> {
+    ) -> Result<(Target, SessionSpec), Status> {
         let o = options.unwrap_or_default();
         let lab = o.lab.unwrap_or_default();
         let server = if o.server.is_empty() {
@@ -128,7 +142,7 @@ impl ClientService {
         config.extended_master_secret = !lab.disable_extended_master_secret;
         config.faults.corrupt_finished = lab.corrupt_client_finished;
 
-        let channel = self.channel(&server)?;
+        let target = self.target(&server)?;
         let spec = SessionSpec {
             server,
             config,
@@ -136,9 +150,10 @@ impl ClientService {
             message: o.application_message.into_bytes(),
             corrupt_application_record: lab.corrupt_application_record,
             capture_secrets: self.settings.show_secrets,
+            key_log: self.settings.key_log.clone(),
             timeout: self.settings.timeout,
         };
-        Ok((channel, spec))
+        Ok((target, spec))
     }
 }
 
@@ -190,12 +205,12 @@ fn details(report: &pb::HandshakeReport) -> Vec<u8> {
 
 /// Runs a session and builds its report, passing each step to `on_step`.
 async fn run_and_report(
-    channel: Channel,
+    target: Target,
     spec: &SessionSpec,
     mut on_step: impl FnMut(pb::HandshakeStep) + Send,
 ) -> (Outcome, pb::HandshakeReport) {
     let mut builder = ReportBuilder::new();
-    let outcome = session::run(channel, spec, |progress, elapsed| {
+    let outcome = session::run(target, spec, |progress, elapsed| {
         if let Some(step) = builder.observe(progress, elapsed) {
             on_step(step);
         }
@@ -211,8 +226,8 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::HandshakeRequest>,
     ) -> Result<Response<pb::HandshakeResponse>, Status> {
-        let (channel, spec) = self.prepare(request.into_inner().options)?;
-        let (outcome, report) = run_and_report(channel, &spec, |_| {}).await;
+        let (target, spec) = self.prepare(request.into_inner().options)?;
+        let (outcome, report) = run_and_report(target, &spec, |_| {}).await;
         match &outcome.result {
             Ok(_) => Ok(Response::new(pb::HandshakeResponse {
                 report: Some(report),
@@ -227,12 +242,12 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::WatchHandshakeRequest>,
     ) -> Result<Response<Self::WatchHandshakeStream>, Status> {
-        let (channel, spec) = self.prepare(request.into_inner().options)?;
+        let (target, spec) = self.prepare(request.into_inner().options)?;
         // At most fifteen items (thirteen steps, a failed step, the end):
         // unbounded is bounded enough, and never blocks the session.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let (outcome, report) = run_and_report(channel, &spec, |step| {
+            let (outcome, report) = run_and_report(target, &spec, |step| {
                 // A watcher that went away just stops receiving.
                 let _ = tx.send(Ok(pb::WatchHandshakeResponse {
                     event: Some(WatchEvent::Step(step)),

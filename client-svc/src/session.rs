@@ -1,16 +1,29 @@
-//! One TLS 1.2 session against server-svc, over one `Connect` stream.
+//! One TLS 1.2 session: against server-svc over one `Connect` stream, or
+//! against a real TLS 1.2 server over TCP (`tls://host:port`).
 //!
-//! This is the driver of the sans-IO engine: what the client engine wants
-//! to send goes out through [`to_request`] on an mpsc-backed request
-//! stream; what server-svc answers comes back through [`from_response`]
-//! into [`Connection::handle`]. After the handshake the application message
-//! is sent, the reply awaited, and the session closed with close_notify and
-//! the end of the request stream.
+//! This is the driver of the sans-IO engine, the same for both targets:
+//! what the client engine wants to send goes to [`Transport::send`]; what
+//! the server answers comes back from [`Transport::recv`] into
+//! [`Connection::handle`] (`transport.rs` holds the only differences: gRPC
+//! messages, or TLS records through the engine's deframer). After the
+//! handshake the application message is sent, the reply collected, and the
+//! session closed with close_notify.
+//!
+//! The reply: server-svc answers each application record with one record,
+//! so the reply is complete when as many records came back as were sent. A
+//! real TLS server says nothing of the kind, so there the reply is
+//! everything received until the server's close_notify, TCP EOF, or
+//! [`REPLY_QUIET`] without new data once some has come (at most
+//! [`MAX_REPLY`] bytes), all within the session's timeout.
 //!
 //! Every engine event is handed to the caller as it happens, with the time
 //! since the session started (the engine reads no clock; this driver does,
 //! with [`Instant`]). The report (`report.rs`), the service's
 //! WatchHandshake and the CLI all build on that one callback.
+//!
+//! With a key log ([`SessionSpec::key_log`]), the session's NSS key log
+//! line is appended as soon as its keys exist (step 8), whatever the
+//! target and whether or not the session then succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,22 +32,16 @@ use handshake::keys::hex;
 use handshake::msgs::enums::ContentType;
 use handshake::rand::{Rng, SystemRng};
 use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
-use proto::convert::{from_response, to_request};
+use proto::keylog::KeyLog;
 use proto::pb;
-use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::status::{STEP_KEY, alert_of};
 use rustls_pki_types::{ServerName, UnixTime};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status, Streaming};
+use tonic::Status;
 use tracing::Instrument;
 
-/// The request and response header that names a session in both
-/// services' logs.
-pub const SESSION_ID_HEADER: &str = "session-id";
+use crate::transport::{Incoming, Transport};
+pub use crate::transport::{SESSION_ID_HEADER, TLS_SCHEME, Target, channel, tls_address};
 
 /// Sent when no application message is given.
 pub const DEFAULT_MESSAGE: &str = "hello";
@@ -42,8 +49,16 @@ pub const DEFAULT_MESSAGE: &str = "hello";
 /// How long a session may take, start to end, unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long to wait, once the session is over, for server-svc to end its
-/// side of the stream (and to learn the step it names in its status).
+/// A real TLS server's reply is complete once this long passes without
+/// new data after some came (unless close_notify or EOF ends it first).
+pub const REPLY_QUIET: Duration = Duration::from_millis(500);
+
+/// At most this much of a real TLS server's reply is kept; the reply is
+/// complete once it is reached.
+pub const MAX_REPLY: usize = 1 << 20;
+
+/// How long to wait, once the session is over, for the server to end its
+/// side (and, for server-svc, to learn the step it names in its status).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Largest plaintext of one record (RFC 5246 6.2.1): server-svc answers
@@ -54,11 +69,12 @@ const MAX_PLAINTEXT: usize = 1 << 14;
 /// What session to run.
 #[derive(Clone, Debug)]
 pub struct SessionSpec {
-    /// server-svc's URL, for messages and logs (the channel is passed apart).
+    /// The target as given (server-svc's URL or `tls://host:port`), for
+    /// messages and logs (the [`Target`] is passed apart).
     pub server: String,
     /// Suites, groups, EMS, the CA and the corrupt-Finished fault.
     pub config: ClientConfig,
-    /// The name the certificate must match.
+    /// The name the certificate must match (and the SNI sent).
     pub server_name: ServerName<'static>,
     /// Sent encrypted after the handshake; empty means [`DEFAULT_MESSAGE`].
     pub message: Vec<u8>,
@@ -66,6 +82,8 @@ pub struct SessionSpec {
     pub corrupt_application_record: bool,
     /// Lab: copy the session's secrets into the outcome.
     pub capture_secrets: bool,
+    /// Lab: append the session's key log line here once keys exist.
+    pub key_log: Option<Arc<KeyLog>>,
     /// The whole session's deadline, counted from its start.
     pub timeout: Duration,
 }
@@ -84,7 +102,7 @@ impl SessionSpec {
 /// Why a session did not complete.
 #[derive(Clone, Debug)]
 pub enum SessionError {
-    /// server-svc could not be reached; no TLS message was exchanged.
+    /// The server could not be reached; no TLS message was exchanged.
     Unreachable(String),
     /// The session failed with a fatal alert.
     Tls(Failure),
@@ -110,6 +128,8 @@ pub struct Failure {
     /// For an alert from server-svc, the reason its status gave (the
     /// engine only knows which alert came).
     pub server_reason: Option<String>,
+    /// The server, as messages name it ([`Target::peer`]).
+    pub peer: &'static str,
 }
 
 impl Failure {
@@ -128,7 +148,7 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let by = if self.raised_by_server() {
-            "server-svc"
+            self.peer
         } else {
             "client-svc"
         };
@@ -157,7 +177,7 @@ pub enum Progress<'a> {
 pub struct Outcome {
     /// Random, hex: names the session in logs and the report.
     pub session_id: String,
-    /// server-svc's decrypted reply, or why there is none.
+    /// The server's decrypted reply, or why there is none.
     pub result: Result<Vec<u8>, SessionError>,
     /// Only when [`SessionSpec::capture_secrets`] and keys were derived.
     pub secrets: Option<pb::Secrets>,
@@ -165,25 +185,7 @@ pub struct Outcome {
     pub total: Duration,
 }
 
-/// A lazily connected channel to `url` ("http://host:port"; a bare
-/// "host:port" gets "http://"). Connecting happens on first use, so an
-/// unreachable server shows up as [`SessionError::Unreachable`].
-pub fn channel(url: &str) -> Result<Channel, String> {
-    let url = if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
-    };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
-    // A host that drops packets must not hold a session for the whole
-    // session timeout before saying it is unreachable.
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy())
-}
-
-/// Runs one session over `channel`, calling `on_event` with each engine
+/// Runs one session against `target`, calling `on_event` with each engine
 /// event as it happens and the time since the start, then, if the session
 /// fails, with its [`Failure`] once the failing step is settled.
 ///
@@ -193,7 +195,7 @@ pub fn channel(url: &str) -> Result<Channel, String> {
 /// apart. The ClientHello, queued before the clock is given, ends when the
 /// session starts.
 pub async fn run(
-    channel: Channel,
+    target: Target,
     spec: &SessionSpec,
     on_event: impl FnMut(Progress<'_>, Duration) + Send,
 ) -> Outcome {
@@ -213,14 +215,19 @@ pub async fn run(
             deadline: start + spec.timeout,
             on_event,
             conn: None,
-            tx: None,
+            until_close: target.is_tls(),
+            peer: target.peer(),
+            transport: Transport::new(target),
             failure: None,
             handshake_done: false,
             replies_left: None,
+            reply_complete: false,
+            quiet_until: None,
             reply: Vec::new(),
             peer_closed: false,
+            key_logged: false,
         };
-        let result = driver.run(channel).await;
+        let result = driver.run().await;
         let secrets = if spec.capture_secrets {
             driver.conn.as_ref().and_then(secrets_of)
         } else {
@@ -254,19 +261,26 @@ struct Driver<'a, F> {
     deadline: Instant,
     on_event: F,
     conn: Option<Connection>,
-    /// The request stream's sender; dropping it ends the stream.
-    tx: Option<mpsc::UnboundedSender<pb::ConnectRequest>>,
+    transport: Transport,
+    /// A real TLS server: the reply ends with close_notify, EOF or quiet.
+    until_close: bool,
+    /// The server, as messages name it.
+    peer: &'static str,
     /// The engine's failure, reported once its step is settled.
     failure: Option<(Step, Error)>,
     handshake_done: bool,
-    /// Replies still awaited; `None` until the message is sent.
+    /// server-svc: replies still awaited; `None` until the message is sent.
     replies_left: Option<usize>,
+    reply_complete: bool,
+    /// A real TLS server: the reply is complete if nothing comes by then.
+    quiet_until: Option<Instant>,
     reply: Vec<u8>,
     peer_closed: bool,
+    key_logged: bool,
 }
 
 impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
-    async fn run(&mut self, channel: Channel) -> Result<Vec<u8>, SessionError> {
+    async fn run(&mut self) -> Result<Vec<u8>, SessionError> {
         let config = Arc::new(self.spec.config.clone());
         let conn = Connection::client(
             config,
@@ -285,76 +299,35 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             }
         }
 
-        // The request stream is unbounded: a flight is at most a handful
-        // of messages, and a bounded one could block the engine's pump
-        // while server-svc waits for us to read.
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.tx = Some(tx);
-        // ClientHello goes into the stream before the call, so it travels
-        // with the request headers. Its step is reported once server-svc
-        // has answered the call: an unreachable server gets no steps.
+        // The ClientHello is queued before connecting (over gRPC it then
+        // travels with the request headers). Its step is reported once the
+        // server is reached: an unreachable server gets no steps.
         self.flush();
-
-        let mut request = Request::new(UnboundedReceiverStream::new(rx));
-        // Proposes our id to server-svc, so both services' logs name the
-        // session alike (service.proto: the `session-id` header). Hex
-        // digits are always a valid header value.
-        if let Ok(v) = MetadataValue::try_from(self.session_id) {
-            request.metadata_mut().insert(SESSION_ID_HEADER, v);
-        }
-        let mut client = HandshakeServiceClient::new(channel);
-        let call = timeout_at(self.deadline, client.connect(request)).await;
-        let mut final_status = None;
-        let mut inbound = match call {
-            Ok(Ok(resp)) => {
-                let theirs = resp.metadata().get(SESSION_ID_HEADER);
-                if let Some(id) = theirs.and_then(|v| v.to_str().ok())
-                    && id != self.session_id
-                {
-                    tracing::info!(server_session_id = id, "server-svc names this session {id}");
-                }
-                self.events();
-                Some(resp.into_inner())
-            }
-            Ok(Err(status))
-                if alert_of(&status).is_none() && status.code() == Code::Unavailable =>
-            {
-                return Err(SessionError::Unreachable(format!(
-                    "server-svc at {} is unreachable: {}",
-                    self.spec.server,
-                    status.message()
-                )));
-            }
-            Ok(Err(status)) => {
-                self.on_status(&status);
-                final_status = Some(status);
-                None
-            }
-            Err(_) => {
-                return Err(SessionError::Unreachable(format!(
-                    "server-svc at {} did not answer within {} s",
-                    self.spec.server,
-                    self.spec.timeout.as_secs_f64()
-                )));
-            }
-        };
-
-        if let Some(stream) = inbound.as_mut()
-            && let Some(status) = self.exchange(stream).await
+        if let Err(msg) = self
+            .transport
+            .open(
+                &self.spec.server,
+                self.session_id,
+                self.deadline,
+                self.spec.timeout,
+            )
+            .await
         {
-            final_status = Some(status);
+            return Err(SessionError::Unreachable(msg));
         }
+        self.events();
 
-        // Our last words (close_notify or an alert) are queued: end the
-        // request stream and let server-svc end its side, which may say
-        // at which step it failed.
-        self.tx = None;
-        if final_status.is_none()
-            && let Some(stream) = inbound.as_mut()
-        {
-            final_status = self.drain(stream).await;
+        let mut final_status = self.exchange().await;
+
+        // Our last words (close_notify or an alert) are queued: send them,
+        // end our side and let the server end its own, which for server-svc
+        // may say at which step it failed.
+        let until = std::cmp::min(self.deadline, Instant::now() + DRAIN_TIMEOUT);
+        let drained = self.transport.finish(final_status.is_none(), until).await;
+        if final_status.is_none() {
+            final_status = drained;
         }
-        drop(inbound);
+        self.log_keys();
 
         match self.failure.take() {
             None => Ok(std::mem::take(&mut self.reply)),
@@ -365,6 +338,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     (Origin::Peer, Some(status)) => {
                         (server_step(status).unwrap_or(step), server_reason(status))
                     }
+                    (Origin::Peer, None) => (peer_step(step, &error), None),
                     _ => (step, None),
                 };
                 Err(self.report_failure(step, error, server_reason))
@@ -374,7 +348,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
 
     /// Moves messages both ways until the session completes or fails.
     /// Returns the status the stream ended with, if it ended that way.
-    async fn exchange(&mut self, inbound: &mut Streaming<pb::ConnectResponse>) -> Option<Status> {
+    async fn exchange(&mut self) -> Option<Status> {
         loop {
             if self.failure.is_some() {
                 return None;
@@ -383,10 +357,12 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                 self.send_message();
                 continue;
             }
-            if self.replies_left == Some(0) {
+            if self.reply_complete {
                 if let Some(conn) = self.conn.as_mut() {
                     // close_notify (RFC 5246 7.2.1); the engine is in its
-                    // traffic phase here, so this cannot fail in practice.
+                    // traffic phase here, so this cannot fail in practice
+                    // (except after the server's own close_notify, which
+                    // the engine does not let us answer).
                     if let Err(e) = conn.close() {
                         tracing::debug!("close: {e}");
                     }
@@ -395,14 +371,23 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                 return None;
             }
             if self.peer_closed {
-                self.fail(Error::unexpected(
-                    "server-svc sent close_notify before replying to the application message",
-                ));
+                if self.until_close {
+                    tracing::info!("the reply ends with the server's close_notify");
+                    self.reply_complete = true;
+                } else {
+                    self.fail(Error::unexpected(
+                        "server-svc sent close_notify before replying to the application message",
+                    ));
+                }
                 continue;
             }
-            match timeout_at(self.deadline, inbound.message()).await {
-                Ok(Ok(Some(resp))) => {
-                    let msg = from_response(resp);
+            // A real server's reply may end with silence.
+            let quiet = self
+                .quiet_until
+                .filter(|q| self.until_close && *q < self.deadline);
+            let until = quiet.unwrap_or(self.deadline);
+            match timeout_at(until, self.transport.recv()).await {
+                Ok(Incoming::Message(msg)) => {
                     if let Some(conn) = self.conn.as_mut() {
                         match msg {
                             // The engine reports its own failures as events.
@@ -414,15 +399,26 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     }
                     self.pump();
                 }
-                Ok(Ok(None)) => {
+                Ok(Incoming::End(what)) if self.until_close && self.replies_left.is_some() => {
+                    tracing::info!("the reply ends without close_notify: {what}");
+                    self.reply_complete = true;
+                }
+                Ok(Incoming::End(what)) => {
                     self.fail(Error::unexpected(format!(
-                        "server-svc ended the stream while client-svc waited for {}",
+                        "{what} while client-svc waited for {}",
                         self.awaited()
                     )));
                 }
-                Ok(Err(status)) => {
+                Ok(Incoming::Status(status)) => {
                     self.on_status(&status);
                     return Some(status);
+                }
+                Err(_) if quiet.is_some() => {
+                    tracing::info!(
+                        quiet_ms = REPLY_QUIET.as_millis(),
+                        "the reply ends: nothing more came"
+                    );
+                    self.reply_complete = true;
                 }
                 Err(_) => {
                     self.fail(Error::internal(format!(
@@ -477,6 +473,11 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         let message = self.spec.message();
         let records = message.len().div_ceil(MAX_PLAINTEXT).max(1);
         self.replies_left = Some(records);
+        // Data a real server sent unasked does not start the reply's quiet
+        // period early.
+        if self.quiet_until.is_some() {
+            self.quiet_until = Some(Instant::now() + REPLY_QUIET);
+        }
         if let Some(conn) = self.conn.as_mut()
             && let Err(e) = conn.send_application_data(message)
         {
@@ -492,21 +493,15 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         self.events();
     }
 
-    /// Sends what the engine queued.
+    /// Hands what the engine queued to the transport.
     fn flush(&mut self) {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
         while let Some(msg) = conn.poll_transmit() {
             let msg = tamper(msg, self.spec.corrupt_application_record);
-            match to_request(msg) {
-                Ok(req) => {
-                    if let Some(tx) = &self.tx {
-                        // A closed stream shows up on the receiving side.
-                        let _ = tx.send(req);
-                    }
-                }
-                Err(e) => conn.abort(e),
+            if let Err(e) = self.transport.send(msg) {
+                conn.abort(e);
             }
         }
     }
@@ -538,15 +533,26 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     }
                 }
                 Event::ApplicationData(data) => {
-                    self.reply.extend_from_slice(data);
-                    if let Some(n) = self.replies_left.as_mut() {
-                        *n = n.saturating_sub(1);
-                    }
                     tracing::info!(bytes = data.len(), "reply received");
+                    if self.until_close {
+                        let room = MAX_REPLY.saturating_sub(self.reply.len());
+                        self.reply.extend_from_slice(&data[..data.len().min(room)]);
+                        self.quiet_until = Some(Instant::now() + REPLY_QUIET);
+                        if self.reply.len() >= MAX_REPLY {
+                            tracing::info!(max = MAX_REPLY, "the reply is cut at its maximum");
+                            self.reply_complete = true;
+                        }
+                    } else {
+                        self.reply.extend_from_slice(data);
+                        if let Some(n) = self.replies_left.as_mut() {
+                            *n = n.saturating_sub(1);
+                            self.reply_complete |= *n == 0;
+                        }
+                    }
                 }
                 Event::PeerClosed => self.peer_closed = true,
                 Event::Warning(alert) => {
-                    tracing::info!(alert = %alert.description, "warning alert from server-svc");
+                    tracing::info!(alert = %alert.description, "warning alert from {}", self.peer);
                 }
                 Event::Failed { step, error } => {
                     // Reported once the step is settled (see `run`).
@@ -556,17 +562,21 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             }
             (self.on_event)(Progress::Engine(&event), elapsed);
         }
+        self.log_keys();
     }
 
-    /// Reads what is left of the stream, briefly, for its closing status.
-    async fn drain(&mut self, inbound: &mut Streaming<pb::ConnectResponse>) -> Option<Status> {
-        let until = std::cmp::min(self.deadline, Instant::now() + DRAIN_TIMEOUT);
-        loop {
-            match timeout_at(until, inbound.message()).await {
-                Ok(Ok(Some(_))) => continue,
-                Ok(Ok(None)) | Err(_) => return None,
-                Ok(Err(status)) => return Some(status),
-            }
+    /// Appends the key log line, once, as soon as the keys exist.
+    fn log_keys(&mut self) {
+        if self.key_logged {
+            return;
+        }
+        let (Some(log), Some(conn)) = (&self.spec.key_log, &self.conn) else {
+            return;
+        };
+        if let Some(line) = conn.key_log_line() {
+            log.append(&line);
+            self.key_logged = true;
+            tracing::debug!("key log line written");
         }
     }
 
@@ -581,6 +591,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             step,
             error,
             server_reason,
+            peer: self.peer,
         };
         tracing::warn!(
             step = step.number(),
@@ -620,6 +631,20 @@ fn server_reason(status: &Status) -> Option<String> {
         None => message,
     };
     (!reason.is_empty()).then(|| reason.to_owned())
+}
+
+/// The step of an alert from a server that names none (a real TLS
+/// server): the step the client was waiting for, except that decrypt_error
+/// while waiting for the server's ChangeCipherSpec is the server refusing
+/// our Finished (RFC 5246 7.4.9), step 10, as server-svc would name it.
+fn peer_step(awaited: Step, error: &Error) -> Step {
+    if awaited == Step::ServerChangeCipherSpec
+        && error.alert() == handshake::AlertDescription::DECRYPT_ERROR
+    {
+        Step::ClientEncryptedHandshakeMessage
+    } else {
+        awaited
+    }
 }
 
 /// The step named in a status's `tls-step` metadata.

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use proto::pb;
 
-/// The report as a table, ending with a newline.
-pub fn render(report: &pb::HandshakeReport) -> String {
+/// The report as a table, ending with a newline. `peer` names the server
+/// in the outcome line ("server-svc", "the server").
+pub fn render(report: &pb::HandshakeReport, peer: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -26,7 +27,7 @@ pub fn render(report: &pb::HandshakeReport) -> String {
             summary(s)
         );
     }
-    let _ = writeln!(out, "{}", outcome(report));
+    let _ = writeln!(out, "{}", outcome(report, peer));
     if let Some(secrets) = &report.secrets {
         let _ = writeln!(out, "secrets (lab):");
         for (name, value) in [
@@ -45,7 +46,7 @@ pub fn render(report: &pb::HandshakeReport) -> String {
 }
 
 /// The last line: what was agreed and said, or where and why it failed.
-pub fn outcome(report: &pb::HandshakeReport) -> String {
+pub fn outcome(report: &pb::HandshakeReport, peer: &str) -> String {
     let total = duration(report.total_micros);
     if report.success {
         let suite = report
@@ -54,12 +55,14 @@ pub fn outcome(report: &pb::HandshakeReport) -> String {
             .map(|n| suite_name(n.cipher_suite))
             .unwrap_or_default();
         format!(
-            "OK: {suite}, certificate {}; sent {:?}, reply {:?}; {total} in all",
-            report.certificate_verdict, report.application_message, report.reply
+            "OK: {suite}, certificate {}; sent {:?}, reply {}; {total} in all",
+            report.certificate_verdict,
+            report.application_message,
+            glance(&report.reply)
         )
     } else if let Some(f) = &report.failure {
         let by = if f.raised_by_server {
-            "server-svc"
+            peer
         } else {
             "client-svc"
         };
@@ -72,6 +75,18 @@ pub fn outcome(report: &pb::HandshakeReport) -> String {
         )
     } else {
         format!("FAILED; {total} in all")
+    }
+}
+
+/// Characters of a reply the outcome line shows; `--json` has it all.
+const REPLY_SHOWN: usize = 200;
+
+/// A reply, quoted, cut to [`REPLY_SHOWN`] characters (a real HTTPS
+/// server's page would fill the terminal).
+fn glance(reply: &str) -> String {
+    match reply.char_indices().nth(REPLY_SHOWN) {
+        None => format!("{reply:?}"),
+        Some((at, _)) => format!("{:?}... ({} bytes in all)", &reply[..at], reply.len()),
     }
 }
 
@@ -224,6 +239,15 @@ mod tests {
     }
 
     #[test]
+    fn long_replies_are_cut_in_the_outcome_line() {
+        assert_eq!(glance("echo: hi"), "\"echo: hi\"");
+        let long = "é".repeat(300);
+        let shown = glance(&long);
+        assert!(shown.starts_with(&format!("\"{}\"...", "é".repeat(REPLY_SHOWN))));
+        assert!(shown.ends_with("(600 bytes in all)"), "{shown}");
+    }
+
+    #[test]
     fn failure_line_names_step_alert_and_side() {
         let report = pb::HandshakeReport {
             failure: Some(pb::Failure {
@@ -236,7 +260,7 @@ mod tests {
             total_micros: 2000,
             ..Default::default()
         };
-        let line = outcome(&report);
+        let line = outcome(&report, "server-svc");
         assert!(
             line.starts_with(
                 "FAILED at step 10 (Encrypted Handshake Message): decrypt_error raised by server-svc"

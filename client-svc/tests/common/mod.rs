@@ -284,6 +284,7 @@ pub fn settings(server: &str, show_secrets: bool) -> Settings {
         server_name: "localhost".to_owned(),
         verifier: lab().verifier(),
         show_secrets,
+        key_log: None,
         timeout: Duration::from_secs(10),
     }
 }
