@@ -131,6 +131,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SERVER_SVC_LOG_JSON", value_parser = BoolishValueParser::new())]
     pub log_json: bool,
 
+    /// Lab: append every session's NSS key log line (`CLIENT_RANDOM <client
+    /// random> <master secret>`, the SSLKEYLOGFILE format Wireshark reads)
+    /// to FILE, created with mode 0600. The file holds secrets: anyone who
+    /// reads it can decrypt the sessions. Off by default.
+    #[arg(long, env = "SERVER_SVC_KEY_LOG", value_name = "FILE")]
+    pub key_log: Option<PathBuf>,
+
     /// Lab: send a wrong server Finished (flip a bit of verify_data); the
     /// client answers decrypt_error at step 12.
     #[arg(long, env = "SERVER_SVC_LAB_CORRUPT_FINISHED", value_parser = BoolishValueParser::new())]

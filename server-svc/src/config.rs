@@ -18,6 +18,8 @@ use crate::pki::{self, Provenance};
 #[derive(Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `--key-log`: the NSS key log file, if asked for.
+    pub key_log: Option<PathBuf>,
     pub server: ServerConfig,
     /// A stream with no message for this long is closed.
     pub handshake_timeout: Duration,
@@ -72,6 +74,7 @@ impl Settings {
         }
         Ok(Self {
             listen: args.listen,
+            key_log: args.key_log.clone(),
             server,
             handshake_timeout: Duration::from_secs(args.handshake_timeout),
             grace_period: Duration::from_secs(args.grace_period),

@@ -12,6 +12,9 @@
 //! ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
 //! reflection (`proto::serve`).
 //!
+//! With `--key-log` every session's NSS key log line is appended to a
+//! file, for Wireshark.
+//!
 //! # Layout
 //!
 //! ```text
@@ -38,6 +41,7 @@ mod steps;
 
 use std::sync::Arc;
 
+use proto::keylog::KeyLog;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -102,6 +106,18 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
             warn!(%suite, "suite enabled but no certificate of its key type: it will never be chosen");
         }
     }
+    let key_log = match &settings.key_log {
+        Some(path) => {
+            let log = KeyLog::open(path).map_err(Error::Other)?;
+            warn!(
+                path = %path.display(),
+                "KEY LOG ON: every session's master secret is appended to this file; \
+                 anyone who can read it can decrypt the sessions"
+            );
+            Some(Arc::new(log))
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -117,7 +133,8 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         grace_period_secs = settings.grace_period.as_secs(),
         "server-svc listening"
     );
-    let service = HandshakeService::new(Arc::new(settings.server), settings.handshake_timeout);
+    let service = HandshakeService::new(Arc::new(settings.server), settings.handshake_timeout)
+        .with_key_log(key_log);
     serve(
         listener,
         service,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use handshake::keys::hex;
 use handshake::rand::{Rng, SystemRng};
 use handshake::{Connection, ServerConfig, Step};
+use proto::keylog::KeyLog;
 use proto::pb::handshake_service_server::{
     HandshakeService as HandshakeServiceTrait, HandshakeServiceServer,
 };
@@ -43,6 +44,7 @@ const OUTBOUND_CAPACITY: usize = 16;
 pub struct HandshakeService {
     config: Arc<ServerConfig>,
     idle_timeout: Duration,
+    key_log: Option<Arc<KeyLog>>,
     live: LiveSessions,
 }
 
@@ -53,8 +55,17 @@ impl HandshakeService {
         Self {
             config,
             idle_timeout,
+            key_log: None,
             live: LiveSessions::default(),
         }
+    }
+
+    /// Appends every session's NSS key log line (`CLIENT_RANDOM <client
+    /// random> <master secret>`) to `key_log` once its keys are derived: a
+    /// lab option, the file lets anyone decrypt the sessions.
+    pub fn with_key_log(mut self, key_log: Option<Arc<KeyLog>>) -> Self {
+        self.key_log = key_log;
+        self
     }
 
     /// The gauge of sessions running now.
@@ -81,7 +92,7 @@ impl HandshakeServiceTrait for HandshakeService {
             to_status(&e, Step::ClientHello)
         })?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        let session = Session::new(conn, tx, self.idle_timeout);
+        let session = Session::new(conn, tx, self.idle_timeout, self.key_log.clone());
         let live = self.live.enter();
         tokio::spawn(
             session
@@ -106,9 +117,14 @@ fn session_id(metadata: &MetadataMap) -> String {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         });
-    if let Some(id) = given {
-        return id.to_owned();
+    match given {
+        Some(id) => id.to_owned(),
+        None => new_session_id(),
     }
+}
+
+/// A fresh random session id (16 hex digits) for the logs.
+pub(crate) fn new_session_id() -> String {
     let mut bytes = [0u8; 8];
     match SystemRng.fill(&mut bytes) {
         Ok(()) => hex(&bytes),

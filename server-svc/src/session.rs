@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use handshake::{AlertDescription, Connection, Error, Event, Step};
 use proto::convert::{from_request, to_response};
+use proto::keylog::KeyLog;
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
 use tokio::sync::mpsc;
@@ -76,6 +77,8 @@ pub(crate) struct Session {
     pub(crate) conn: Connection,
     pub(crate) tx: Outbound,
     pub(crate) idle_timeout: Duration,
+    /// `--key-log`: where the session's CLIENT_RANDOM line goes.
+    key_log: Option<Arc<KeyLog>>,
     /// Set by a `Failed` event: the step and why.
     failed: Option<(Step, Error)>,
     /// The client sent close_notify.
@@ -91,11 +94,17 @@ enum End {
 }
 
 impl Session {
-    pub(crate) fn new(conn: Connection, tx: Outbound, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        tx: Outbound,
+        idle_timeout: Duration,
+        key_log: Option<Arc<KeyLog>>,
+    ) -> Self {
         Self {
             conn,
             tx,
             idle_timeout,
+            key_log,
             failed: None,
             closed: false,
         }
@@ -206,7 +215,12 @@ impl Session {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Step(step) => log_step(&step),
+            Event::Step(step) => {
+                log_step(&step);
+                if step.step == Step::GenSecretKey {
+                    append_key_log(self.key_log.as_deref(), &self.conn);
+                }
+            }
             Event::ApplicationData(data) => {
                 info!(
                     bytes = data.len(),
@@ -255,6 +269,16 @@ impl Session {
                 false
             }
         }
+    }
+}
+
+/// With `--key-log`, appends the session's NSS key log line; called when
+/// the engine reports step 8 (Gen secret key), so every session that
+/// derived keys has its line, whether or not its handshake completed.
+pub(crate) fn append_key_log(key_log: Option<&KeyLog>, conn: &Connection) {
+    if let (Some(log), Some(line)) = (key_log, conn.key_log_line()) {
+        log.append(&line);
+        debug!("session keys appended to the key log");
     }
 }
 

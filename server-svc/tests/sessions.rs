@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TestServer, client_config, run_session, server_config};
+use std::sync::Arc;
+
+use common::{TempDir, TestServer, client_config, run_session, server_config};
 use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, Event, Step, StepDetail};
 use proto::pb::connect_response::Message as Resp;
@@ -129,4 +131,26 @@ async fn the_server_order_or_the_client_order_picks_the_suite() {
         assert_eq!(out.client.cipher_suite(), Some(expected), "{preference:?}");
         server.stop().await;
     }
+}
+
+#[tokio::test]
+async fn with_a_key_log_every_session_that_derived_keys_is_logged() {
+    let tmp = TempDir::new("grpc-key-log");
+    let path = tmp.path().join("keys.log");
+    let key_log = Arc::new(proto::keylog::KeyLog::open(&path).expect("open the key log"));
+    let server = TestServer::start_with_key_log(server_config(), key_log).await;
+    let mut expected = Vec::new();
+    for suite in [
+        CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ] {
+        let out = run_session(&server, client_config(&[suite]), b"hi").await;
+        assert!(out.client_failure().is_none(), "{suite}");
+        // The client engine's own line: same client random, same master secret.
+        expected.push(out.client.key_log_line().expect("keys derived"));
+    }
+    server.wait_no_sessions().await;
+    server.stop().await;
+    let text = std::fs::read_to_string(&path).expect("read the key log");
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
 }

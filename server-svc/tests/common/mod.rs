@@ -14,6 +14,7 @@ use handshake::{
     CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, Step,
 };
 use proto::convert::{from_response, to_request};
+use proto::keylog::KeyLog;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
 use rustls_pki_types::{ServerName, UnixTime};
@@ -112,9 +113,22 @@ impl TestServer {
     }
 
     pub async fn start_with(config: ServerConfig, idle_timeout: Duration) -> Self {
+        Self::start_full(config, idle_timeout, None).await
+    }
+
+    /// With `--key-log`.
+    pub async fn start_with_key_log(config: ServerConfig, key_log: Arc<KeyLog>) -> Self {
+        Self::start_full(config, Duration::from_secs(10), Some(key_log)).await
+    }
+
+    async fn start_full(
+        config: ServerConfig,
+        idle_timeout: Duration,
+        key_log: Option<Arc<KeyLog>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let service = HandshakeService::new(Arc::new(config), idle_timeout);
+        let service = HandshakeService::new(Arc::new(config), idle_timeout).with_key_log(key_log);
         let live = service.live_sessions();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server_svc::serve(
