@@ -58,6 +58,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SERVER_SVC_LISTEN", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
 
+    /// Also accept real TLS 1.2 over TCP on this address (RFC 5246
+    /// records), driving the same engine with the same certificates: after
+    /// the handshake, any request is answered with a small HTML page naming
+    /// the negotiated suite and the steps (`curl --tlsv1.2 --cacert ca.pem
+    /// https://localhost:PORT/`). Off by default.
+    #[arg(long, env = "SERVER_SVC_TLS_LISTEN", value_name = "ADDR")]
+    pub tls_listen: Option<SocketAddr>,
+
     /// Directory of the lab PKI used when no certificate flag is given:
     /// created there on first start (CA, RSA and ECDSA certificates for
     /// localhost, 127.0.0.1, ::1 and the host name), reused afterwards.
@@ -106,7 +114,9 @@ pub struct ServeArgs {
 
     /// Seconds a stream may stay without a message from the client before
     /// the session is closed with gRPC status DEADLINE_EXCEEDED (after a
-    /// user_canceled alert) and its state freed.
+    /// user_canceled alert) and its state freed. On --tls-listen: the time a
+    /// connection has to complete the handshake from accept, and then to
+    /// send its request (else a user_canceled alert and the close).
     #[arg(
         long,
         env = "SERVER_SVC_HANDSHAKE_TIMEOUT",

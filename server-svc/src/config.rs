@@ -18,10 +18,13 @@ use crate::pki::{self, Provenance};
 #[derive(Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `--tls-listen`: where the real TLS front listens, if anywhere.
+    pub tls_listen: Option<SocketAddr>,
     /// `--key-log`: the NSS key log file, if asked for.
     pub key_log: Option<PathBuf>,
     pub server: ServerConfig,
-    /// A stream with no message for this long is closed.
+    /// A stream with no message for this long is closed; a TLS front
+    /// connection has this long for its handshake, then for its request.
     pub handshake_timeout: Duration,
     /// How long sessions in flight get to finish at shutdown.
     pub grace_period: Duration,
@@ -74,6 +77,7 @@ impl Settings {
         }
         Ok(Self {
             listen: args.listen,
+            tls_listen: args.tls_listen,
             key_log: args.key_log.clone(),
             server,
             handshake_timeout: Duration::from_secs(args.handshake_timeout),

@@ -12,7 +12,10 @@
 //! ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
 //! reflection (`proto::serve`).
 //!
-//! With `--key-log` every session's NSS key log line is appended to a
+//! With `--tls-listen` the same engine and configuration also serve real
+//! TLS 1.2 over TCP (`tls_front.rs`): curl or `openssl s_client` complete a
+//! handshake and get a small page naming the suite. With `--key-log` every
+//! session's NSS key log line (gRPC and TLS front alike) is appended to a
 //! file, for Wireshark.
 //!
 //! # Layout
@@ -26,6 +29,7 @@
 //! pki.rs      the lab PKI (rcgen): CA, RSA and ECDSA server certificates
 //! service.rs  HandshakeService (tonic): Connect opens a session; serve() with health + reflection
 //! session.rs  one session's task: requests -> engine -> responses, alerts, status, idle timeout
+//! tls_front.rs --tls-listen: TLS records over TCP -> the same engine; an HTTP page after the handshake
 //! steps.rs    one log event per handshake step
 //! error.rs    the process's own error type
 //! ```
@@ -38,16 +42,20 @@ pub mod pki;
 pub mod service;
 pub mod session;
 mod steps;
+pub mod tls_front;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use proto::keylog::KeyLog;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use error::{Error, Result};
 pub use service::{HandshakeService, serve};
 pub use session::{ECHO_PREFIX, LiveSessions};
+pub use tls_front::TlsFront;
 
 use cli::{Command, PkiCommand, ServeArgs};
 use config::{KeySource, Settings, usable_suites};
@@ -118,12 +126,20 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let listener = bind(settings.listen).await?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let tls_listener = match settings.tls_listen {
+        Some(addr) => {
+            let listener = bind(addr).await?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::other(format!("cannot listen on {addr}: {e}")))?;
+            Some((listener, local))
+        }
+        None => None,
+    };
     info!(
         listen = %local,
         suites = ?usable,
@@ -133,13 +149,42 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         grace_period_secs = settings.grace_period.as_secs(),
         "server-svc listening"
     );
-    let service = HandshakeService::new(Arc::new(settings.server), settings.handshake_timeout)
-        .with_key_log(key_log);
-    serve(
+    let config = Arc::new(settings.server);
+    let service = HandshakeService::new(config.clone(), settings.handshake_timeout)
+        .with_key_log(key_log.clone());
+
+    // One SIGTERM/SIGINT stops both listeners.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        proto::serve::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let grpc = serve(
         listener,
         service,
-        proto::serve::shutdown_signal(),
+        stopped(stop_rx.clone()),
         settings.grace_period,
-    )
-    .await
+    );
+    match tls_listener {
+        None => grpc.await,
+        Some((listener, local)) => {
+            info!(tls_listen = %local, "TLS front listening (real TLS 1.2 over TCP)");
+            let front = TlsFront::new(config, settings.handshake_timeout).with_key_log(key_log);
+            let tls = front.serve(listener, stopped(stop_rx), settings.grace_period);
+            tokio::try_join!(grpc, tls).map(|_| ())
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::other(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Resolves once the shutdown signal has been seen.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which only the end of the
+    // runtime does: stop then too.
+    let _ = rx.wait_for(|stop| *stop).await;
 }

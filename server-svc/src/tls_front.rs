@@ -1,0 +1,603 @@
+//! The real TLS front (`--tls-listen`): TLS 1.2 over TCP, RFC 5246 records,
+//! driving the same server engine with the same [`ServerConfig`] as the
+//! gRPC service (certificates, suites, lab faults), the same step logs and
+//! the same key log. So curl, `openssl s_client` or a browser can take part
+//! in the lab:
+//!
+//! ```text
+//! TCP bytes --Deframer::push/pop--> Connection::handle    (one message at a time)
+//!                                         |
+//!      poll_event: log each step; application data -> the HTTP request; Failed -> remember
+//!      poll_transmit --encode_records--> TCP bytes        (alerts included)
+//! ```
+//!
+//! After the handshake the connection reads one HTTP/1.1 request (up to
+//! [`MAX_REQUEST`] bytes, until the blank line) and answers `200 OK` with a
+//! small HTML page naming the negotiated suite and the steps the server
+//! took part in, then close_notify, then the close. Bytes that are not HTTP
+//! get the same page at once: it is a lab tool, not a web server.
+//!
+//! How a connection ends:
+//! - a framing error (garbage, an SSLv2 ClientHello, an oversized record)
+//!   or an engine failure: the engine's fatal alert, one record, then the
+//!   close; an alert from the client: the close;
+//! - the handshake not done within the timeout from accept (a client
+//!   trickling bytes), or no whole request within the timeout after the
+//!   handshake: a fatal user_canceled alert (encrypted once the keys are
+//!   on), as on the gRPC side, then the close;
+//! - the client closes (EOF mid-record: decode_error), resets, or stops
+//!   reading for the timeout: the close.
+//!
+//! Every close is a lingering one: FIN first, then what the client still
+//! sends is read and dropped for a moment, so that the kernel does not
+//! answer unread bytes with a reset that could destroy the alert or the
+//! page before the client reads them. Nothing here panics on input;
+//! buffers are bounded (one record, one handshake message being
+//! reassembled, the request); the [`LiveSessions`] gauge counts
+//! connections until their task ends.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
+use handshake::msgs::handshake::MAX_HANDSHAKE_LEN;
+use handshake::rand::SystemRng;
+use handshake::record::MAX_CIPHERTEXT;
+use handshake::{
+    AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, ServerConfig,
+    Step, StepDetail,
+};
+use proto::keylog::KeyLog;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout, timeout_at};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::error::Result;
+use crate::service::new_session_id;
+use crate::session::{LiveGuard, LiveSessions, append_key_log};
+use crate::steps::log_step;
+
+/// The most bytes of HTTP request read after the handshake; a request that
+/// has not ended by then is answered as it is.
+pub const MAX_REQUEST: usize = 16 * 1024;
+
+/// One read from the socket: a whole record of the largest size.
+const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
+
+/// What the deframer may hold after its messages are popped: an incomplete
+/// record and a handshake message being reassembled (it refuses larger
+/// ones itself), plus one read. Beyond that the connection is cut.
+const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_HANDSHAKE_LEN + READ_CHUNK;
+
+/// The longest a close lingers to read what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The most bytes read and dropped while lingering.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// The real TLS 1.2 front of server-svc: each accepted TCP connection is
+/// one session of the server engine, in its own task.
+#[derive(Clone, Debug)]
+pub struct TlsFront {
+    config: Arc<ServerConfig>,
+    timeout: Duration,
+    key_log: Option<Arc<KeyLog>>,
+    live: LiveSessions,
+}
+
+impl TlsFront {
+    /// Connections use `config`; each has `timeout` to complete its
+    /// handshake from accept, then `timeout` to send its request.
+    pub fn new(config: Arc<ServerConfig>, timeout: Duration) -> Self {
+        Self {
+            config,
+            timeout,
+            key_log: None,
+            live: LiveSessions::default(),
+        }
+    }
+
+    /// Appends each session's NSS key log line to `key_log` once its keys
+    /// are derived (as [`crate::HandshakeService::with_key_log`]).
+    pub fn with_key_log(mut self, key_log: Option<Arc<KeyLog>>) -> Self {
+        self.key_log = key_log;
+        self
+    }
+
+    /// The gauge of connections open now (accepted, task not yet ended).
+    pub fn live_connections(&self) -> LiveSessions {
+        self.live.clone()
+    }
+
+    /// Accepts connections on `listener` until `shutdown` resolves; then
+    /// stops accepting and gives the connections in flight up to `grace`
+    /// to finish before the rest are cut.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> Result<()> {
+        let front = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let live = front.live.enter();
+                        tasks.spawn(front.clone().connection(stream, peer, live));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, or a connection reset
+                        // before it was accepted: not the listener's end.
+                        warn!(error = %e, "TLS front: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => reap(done),
+            }
+        }
+        drop(listener);
+        info!(
+            connections = tasks.len(),
+            grace_secs = grace.as_secs_f64(),
+            "TLS front: stopped accepting; draining connections"
+        );
+        let drained = timeout(grace, async {
+            while let Some(done) = tasks.join_next().await {
+                reap(done);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                connections = tasks.len(),
+                "TLS front: grace period over: cutting the connections still open"
+            );
+            tasks.shutdown().await;
+        }
+        Ok(())
+    }
+
+    /// One connection's task, in its session span.
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, live: LiveGuard) {
+        let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
+        async move {
+            let _live = live;
+            // A handshake is a ping-pong of small flights.
+            let _ = stream.set_nodelay(true);
+            let conn = match Connection::server(self.config.clone(), Box::new(SystemRng)) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    error!(reason = %e, "cannot start a session");
+                    return;
+                }
+            };
+            TlsSession::new(stream, conn, self.timeout, self.key_log.clone())
+                .run()
+                .await;
+        }
+        .instrument(span)
+        .await;
+    }
+}
+
+fn reap(done: std::result::Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        error!("TLS front: a connection task panicked");
+    }
+}
+
+/// One TLS connection being served.
+struct TlsSession {
+    stream: TcpStream,
+    conn: Connection,
+    deframer: Deframer,
+    timeout: Duration,
+    key_log: Option<Arc<KeyLog>>,
+    /// The steps the engine reported, in order, for the page.
+    steps: Vec<(Step, Direction)>,
+    /// From step 13.
+    suite: Option<CipherSuite>,
+    extended_master_secret: bool,
+    /// Decrypted application data: the HTTP request so far.
+    request: Vec<u8>,
+    /// The engine failed (alert sent or received).
+    failed: bool,
+    /// The client sent close_notify.
+    peer_closed: bool,
+}
+
+/// Why the read loop stopped.
+#[derive(PartialEq, Eq)]
+enum End {
+    /// Flush what the engine queued, then close.
+    Close,
+    /// The socket is broken or the client stopped reading: just drop it.
+    Drop,
+}
+
+impl TlsSession {
+    fn new(
+        stream: TcpStream,
+        conn: Connection,
+        timeout: Duration,
+        key_log: Option<Arc<KeyLog>>,
+    ) -> Self {
+        Self {
+            stream,
+            conn,
+            deframer: Deframer::new(),
+            timeout,
+            key_log,
+            steps: Vec::new(),
+            suite: None,
+            extended_master_secret: false,
+            request: Vec::new(),
+            failed: false,
+            peer_closed: false,
+        }
+    }
+
+    async fn run(mut self) {
+        info!("TLS connection accepted");
+        let end = self.serve().await;
+        if end == End::Close {
+            // The final flight (an alert, or the page and close_notify)
+            // gets its own deadline: the one that expired may be behind it.
+            let deadline = Instant::now() + self.timeout;
+            if self.flush(deadline).await {
+                linger(&mut self.stream, self.timeout.min(LINGER)).await;
+            }
+        }
+        info!(
+            handshake_complete = self.conn.is_handshake_complete(),
+            "TLS connection closed"
+        );
+    }
+
+    /// Reads, deframes and handles until the connection is to close.
+    async fn serve(&mut self) -> End {
+        let mut buf = vec![0u8; READ_CHUNK];
+        // The handshake must be complete by this deadline, counted from
+        // accept; then the request by a second one.
+        let mut deadline = Instant::now() + self.timeout;
+        let mut handshake_done = false;
+        loop {
+            match timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => {
+                    let reason = if handshake_done {
+                        format!(
+                            "no whole request within {} s of the handshake",
+                            self.timeout.as_secs_f64()
+                        )
+                    } else {
+                        format!(
+                            "the handshake did not complete within {} s of the connection",
+                            self.timeout.as_secs_f64()
+                        )
+                    };
+                    self.conn
+                        .abort(TlsError::new(AlertDescription::USER_CANCELED, reason));
+                    self.drain_events();
+                    return End::Close;
+                }
+                Ok(Err(e)) => {
+                    info!(error = %e, "the connection broke");
+                    return End::Drop;
+                }
+                Ok(Ok(0)) => {
+                    if self.deframer.buffered() > 0 {
+                        self.conn.abort(TlsError::decode(format!(
+                            "the client closed the connection in the middle of a record ({} bytes pending)",
+                            self.deframer.buffered()
+                        )));
+                        self.drain_events();
+                    } else if handshake_done {
+                        info!("client closed the connection");
+                    } else {
+                        info!("client closed the connection before the handshake completed");
+                    }
+                    return End::Close;
+                }
+                Ok(Ok(n)) => {
+                    self.deframer.push(&buf[..n]);
+                    self.process();
+                }
+            }
+            if self.failed || self.peer_closed {
+                return End::Close;
+            }
+            if self.request_ready() {
+                self.respond();
+                return End::Close;
+            }
+            if !self.flush(deadline).await {
+                return End::Drop;
+            }
+            if !handshake_done && self.conn.is_handshake_complete() {
+                handshake_done = true;
+                deadline = Instant::now() + self.timeout;
+                debug!("handshake complete; waiting for a request");
+            }
+        }
+    }
+
+    /// Pops the messages now complete into the engine, one at a time,
+    /// handling the events each produces before the next.
+    fn process(&mut self) {
+        loop {
+            if self.failed || self.peer_closed || self.request_ready() {
+                return;
+            }
+            match self.deframer.pop() {
+                Ok(Some(msg)) => {
+                    // A failure comes back as a Failed event too.
+                    let _ = self.conn.handle(msg);
+                }
+                Ok(None) => break,
+                Err(e) => self.conn.abort(e),
+            }
+            self.drain_events();
+        }
+        if self.deframer.buffered() > MAX_BUFFERED {
+            // The deframer bounds records and handshake messages itself;
+            // this only guards the guard.
+            self.conn.abort(TlsError::internal(format!(
+                "{} bytes buffered, more than {MAX_BUFFERED}",
+                self.deframer.buffered()
+            )));
+            self.drain_events();
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Step(step) => {
+                    log_step(&step);
+                    if step.step == Step::GenSecretKey {
+                        append_key_log(self.key_log.as_deref(), &self.conn);
+                    }
+                    if let StepDetail::Finish {
+                        cipher_suite,
+                        extended_master_secret,
+                    } = &step.detail
+                    {
+                        self.suite = Some(*cipher_suite);
+                        self.extended_master_secret = *extended_master_secret;
+                    }
+                    self.steps.push((step.step, step.direction));
+                }
+                Event::ApplicationData(data) => {
+                    let room = MAX_REQUEST.saturating_sub(self.request.len());
+                    self.request
+                        .extend_from_slice(&data[..data.len().min(room)]);
+                }
+                Event::PeerClosed => {
+                    info!("client sent close_notify");
+                    self.peer_closed = true;
+                }
+                Event::Warning(alert) => {
+                    info!(alert = %alert.description, "warning alert from the client, ignored");
+                }
+                Event::Failed { step, error } => {
+                    warn!(
+                        step = step.number(),
+                        step_name = step.name(),
+                        alert = %error.alert(),
+                        origin = ?error.origin(),
+                        reason = error.reason(),
+                        "session failed at step {step}"
+                    );
+                    self.failed = true;
+                }
+            }
+        }
+    }
+
+    /// A request to answer: the handshake is done and the request has
+    /// ended (a blank line), filled its buffer, or is not HTTP at all.
+    fn request_ready(&self) -> bool {
+        self.conn.is_handshake_complete()
+            && !self.failed
+            && !self.request.is_empty()
+            && request_complete(&self.request)
+    }
+
+    /// Queues the page and close_notify.
+    fn respond(&mut self) {
+        let line = first_line(&self.request);
+        let head = self.request.starts_with(b"HEAD ");
+        let page = page(self.suite, self.extended_master_secret, &self.steps);
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            page.len()
+        )
+        .into_bytes();
+        if !head {
+            response.extend_from_slice(page.as_bytes());
+        }
+        match self
+            .conn
+            .send_application_data(&response)
+            .and_then(|()| self.conn.close())
+        {
+            Ok(()) => info!(request = %line, "request answered with the page; close_notify sent"),
+            Err(e) => self.conn.abort(e),
+        }
+        self.drain_events();
+    }
+
+    /// Writes every queued message as records, by `deadline`. False if the
+    /// client cannot be written to.
+    async fn flush(&mut self, deadline: Instant) -> bool {
+        let mut out = Vec::new();
+        while let Some(msg) = self.conn.poll_transmit() {
+            encode_records(&msg, &mut out);
+        }
+        if out.is_empty() {
+            return true;
+        }
+        match timeout_at(deadline, self.stream.write_all(&out)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                debug!(error = %e, "the client is gone");
+                false
+            }
+            Err(_) => {
+                info!("the client stopped reading; connection dropped");
+                false
+            }
+        }
+    }
+}
+
+/// Sends FIN, then reads and drops what the client still sends until it
+/// closes too, for at most `limit`.
+async fn linger(stream: &mut TcpStream, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    if timeout_at(deadline, stream.shutdown()).await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut dropped = 0;
+    while dropped < LINGER_BYTES {
+        match timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => dropped += n,
+            _ => break,
+        }
+    }
+}
+
+/// Whether `request` is to be answered now: its header ended, it filled
+/// [`MAX_REQUEST`], or it does not start like an HTTP request line.
+fn request_complete(request: &[u8]) -> bool {
+    request.len() >= MAX_REQUEST
+        || contains(request, b"\r\n\r\n")
+        || contains(request, b"\n\n")
+        || !looks_like_http(request)
+}
+
+/// Whether `bytes` may be the start of an HTTP request: a method of 1 to
+/// 16 capital letters, then a space (or not yet).
+fn looks_like_http(bytes: &[u8]) -> bool {
+    let method_end = bytes.iter().position(|&b| b == b' ');
+    let method = &bytes[..method_end.unwrap_or(bytes.len())];
+    method.len() <= 16
+        && method.iter().all(u8::is_ascii_uppercase)
+        && (method_end.is_none() || !method.is_empty())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The request's first line, printable and short, for the log.
+fn first_line(request: &[u8]) -> String {
+    let end = request
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(request.len())
+        .min(200);
+    String::from_utf8_lossy(&request[..end])
+        .escape_debug()
+        .to_string()
+}
+
+/// The page: the negotiated suite and the steps, in order.
+fn page(
+    suite: Option<CipherSuite>,
+    extended_master_secret: bool,
+    steps: &[(Step, Direction)],
+) -> String {
+    let suite = suite.map_or_else(|| "an unknown suite".to_owned(), |s| s.to_string());
+    let mut html = String::from(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>TLS 1.2 handshake lab</title></head>\n<body>\n<h1>server-svc: TLS 1.2 handshake lab</h1>\n",
+    );
+    html.push_str(&format!("<p>TLS 1.2 with {}</p>\n", escape(&suite)));
+    html.push_str(&format!(
+        "<p>Extended master secret (RFC 7627): {}</p>\n",
+        if extended_master_secret { "yes" } else { "no" }
+    ));
+    html.push_str("<p>The steps as the server saw them:</p>\n<ol>\n");
+    for (step, direction) in steps {
+        let how = match direction {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+            Direction::Local => "computed",
+        };
+        html.push_str(&format!(
+            "<li value=\"{}\">{} ({how})</li>\n",
+            step.number(),
+            escape(step.name())
+        ));
+    }
+    html.push_str("</ol>\n</body></html>\n");
+    html
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_answered_when_complete_or_not_http() {
+        assert!(!request_complete(b"GE"));
+        assert!(!request_complete(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(request_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(request_complete(b"GET / HTTP/1.0\n\n"));
+        assert!(request_complete(b"hello\n"));
+        assert!(request_complete(b" GET"));
+        assert!(request_complete(b"\x16\x03\x01"));
+        assert!(request_complete(&vec![b'A'; MAX_REQUEST]));
+        assert!(request_complete(b"AVERYLONGMETHODNAMEX"));
+    }
+
+    #[test]
+    fn the_page_names_the_suite_and_the_steps() {
+        let html = page(
+            Some(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+            true,
+            &[
+                (Step::ClientHello, Direction::Received),
+                (Step::GenSecretKey, Direction::Local),
+            ],
+        );
+        assert!(html.contains("<p>TLS 1.2 with TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</p>"));
+        assert!(html.contains("<li value=\"1\">Client Hello (received)</li>"));
+        assert!(html.contains("<li value=\"8\">Gen secret key (computed)</li>"));
+        assert_eq!(
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
+    }
+
+    #[test]
+    fn the_request_line_is_logged_printable() {
+        assert_eq!(first_line(b"GET / HTTP/1.1\r\nHost: x"), "GET / HTTP/1.1");
+        assert_eq!(first_line(b"\x1b[31m"), "\\u{1b}[31m");
+    }
+}
