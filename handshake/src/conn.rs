@@ -32,6 +32,12 @@ use crate::suites::SuiteParams;
 use crate::transcript::Transcript;
 use zeroize::Zeroizing;
 
+/// close_notify (RFC 5246 7.2.1), sent at warning level.
+const CLOSE_NOTIFY: Alert = Alert {
+    level: AlertLevel::WARNING,
+    description: AlertDescription::CLOSE_NOTIFY,
+};
+
 /// One TLS 1.2 session, client or server side.
 pub struct Connection {
     pub(crate) core: Core,
@@ -43,7 +49,9 @@ pub(crate) enum State {
     Server(Box<ServerState>),
     /// Handshake done: application data flows both ways.
     Traffic,
-    /// close_notify sent or received.
+    /// We sent close_notify and wait for the peer's; its data still counts.
+    Closing,
+    /// close_notify sent and received: nothing more comes or goes.
     Closed,
     /// A fatal alert was sent or received; all further input is refused.
     Failed(Error),
@@ -397,6 +405,10 @@ impl Connection {
             State::Client(s) => (*s).handle(&mut self.core, msg)?,
             State::Server(s) => (*s).handle(&mut self.core, msg)?,
             State::Traffic => self.on_traffic(msg)?,
+            State::Closing => {
+                self.on_traffic(msg)?;
+                State::Closing
+            }
             other => other,
         };
         Ok(())
@@ -445,9 +457,17 @@ impl Connection {
     }
 
     fn on_alert(&mut self, alert: Alert) -> Result<(), Error> {
-        if alert.description == AlertDescription::CLOSE_NOTIFY
-            && matches!(self.state, State::Traffic)
-        {
+        if alert.description == AlertDescription::CLOSE_NOTIFY {
+            match self.state {
+                // RFC 5246 7.2.1: answer with a close_notify of our own.
+                State::Traffic => {
+                    self.core
+                        .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                }
+                State::Closing => {}
+                // During the handshake the session simply did not happen.
+                _ => return Err(Error::from_peer(alert.description)),
+            }
             self.core.events.push_back(Event::PeerClosed);
             self.state = State::Closed;
             return Ok(());
@@ -507,19 +527,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends close_notify and closes the connection (after the handshake).
+    /// Sends close_notify (after the handshake). The peer's data still
+    /// arrives until its own close_notify, reported as `Event::PeerClosed`.
+    /// Closing twice, or after the peer's close_notify (already answered),
+    /// does nothing.
     pub fn close(&mut self) -> Result<(), Error> {
-        if !matches!(self.state, State::Traffic) {
-            return Err(Error::internal("close before the handshake completed"));
+        match self.state {
+            State::Traffic => {
+                self.core
+                    .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                self.state = State::Closing;
+                Ok(())
+            }
+            State::Closing | State::Closed => Ok(()),
+            State::Failed(_) => Err(Error::internal(
+                "the session failed; there is nothing to close",
+            )),
+            State::Client(_) | State::Server(_) => {
+                Err(Error::internal("close before the handshake completed"))
+            }
         }
-        let alert = Alert {
-            level: AlertLevel::WARNING,
-            description: AlertDescription::CLOSE_NOTIFY,
-        };
-        self.core
-            .send_protected(ContentType::ALERT, &alert.get_encoding())?;
-        self.state = State::Closed;
-        Ok(())
     }
 
     pub fn role(&self) -> Role {

@@ -1312,7 +1312,9 @@ fn every_message_of_real_sessions_round_trips() {
                 (Role::Server, "protected handshake"),
                 (Role::Client, "protected application_data"),
                 (Role::Server, "protected application_data"),
+                // close_notify, and the server's close_notify in reply.
                 (Role::Client, "protected alert"),
+                (Role::Server, "protected alert"),
             ]);
             let seen: Vec<(Role, &str)> = seen.iter().map(|(r, s)| (*r, s.as_str())).collect();
             assert_eq!(seen, expected, "{:?} ems {ems}", s.suite);

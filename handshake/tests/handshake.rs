@@ -368,3 +368,33 @@ fn a_given_clock_stamps_every_step_apart() {
     // The server was given no clock.
     assert!(common::pair::step_events(&pair.server_events).all(|s| s.at.is_none()));
 }
+
+#[test]
+fn close_notify_is_answered_with_close_notify() {
+    use handshake::Event;
+    let mut pair = run(
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        true,
+        true,
+    );
+    pair.client.close().unwrap();
+    // The client still reads what the server sends until the server's own close_notify.
+    pair.server.send_application_data(b"last words").unwrap();
+    let out = pair.drive();
+    assert!(out.client.is_none() && out.server.is_none(), "{out:?}");
+    assert!(pair.server_events.contains(&Event::PeerClosed));
+    assert!(
+        pair.client_events
+            .contains(&Event::ApplicationData(b"last words".to_vec()))
+    );
+    assert!(
+        pair.client_events.contains(&Event::PeerClosed),
+        "the server answered"
+    );
+    assert!(pair.client.poll_transmit().is_none() && pair.server.poll_transmit().is_none());
+    assert!(pair.client.failure().is_none() && pair.server.failure().is_none());
+    // Closing again, on either side, is harmless and sends nothing.
+    pair.client.close().unwrap();
+    pair.server.close().unwrap();
+    assert!(pair.client.poll_transmit().is_none() && pair.server.poll_transmit().is_none());
+}

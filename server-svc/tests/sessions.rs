@@ -72,13 +72,20 @@ async fn several_records_each_get_their_echo() {
         });
         assert_eq!(reply, Some(format!("echo: {msg}").into_bytes()));
     }
-    // close_notify from the client ends the session normally.
+    // close_notify from the client ends the session normally, after the
+    // server's close_notify in reply (RFC 5246 7.2.1).
     client.close().unwrap();
     while let Some(m) = client.poll_transmit() {
         stream.send(proto::convert::to_request(m).unwrap()).await;
     }
     let (rest, status) = stream.rest().await;
-    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    for resp in rest {
+        client
+            .handle(proto::convert::from_response(resp).unwrap())
+            .unwrap();
+    }
+    assert!(std::iter::from_fn(|| client.poll_event()).any(|e| e == Event::PeerClosed));
     assert!(status.is_none(), "{status:?}");
     server.wait_no_sessions().await;
 }
