@@ -182,10 +182,7 @@ impl Transport {
                 }
                 Ok(())
             }
-            Self::Tls(t) => {
-                encode_records(&msg, &mut t.out);
-                Ok(())
-            }
+            Self::Tls(t) => encode_records(&msg, &mut t.out),
         }
     }
 

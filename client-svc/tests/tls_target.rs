@@ -699,7 +699,7 @@ fn frame(conn: &mut Connection, peer: Peer) -> Vec<u8> {
         if !handshake.is_empty() {
             record(22, &std::mem::take(&mut handshake), &mut out);
         }
-        handshake::framing::encode_records(&m, &mut out);
+        handshake::framing::encode_records(&m, &mut out).unwrap();
     }
     if !handshake.is_empty() {
         record(22, &handshake, &mut out);

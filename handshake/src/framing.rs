@@ -279,7 +279,7 @@ impl Deframer {
 /// If a non-handshake fragment exceeds 2^14 + 2048 bytes (RFC 5246
 /// 6.2.3), which the engine never produces: its records carry at most 2^14
 /// bytes of plaintext.
-pub fn encode_records(msg: &Message, out: &mut Vec<u8>) {
+pub fn encode_records(msg: &Message, out: &mut Vec<u8>) -> Result<(), Error> {
     let typ = msg.content_type();
     let fragment = msg.fragment();
     match msg {
@@ -288,15 +288,17 @@ pub fn encode_records(msg: &Message, out: &mut Vec<u8>) {
                 put_record(typ, chunk, out);
             }
         }
-        _ => {
-            assert!(
-                fragment.len() <= MAX_CIPHERTEXT,
+        // A protected record cannot be split; the engine never seals one
+        // this big, but a hand-made message could be.
+        _ if fragment.len() > MAX_CIPHERTEXT => {
+            return Err(Error::internal(format!(
                 "{typ} fragment of {} bytes does not fit one record",
                 fragment.len()
-            );
-            put_record(typ, &fragment, out);
+            )));
         }
+        _ => put_record(typ, &fragment, out),
     }
+    Ok(())
 }
 
 fn put_record(typ: ContentType, fragment: &[u8], out: &mut Vec<u8>) {
@@ -366,6 +368,18 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_protected_record_is_refused_not_written() {
+        let rec = ProtectedRecord {
+            typ: ContentType::APPLICATION_DATA,
+            fragment: vec![0; MAX_CIPHERTEXT + 1],
+        };
+        let mut out = Vec::new();
+        let err = encode_records(&Message::Protected(rec), &mut out).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::INTERNAL_ERROR);
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn coalesced_messages_in_one_record() {
         let msgs = [
             finished(1),
@@ -404,7 +418,7 @@ mod tests {
         // By encode_records: a 40 000-byte Certificate needs 3 records.
         let cert = certificate(40_000);
         let mut bytes = Vec::new();
-        encode_records(&cert.clone().into(), &mut bytes);
+        encode_records(&cert.clone().into(), &mut bytes).unwrap();
         let encoded = cert.get_encoding();
         assert_eq!(
             bytes.len(),
@@ -648,23 +662,24 @@ mod tests {
     #[test]
     fn encode_records_headers() {
         let mut out = Vec::new();
-        encode_records(&Message::ChangeCipherSpec, &mut out);
+        encode_records(&Message::ChangeCipherSpec, &mut out).unwrap();
         assert_eq!(out, [20, 3, 3, 0, 1, 1]);
         out.clear();
         encode_records(
             &Message::Alert(Alert::fatal(AlertDescription::DECODE_ERROR)),
             &mut out,
-        );
+        )
+        .unwrap();
         assert_eq!(out, [21, 3, 3, 0, 2, 2, 50]);
         out.clear();
-        encode_records(&hs(HandshakePayload::ServerHelloDone).into(), &mut out);
+        encode_records(&hs(HandshakePayload::ServerHelloDone).into(), &mut out).unwrap();
         assert_eq!(out, [22, 3, 3, 0, 4, 14, 0, 0, 0]);
         out.clear();
         let rec = ProtectedRecord {
             typ: ContentType::APPLICATION_DATA,
             fragment: vec![9; MAX_CIPHERTEXT],
         };
-        encode_records(&Message::Protected(rec), &mut out);
+        encode_records(&Message::Protected(rec), &mut out).unwrap();
         assert_eq!(out[..5], [23, 3, 3, 0x48, 0x00]);
         assert_eq!(out.len(), 5 + MAX_CIPHERTEXT);
 
@@ -676,7 +691,7 @@ mod tests {
                 body: vec![0; len - 4],
             });
             out.clear();
-            encode_records(&m.into(), &mut out);
+            encode_records(&m.into(), &mut out).unwrap();
             assert_eq!(out.len(), len + records * RECORD_HEADER_LEN);
         }
     }
@@ -717,7 +732,7 @@ mod tests {
             let mut sent = Vec::new();
             let mut bytes = Vec::new();
             while let Some(m) = from.poll_transmit() {
-                encode_records(&m, &mut bytes);
+                encode_records(&m, &mut bytes).unwrap();
                 sent.push(m);
             }
             let mut got = Vec::new();

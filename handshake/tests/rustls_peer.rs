@@ -217,7 +217,7 @@ impl Session {
 
             let mut wire = Vec::new();
             while let Some(m) = self.engine.poll_transmit() {
-                encode_records(&m, &mut wire);
+                encode_records(&m, &mut wire).unwrap();
             }
             if !wire.is_empty() {
                 moved = true;

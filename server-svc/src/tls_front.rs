@@ -442,7 +442,12 @@ impl TlsSession {
     async fn flush(&mut self, deadline: Instant) -> bool {
         let mut out = Vec::new();
         while let Some(msg) = self.conn.poll_transmit() {
-            encode_records(&msg, &mut out);
+            if let Err(e) = encode_records(&msg, &mut out) {
+                // Only a message the engine never makes gets here; end the
+                // connection rather than write a broken record.
+                warn!(error = %e, "cannot frame an outgoing message");
+                return false;
+            }
         }
         if out.is_empty() {
             return true;

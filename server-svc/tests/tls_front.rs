@@ -294,7 +294,7 @@ async fn engine_get(addr: SocketAddr, suite: CipherSuite, piece: usize) -> Resul
     loop {
         let mut out = Vec::new();
         while let Some(m) = client.poll_transmit() {
-            encode_records(&m, &mut out);
+            encode_records(&m, &mut out).unwrap();
         }
         for chunk in out.chunks(piece) {
             stream
@@ -667,7 +667,7 @@ async fn an_idle_connection_after_the_handshake_is_closed() {
     loop {
         let mut out = Vec::new();
         while let Some(m) = client.poll_transmit() {
-            encode_records(&m, &mut out);
+            encode_records(&m, &mut out).unwrap();
         }
         stream.write_all(&out).await.expect("write");
         while let Some(event) = client.poll_event() {
@@ -706,7 +706,7 @@ async fn shutdown_stops_accepting_and_lets_connections_in_flight_finish() {
     ]));
     let mut out = Vec::new();
     while let Some(m) = client.poll_transmit() {
-        encode_records(&m, &mut out);
+        encode_records(&m, &mut out).unwrap();
     }
     stream.write_all(&out).await.expect("write");
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -755,7 +755,7 @@ async fn shutdown_stops_accepting_and_lets_connections_in_flight_finish() {
         }
         let mut out = Vec::new();
         while let Some(m) = client.poll_transmit() {
-            encode_records(&m, &mut out);
+            encode_records(&m, &mut out).unwrap();
         }
         stream.write_all(&out).await.expect("write");
         while let Some(event) = client.poll_event() {
