@@ -17,7 +17,14 @@ for c in rustfmt clippy; do
 done
 
 # Interop tests talk to OpenSSL and curl; the demo uses grpcurl.
-./scripts/tools.sh openssl curl grpcurl >/dev/null
+tools=$(./scripts/tools.sh openssl curl grpcurl buf)
+
+echo "==> buf lint (STANDARD) and buf breaking against the previous commit"
+"$tools/buf" lint proto
+if git rev-parse -q --verify HEAD~1 >/dev/null \
+    && git cat-file -e HEAD~1:proto/handshake/v1/service.proto 2>/dev/null; then
+  "$tools/buf" breaking proto --against '.git#ref=HEAD~1,subdir=proto'
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GRPCURL_VERSION=v1.9.3
+BUF_VERSION=1.75.0
 
 bin="$PWD/.tools/bin"
 mkdir -p "$bin"
@@ -31,8 +32,22 @@ install_debian_package() { # command package
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >&2
 }
 
+install_pypi_tool() { # name package version
+  local name=$1 package=$2 version=$3
+  if [ -x "$bin/$name" ] && [ -f "$bin/.$name.$version" ]; then
+    return
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "error: python3 not found: needed to install $name" >&2; exit 1; }
+  echo "installing $package $version" >&2
+  python3 -m venv "$PWD/.tools/venv" >&2
+  "$PWD/.tools/venv/bin/pip" install -q "$package==$version" >&2
+  ln -sf "$PWD/.tools/venv/bin/$name" "$bin/$name"
+  touch "$bin/.$name.$version"
+}
+
 for tool in "$@"; do
   case "$tool" in
+    buf) install_pypi_tool buf buf-bin "$BUF_VERSION" ;;
     openssl) install_debian_package openssl openssl ;;
     curl) install_debian_package curl curl ;;
     grpcurl) install_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" ;;
