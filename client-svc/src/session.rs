@@ -623,7 +623,7 @@ fn tamper(msg: Message, corrupt_application_record: bool) -> Message {
 }
 
 /// The reason in a status from [`proto::status::to_status`]
-/// ("tls alert <alert> at step <n>. <name>: <reason>"), or its whole message.
+/// ("tls alert <alert> at step <n> (<name>): <reason>"), or its whole message.
 fn server_reason(status: &Status) -> Option<String> {
     let message = status.message();
     let reason = match message.strip_prefix("tls alert ") {

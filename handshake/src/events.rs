@@ -75,9 +75,10 @@ impl Step {
     }
 }
 
+/// `10 (Encrypted Handshake Message)`: reads well after "step".
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}. {}", self.number(), self.name())
+        write!(f, "{} ({})", self.number(), self.name())
     }
 }
 
