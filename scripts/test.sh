@@ -32,6 +32,12 @@ echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> other languages: Python (incl. an independent TLS 1.2 client), Go, Node"
+for lang in python go node; do
+  echo "--> tests/interop/$lang"
+  "tests/interop/$lang/run.sh"
+done
+
 echo "==> the in-memory example, one RSA and one ECDHE suite"
 cargo run -q --locked -p handshake --example in_memory TLS_RSA_WITH_AES_256_GCM_SHA384
 cargo run -q --locked -p handshake --example in_memory TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
