@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use handshake::events::{ExtensionInfo, HelloInfo};
+use handshake::events::{ExtensionInfo, HelloInfo, names};
 use handshake::keys::hex;
 use handshake::suites::{KeyExchange, lookup};
 use handshake::verify::{CertificateInfo, rfc3339};
@@ -84,7 +84,7 @@ impl ReportBuilder {
                     cipher_suite: suite.map_or(0, |s| i32::from(s.0)),
                     key_exchange: suite
                         .and_then(lookup)
-                        .map(|p| kx_name(p.kx).to_owned())
+                        .map(|p| p.kx.name().to_owned())
                         .unwrap_or_default(),
                     extended_master_secret: *extended_master_secret,
                     ..Default::default()
@@ -208,24 +208,6 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// Names, comma-separated: IANA names, or the type and hex value.
-fn names<T: std::fmt::Debug>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| format!("{i:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// "RSA", "ECDHE_RSA" or "ECDHE_ECDSA", as in the suite names.
-pub fn kx_name(kx: KeyExchange) -> &'static str {
-    match kx {
-        KeyExchange::Rsa => "RSA",
-        KeyExchange::EcdheRsa => "ECDHE_RSA",
-        KeyExchange::EcdheEcdsa => "ECDHE_ECDSA",
-    }
-}
-
 /// A step's fields and its message bytes.
 fn fields(detail: &StepDetail) -> (Vec<pb::Field>, Vec<u8>) {
     let mut f = Vec::new();
@@ -303,7 +285,7 @@ fn fields(detail: &StepDetail) -> (Vec<pb::Field>, Vec<u8>) {
             group,
             client_public,
         } => {
-            f.push(field("key_exchange", kx_name(*key_exchange)));
+            f.push(field("key_exchange", key_exchange.name()));
             let how = match key_exchange {
                 KeyExchange::Rsa => "client_version (2 bytes) + 46 random bytes",
                 _ => "ECDH shared secret: the x-coordinate of client_private * server_public",
@@ -324,7 +306,7 @@ fn fields(detail: &StepDetail) -> (Vec<pb::Field>, Vec<u8>) {
             client_public,
             message,
         } => {
-            f.push(field("key_exchange", kx_name(*key_exchange)));
+            f.push(field("key_exchange", key_exchange.name()));
             if let Some(n) = encrypted_pre_master_len {
                 f.push(field("encrypted_pre_master_length", n));
                 f.push(field(

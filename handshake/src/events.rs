@@ -222,7 +222,8 @@ pub enum Event {
     },
 }
 
-fn list<T: std::fmt::Debug>(items: &[T]) -> String {
+/// Code points as text, comma-separated: IANA names, or type and hex value.
+pub fn names<T: std::fmt::Debug>(items: &[T]) -> String {
     items
         .iter()
         .map(|i| format!("{i:?}"))
@@ -239,9 +240,9 @@ impl From<&crate::msgs::extensions::ClientExtension> for ExtensionInfo {
                 .map(|n| String::from_utf8_lossy(&n.name).into_owned())
                 .collect::<Vec<_>>()
                 .join(", "),
-            E::SupportedGroups(g) => list(g),
-            E::EcPointFormats(f) => list(f),
-            E::SignatureAlgorithms(s) => list(s),
+            E::SupportedGroups(g) => names(g),
+            E::EcPointFormats(f) => names(f),
+            E::SignatureAlgorithms(s) => names(s),
             E::ExtendedMasterSecret => String::new(),
             E::RenegotiationInfo(v) if v.is_empty() => "initial handshake".into(),
             E::RenegotiationInfo(v) => format!("{} bytes", v.len()),
@@ -259,7 +260,7 @@ impl From<&crate::msgs::extensions::ServerExtension> for ExtensionInfo {
         use crate::msgs::extensions::ServerExtension as E;
         let summary = match ext {
             E::ServerNameAck => "acknowledged".into(),
-            E::EcPointFormats(f) => list(f),
+            E::EcPointFormats(f) => names(f),
             E::ExtendedMasterSecret => String::new(),
             E::RenegotiationInfo(v) if v.is_empty() => "initial handshake".into(),
             E::RenegotiationInfo(v) => format!("{} bytes", v.len()),

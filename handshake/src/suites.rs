@@ -17,6 +17,16 @@ pub enum KeyExchange {
 }
 
 impl KeyExchange {
+    /// "RSA", "ECDHE_RSA" or "ECDHE_ECDSA", as in the suite names (and the
+    /// contract's `Negotiated.key_exchange`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rsa => "RSA",
+            Self::EcdheRsa => "ECDHE_RSA",
+            Self::EcdheEcdsa => "ECDHE_ECDSA",
+        }
+    }
+
     pub fn is_ecdhe(self) -> bool {
         !matches!(self, Self::Rsa)
     }

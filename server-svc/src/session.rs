@@ -38,7 +38,7 @@ use proto::status::to_status;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tonic::{Code, Status, Streaming};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::steps::log_step;
 
@@ -241,14 +241,7 @@ impl Session {
                 info!(alert = %alert.description, "warning alert from the client, ignored");
             }
             Event::Failed { step, error } => {
-                warn!(
-                    step = step.number(),
-                    step_name = step.name(),
-                    alert = %error.alert(),
-                    origin = ?error.origin(),
-                    reason = error.reason(),
-                    "session failed at step {step}"
-                );
+                crate::steps::log_failure(step, &error);
                 self.failed = Some((step, error));
             }
         }

@@ -3,11 +3,22 @@
 //! Step events carry no secrets (see `handshake::events`), and nothing here
 //! asks the engine for them.
 
-use handshake::events::{ExtensionInfo, HelloInfo};
+use handshake::events::{ExtensionInfo, HelloInfo, names};
 use handshake::keys::hex;
-use handshake::suites::KeyExchange;
-use handshake::{CipherSuite, Direction, StepDetail, StepEvent};
+use handshake::{Direction, StepDetail, StepEvent};
 use tracing::info;
+
+/// Logs the failure that ended a session, inside its span.
+pub(crate) fn log_failure(step: handshake::Step, error: &handshake::Error) {
+    tracing::warn!(
+        step = step.number(),
+        step_name = step.name(),
+        alert = %error.alert(),
+        origin = ?error.origin(),
+        reason = error.reason(),
+        "session failed at step {step}"
+    );
+}
 
 /// Logs one step at info level, inside the session's span.
 pub(crate) fn log_step(ev: &StepEvent) {
@@ -26,7 +37,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
             version = %h.version,
             client_random = %hex(&h.random),
             session_id = %hex(&h.session_id),
-            offered_suites = %suites(&h.cipher_suites),
+            offered_suites = %names(&h.cipher_suites),
             extensions = %extensions(&h.extensions),
             "step {}", ev.step
         ),
@@ -100,7 +111,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
             step,
             step_name,
             direction,
-            key_exchange = kx_name(*key_exchange),
+            key_exchange = key_exchange.name(),
             pre_master_len = length,
             group = ?group,
             "step {}", ev.step
@@ -115,7 +126,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
                 step,
                 step_name,
                 direction,
-                key_exchange = kx_name(*key_exchange),
+                key_exchange = key_exchange.name(),
                 client_public = %hex(public),
                 "step {}", ev.step
             ),
@@ -123,7 +134,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
                 step,
                 step_name,
                 direction,
-                key_exchange = kx_name(*key_exchange),
+                key_exchange = key_exchange.name(),
                 encrypted_pre_master_len = ?encrypted_pre_master_len,
                 "step {}", ev.step
             ),
@@ -172,24 +183,8 @@ pub(crate) fn log_step(ev: &StepEvent) {
     }
 }
 
-/// As the contract's `Negotiated.key_exchange` names it.
-fn kx_name(kx: KeyExchange) -> &'static str {
-    match kx {
-        KeyExchange::Rsa => "RSA",
-        KeyExchange::EcdheRsa => "ECDHE_RSA",
-        KeyExchange::EcdheEcdsa => "ECDHE_ECDSA",
-    }
-}
-
-fn suites(s: &[CipherSuite]) -> String {
-    s.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn chosen(h: &HelloInfo) -> String {
-    suites(&h.cipher_suites)
+    names(&h.cipher_suites)
 }
 
 fn extensions(e: &[ExtensionInfo]) -> String {

@@ -390,14 +390,7 @@ impl TlsSession {
                     info!(alert = %alert.description, "warning alert from the client, ignored");
                 }
                 Event::Failed { step, error } => {
-                    warn!(
-                        step = step.number(),
-                        step_name = step.name(),
-                        alert = %error.alert(),
-                        origin = ?error.origin(),
-                        reason = error.reason(),
-                        "session failed at step {step}"
-                    );
+                    crate::steps::log_failure(step, &error);
                     self.failed = true;
                 }
             }
