@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 GRPCURL_VERSION=v1.9.3
 BUF_VERSION=1.75.0
+GHZ_VERSION=v0.121.0
 
 bin="$PWD/.tools/bin"
 mkdir -p "$bin"
@@ -51,6 +52,7 @@ for tool in "$@"; do
     openssl) install_debian_package openssl openssl ;;
     curl) install_debian_package curl curl ;;
     grpcurl) install_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" ;;
+    ghz) install_go_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION" ;;
     *) echo "error: unknown tool $tool" >&2; exit 1 ;;
   esac
 done
