@@ -51,6 +51,8 @@ for tool in "$@"; do
     buf) install_pypi_tool buf buf-bin "$BUF_VERSION" ;;
     openssl) install_debian_package openssl openssl ;;
     curl) install_debian_package curl curl ;;
+    nginx) install_debian_package nginx nginx ;;
+    perf) install_debian_package perf linux-perf ;;
     grpcurl) install_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" ;;
     ghz) install_go_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION" ;;
     *) echo "error: unknown tool $tool" >&2; exit 1 ;;
