@@ -5,7 +5,8 @@
 //! server-svc, or against a real TLS 1.2 server when `server` is
 //! `tls://host:port`, and answers with the report. A TLS failure is a status from
 //! [`proto::status::to_status`] (code, `tls-alert` and `tls-step`
-//! metadata) with the report so far, encoded, in the status details; an
+//! metadata) with the report so far in the status details (a
+//! `google.rpc.Status` packing it, from [`proto::status::with_report`]); an
 //! unreachable server-svc is UNAVAILABLE.
 //!
 //! One tonic [`Channel`] (one HTTP/2 connection, multiplexing every
@@ -18,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
-use prost::Message as _;
 use proto::keylog::KeyLog;
 use proto::pb;
 use proto::pb::handshake_client_service_server::HandshakeClientService;
@@ -26,7 +26,6 @@ use proto::pb::watch_handshake_response::Event as WatchEvent;
 use rustls_pki_types::ServerName;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::codegen::Bytes;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -36,11 +35,6 @@ use crate::session::{self, Outcome, SessionError, SessionSpec, Target};
 /// Channels kept at most; URLs beyond get a channel per call, so requests
 /// naming ever new servers cannot grow the cache without bound.
 const MAX_CHANNELS: usize = 64;
-
-/// Reports larger than this ride in status details without message bytes
-/// (and then without fields): details travel in an HTTP/2 header, and
-/// clients commonly refuse header blocks over 16 KiB.
-const MAX_DETAILS: usize = 8 * 1024;
 
 /// What the service uses when a request leaves something out.
 #[derive(Clone, Debug)]
@@ -172,35 +166,9 @@ pub fn error_status(error: &SessionError, report: &pb::HandshakeReport) -> Statu
     match error {
         SessionError::Unreachable(msg) => Status::unavailable(msg.clone()),
         SessionError::Tls(f) => {
-            let s = proto::status::to_status(&f.error, f.step);
-            Status::with_details_and_metadata(
-                s.code(),
-                s.message(),
-                Bytes::from(details(report)),
-                s.metadata().clone(),
-            )
+            proto::status::with_report(&proto::status::to_status(&f.error, f.step), report)
         }
     }
-}
-
-/// The encoded report, trimmed to fit in a header (see [`MAX_DETAILS`]).
-fn details(report: &pb::HandshakeReport) -> Vec<u8> {
-    let full = report.encode_to_vec();
-    if full.len() <= MAX_DETAILS {
-        return full;
-    }
-    let mut r = report.clone();
-    for s in &mut r.steps {
-        s.message.clear();
-    }
-    let trimmed = r.encode_to_vec();
-    if trimmed.len() <= MAX_DETAILS {
-        return trimmed;
-    }
-    for s in &mut r.steps {
-        s.fields.clear();
-    }
-    r.encode_to_vec()
 }
 
 /// Runs a session and builds its report, passing each step to `on_step`.
@@ -263,41 +231,5 @@ impl HandshakeClientService for ClientService {
             let _ = tx.send(last);
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn details_fit_in_a_header() {
-        let step = pb::HandshakeStep {
-            number: 3,
-            fields: vec![pb::Field {
-                name: "x".into(),
-                value: "y".repeat(100),
-            }],
-            message: vec![0; 3000],
-            ..Default::default()
-        };
-        let small = pb::HandshakeReport {
-            steps: vec![step.clone()],
-            ..Default::default()
-        };
-        assert_eq!(details(&small), small.encode_to_vec(), "small: whole");
-
-        let big = pb::HandshakeReport {
-            steps: vec![step; 5],
-            ..Default::default()
-        };
-        let d = pb::HandshakeReport::decode(details(&big).as_slice()).unwrap();
-        assert!(d.encoded_len() <= MAX_DETAILS);
-        assert_eq!(d.steps.len(), 5);
-        assert!(
-            d.steps
-                .iter()
-                .all(|s| s.message.is_empty() && !s.fields.is_empty())
-        );
     }
 }

@@ -10,7 +10,7 @@ use handshake::{AlertDescription, CipherSuite};
 use prost::Message as _;
 use proto::pb;
 use proto::pb::watch_handshake_response::Event as WatchEvent;
-use proto::status::alert_of;
+use proto::status::{RpcStatus, alert_of, report_from_status};
 use tonic::{Code, Status};
 
 fn options(suites: &[CipherSuite]) -> pb::SessionOptions {
@@ -50,9 +50,17 @@ fn assert_thirteen_steps(steps: &[pb::HandshakeStep]) {
     }
 }
 
-/// The report a failed call carries in its status details.
+/// The report a failed call carries in its status details, after checking
+/// that they are a google.rpc.Status agreeing with the status itself (gRPC
+/// libraries replace a status whose details disagree with Internal).
 fn report_of(status: &Status) -> pb::HandshakeReport {
-    pb::HandshakeReport::decode(status.details()).expect("a HandshakeReport in the details")
+    let rpc = RpcStatus::decode(status.details()).expect("a google.rpc.Status in the details");
+    assert_eq!(
+        (rpc.code, rpc.message.as_str()),
+        (i32::from(status.code()), status.message()),
+        "details disagree with the status"
+    );
+    report_from_status(status).expect("a HandshakeReport in the details")
 }
 
 fn field<'a>(step: &'a pb::HandshakeStep, name: &str) -> &'a str {

@@ -6,7 +6,7 @@
 //! ```text
 //! lib.rs      the generated code under `pb`, and the descriptor set for reflection
 //! convert.rs  pb messages <-> the engine's `handshake::Message`
-//! status.rs   TLS alerts <-> gRPC status codes
+//! status.rs   TLS alerts <-> gRPC status codes; the report in status details
 //! serve.rs    tracing, health, reflection and graceful shutdown for both services
 //! keylog.rs   NSS key log files (lab option of both services)
 //! ```

@@ -11,6 +11,7 @@ use handshake::{ClientConfig, Connection, Event, Message, ServerCertVerifier};
 use prost::Message as _;
 use proto::pb;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
+use proto::status::{RpcStatus, report_from_status};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::sync::mpsc;
@@ -149,16 +150,26 @@ pub fn step_of(status: &Status) -> Option<u32> {
         .and_then(|v| v.parse().ok())
 }
 
-/// The HandshakeReport client-svc puts in a failed session's status details.
+/// The HandshakeReport client-svc puts in a failed session's status
+/// details: a google.rpc.Status with the status's own code and message
+/// (what gRPC libraries check) packing the report in an Any.
 pub fn report_of(status: &Status) -> pb::HandshakeReport {
-    assert!(
-        !status.details().is_empty(),
-        "status carries no details (expected an encoded HandshakeReport): {}",
+    let rpc = RpcStatus::decode(status.details()).unwrap_or_else(|e| {
+        panic!(
+            "status details are not a google.rpc.Status: {e}; {}",
+            brief(status)
+        )
+    });
+    assert_eq!(
+        (rpc.code, rpc.message.as_str()),
+        (i32::from(status.code()), status.message()),
+        "the details' google.rpc.Status disagrees with the status: {}",
         brief(status)
     );
-    pb::HandshakeReport::decode(status.details()).unwrap_or_else(|e| {
+    report_from_status(status).unwrap_or_else(|| {
         panic!(
-            "status details are not a HandshakeReport: {e}; {}",
+            "status details hold no {}: {}",
+            proto::status::REPORT_TYPE_URL,
             brief(status)
         )
     })

@@ -244,30 +244,26 @@ func TestWatchHandshakeStreamsStepsThenReport(t *testing.T) {
 	}
 }
 
+// reportTypeURL is the Any type URL of the report in a failed status.
+const reportTypeURL = "type.googleapis.com/handshake.v1.HandshakeReport"
+
 // reportFromStatus is the HandshakeReport a failed session's status carries.
-// client-svc (tonic's Status::with_details) puts the serialized
-// HandshakeReport itself in grpc-status-details-bin, not a google.rpc.Status
-// wrapping it, so grpc-go's status.Details() is empty; the raw bytes are in
-// the trailer metadata under that key. A google.rpc.Status with the report as
-// an Any detail is accepted too.
-func reportFromStatus(t *testing.T, err error, trailer metadata.MD) *handshakev1.HandshakeReport {
+// client-svc sends a google.rpc.Status in grpc-status-details-bin (the same
+// code and message as the status) with the report as its one Any detail, so
+// grpc-go keeps the real code and status.Details() unpacks the report.
+func reportFromStatus(t *testing.T, err error) *handshakev1.HandshakeReport {
 	t.Helper()
-	for _, d := range status.Convert(err).Details() {
-		if r, ok := d.(*handshakev1.HandshakeReport); ok {
-			return r
-		}
+	st := status.Convert(err)
+	p := st.Proto()
+	if len(p.GetDetails()) != 1 || p.GetDetails()[0].GetTypeUrl() != reportTypeURL {
+		t.Fatalf("want one detail of type %s, got %v (status %v: %q)", reportTypeURL, p.GetDetails(), st.Code(), st.Message())
 	}
-	raw := trailer.Get("grpc-status-details-bin")
-	if len(raw) == 1 {
-		t.Logf("details: %d bytes", len(raw[0]))
+	details := st.Details()
+	r, ok := details[0].(*handshakev1.HandshakeReport)
+	if !ok {
+		t.Fatalf("status.Details() = %v, want a *HandshakeReport", details)
 	}
-	if len(raw) != 1 {
-		t.Fatalf("want one grpc-status-details-bin trailer, got %d (trailer %v)", len(raw), trailer)
-	}
-	r := &handshakev1.HandshakeReport{}
-	if err := proto.Unmarshal([]byte(raw[0]), r); err != nil {
-		t.Fatalf("grpc-status-details-bin is not a HandshakeReport: %v", err)
-	}
+	t.Logf("report in the details: %d bytes", proto.Size(r))
 	return r
 }
 
@@ -281,6 +277,8 @@ func checkFailure(t *testing.T, err error, trailer metadata.MD, code codes.Code,
 	}
 	st := status.Convert(err)
 	if st.Code() != code {
+		// grpc-go answers Internal when grpc-status-details-bin is not a
+		// google.rpc.Status agreeing with grpc-status.
 		t.Errorf("code %v (%q), want %v", st.Code(), st.Message(), code)
 	}
 	if !strings.Contains(st.Message(), alertName) {
@@ -292,7 +290,7 @@ func checkFailure(t *testing.T, err error, trailer metadata.MD, code codes.Code,
 	if got, want := trailer.Get("tls-step"), []string{strconv.FormatUint(uint64(step), 10)}; len(got) != 1 || got[0] != want[0] {
 		t.Errorf("tls-step %v, want %v", got, want)
 	}
-	r := reportFromStatus(t, err, trailer)
+	r := reportFromStatus(t, err)
 	f := r.Failure
 	if r.Success || f == nil {
 		t.Fatalf("report: success %t, failure %v", r.Success, f)

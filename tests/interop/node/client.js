@@ -11,11 +11,17 @@
 // steps done so far (from the status details), and exits 1.
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
 
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', '..', 'proto');
+// google/rpc/status.proto, copied verbatim from googleapis (by way of the
+// googleapis-common-protos package): one small file instead of a package
+// holding every Google API proto.
+const VENDORED_PROTO_ROOT = path.join(__dirname, 'proto');
 
 // Options used everywhere here: field names in lowerCamelCase (as grpcurl's
 // JSON), enums as their names ("CIPHER_SUITE_..."), 64-bit integers as
@@ -65,23 +71,48 @@ function handshake(client, options = {}, timeoutMs = 10000) {
   });
 }
 
-// client-svc puts the report so far, a serialized HandshakeReport, in the
-// status details (trailer grpc-status-details-bin; not a google.rpc.Status).
-// HandshakeResponse is {report = 1}, so prefixing field 1's tag and length
-// lets the method's own deserializer decode it with the options above.
-function reportFromStatus(err) {
-  const details = err.metadata && err.metadata.get('grpc-status-details-bin')[0];
-  if (!Buffer.isBuffer(details) || details.length === 0) return null;
-  const len = [];
-  for (let n = details.length; ; n >>>= 7) {
-    if (n < 0x80) { len.push(n); break; }
-    len.push((n & 0x7f) | 0x80);
+// The type URL of the report packed in a failed session's status details.
+const REPORT_TYPE_URL = 'type.googleapis.com/handshake.v1.HandshakeReport';
+
+// The status details are a google.rpc.Status. proto-loader makes decoders
+// only for RPC messages, so the details are decoded with protobufjs (the
+// library proto-loader is built on) from the same .proto files.
+const detailsRoot = new protobuf.Root();
+detailsRoot.resolvePath = (origin, target) => {
+  for (const dir of [PROTO_ROOT, VENDORED_PROTO_ROOT]) {
+    const candidate = path.join(dir, target);
+    if (fs.existsSync(candidate)) return candidate;
   }
-  const wrapped = Buffer.concat([Buffer.from([0x0a, ...len]), details]);
+  return target; // google/protobuf/any.proto: bundled with protobufjs
+};
+detailsRoot.loadSync(['google/rpc/status.proto', 'handshake/v1/service.proto'], { keepCase: false });
+const RpcStatus = detailsRoot.lookupType('google.rpc.Status');
+const HandshakeReport = detailsRoot.lookupType('handshake.v1.HandshakeReport');
+
+/**
+ * The google.rpc.Status in a failed call's status details (trailer
+ * grpc-status-details-bin) as {code, message, details: [{type_url, value}]}
+ * (protobufjs' bundled Any keeps its snake_case field names),
+ * or null when there are none. client-svc sends the call's own code and
+ * message there, with the report so far as the one detail.
+ */
+function richStatus(err) {
+  const raw = err.metadata && err.metadata.get('grpc-status-details-bin')[0];
+  if (!Buffer.isBuffer(raw) || raw.length === 0) return null;
+  return RpcStatus.toObject(RpcStatus.decode(raw), { defaults: true });
+}
+
+/** The HandshakeReport packed in a failed call's status details, or null. */
+function reportFromStatus(err) {
   try {
-    return proto.HandshakeClientService.service.Handshake.responseDeserialize(wrapped).report;
+    const status = richStatus(err);
+    const packed = status && status.details.find((d) => d.type_url === REPORT_TYPE_URL);
+    if (!packed) return null;
+    // The same object shape as proto-loader's (it passes these options to
+    // protobufjs' toObject too).
+    return HandshakeReport.toObject(HandshakeReport.decode(packed.value), LOADER_OPTIONS);
   } catch {
-    return null;
+    return null; // details that are not a google.rpc.Status with a report
   }
 }
 
@@ -135,7 +166,10 @@ async function main(argv) {
   }
 }
 
-module.exports = { grpc, proto, packageDefinition, LOADER_OPTIONS, SUITES, newClient, handshake, suiteEnum, formatStep };
+module.exports = {
+  grpc, proto, packageDefinition, LOADER_OPTIONS, SUITES, REPORT_TYPE_URL,
+  newClient, handshake, richStatus, reportFromStatus, suiteEnum, formatStep,
+};
 
 if (require.main === module) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

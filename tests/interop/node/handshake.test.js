@@ -5,7 +5,9 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { grpc, SUITES, newClient, handshake, suiteEnum } = require('./client.js');
+const {
+  grpc, proto, SUITES, REPORT_TYPE_URL, newClient, handshake, richStatus, reportFromStatus, suiteEnum,
+} = require('./client.js');
 
 const CLIENT_ADDR = process.env.CLIENT_ADDR;
 
@@ -50,6 +52,22 @@ test('the proto defines the eight suites', () => {
   assert.deepEqual([...SUITES].sort(), [...EXPECTED_SUITES].sort());
 });
 
+test('reportFromStatus: null without details, or when they hold no packed report', () => {
+  const withDetails = (bytes) => {
+    const metadata = new grpc.Metadata();
+    if (bytes) metadata.set('grpc-status-details-bin', bytes);
+    return { metadata };
+  };
+  assert.equal(reportFromStatus(withDetails(null)), null);
+  assert.equal(richStatus(withDetails(null)), null);
+  // A bare HandshakeReport (what client-svc sent before), not a google.rpc.Status.
+  const bare = proto.HandshakeClientService.service.Handshake.responseSerialize({
+    report: { sessionId: 'x', success: false },
+  }).subarray(2);
+  assert.equal(reportFromStatus(withDetails(bare)), null);
+  assert.equal(reportFromStatus(withDetails(Buffer.from([0xff, 0xff, 0xff]))), null);
+});
+
 for (const suite of EXPECTED_SUITES) {
   test(`Handshake ${suite}: thirteen steps, success, echo`, async () => {
     const message = `hi from node over ${suite}`;
@@ -90,7 +108,13 @@ test('lab corrupt_client_finished: UNAUTHENTICATED, tls-alert decrypt_error at s
   assert.match(err.details, /decrypt_error/);
   assert.deepEqual(err.metadata.get('tls-alert'), ['decrypt_error']);
   assert.deepEqual(err.metadata.get('tls-step'), ['10']);
-  // The report so far, from the status details.
+  // The status details: a google.rpc.Status with the call's own code and
+  // message, the report so far packed in an Any.
+  const status = richStatus(err);
+  assert.ok(status, 'the call has status details');
+  assert.equal(status.code, grpc.status.UNAUTHENTICATED);
+  assert.equal(status.message, err.details);
+  assert.deepEqual(status.details.map((d) => d.type_url), [REPORT_TYPE_URL]);
   assert.ok(err.report, 'the status details carry a HandshakeReport');
   assert.equal(err.report.success, false);
   assert.equal(err.report.failure.step, 10);

@@ -22,6 +22,7 @@ if os.path.join(_HERE, "gen") not in sys.path:
     sys.path.insert(0, os.path.join(_HERE, "gen"))
 
 import grpc  # noqa: E402
+from google.rpc import status_pb2  # noqa: E402  (googleapis-common-protos)
 
 from handshake.v1 import service_pb2, service_pb2_grpc, tls_pb2  # noqa: E402
 
@@ -63,12 +64,23 @@ def format_step(step: service_pb2.HandshakeStep) -> str:
     return line
 
 
-def failure_report(e: grpc.RpcError) -> service_pb2.HandshakeReport | None:
-    """The report so far of a failed session. client-svc puts the serialized
-    HandshakeReport itself (not a google.rpc.Status wrapping it) in the
-    status details, i.e. the grpc-status-details-bin trailer."""
+def rich_status(e: grpc.RpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status in a failed call's status details (the
+    grpc-status-details-bin trailer), as client-svc sends on a failed
+    session: the call's own code and message, the report in `details`."""
     raw = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
-    return service_pb2.HandshakeReport.FromString(raw) if raw else None
+    return status_pb2.Status.FromString(raw) if raw else None
+
+
+def failure_report(e: grpc.RpcError) -> service_pb2.HandshakeReport | None:
+    """The report so far of a failed session: the HandshakeReport packed in
+    an Any in the google.rpc.Status of the status details."""
+    status = rich_status(e)
+    for detail in status.details if status else ():
+        report = service_pb2.HandshakeReport()
+        if detail.Unpack(report):
+            return report
+    return None
 
 
 def format_status(e: grpc.RpcError) -> str:

@@ -76,7 +76,12 @@ def test_lab_failure_is_unauthenticated_with_tls_alert(client_channel):
     assert md["tls-alert"] == "decrypt_error"
     assert md["tls-step"] == "10"
     assert "decrypt_error" in csc.format_status(e)
-    # The report so far rides in the status details (grpc-status-details-bin).
+    # The status details (grpc-status-details-bin) are a google.rpc.Status
+    # with the call's own code and message, the report so far in an Any.
+    status = csc.rich_status(e)
+    assert status.code == grpc.StatusCode.UNAUTHENTICATED.value[0] == 16
+    assert status.message == e.details()
+    assert [d.type_url for d in status.details] == ["type.googleapis.com/handshake.v1.HandshakeReport"]
     report = csc.failure_report(e)
     assert not report.success
     assert report.failure.step == 10 and report.failure.raised_by_server
@@ -95,6 +100,8 @@ def test_watch_lab_failure_ends_with_the_failing_step(client_channel):
     assert dict(info.value.trailing_metadata())["tls-alert"] == "decrypt_error"
     assert steps[-1].HasField("failure")
     assert steps[-1].failure.step == 10 and steps[-1].failure.raised_by_server
+    assert csc.rich_status(info.value).code == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert csc.failure_report(info.value).failure == steps[-1].failure
 
 
 def test_cli(client_addr, capsys):
