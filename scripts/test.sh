@@ -32,6 +32,8 @@ echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> deploy/: kustomize renders, Kubernetes schemas, checkov and the wiring, offline"
+./scripts/validate-deploy.sh
 echo "==> other languages: Python (incl. an independent TLS 1.2 client), Go, Node"
 for lang in python go node; do
   echo "--> tests/interop/$lang"
