@@ -17,12 +17,15 @@
 //! service.rs    HandshakeClientService: options -> session -> report or status
 //! table.rs      the CLI's table of steps and its outcome line
 //! trust.rs      the CA file -> certificate verifier
-//! main.rs       the command line: `serve` and `handshake` (README.md: flags, report fields)
+//! bench.rs      `client-svc bench`: concurrent sessions -> sessions/s and latency as JSON;
+//!               holding sessions after ServerHelloDone (memory measurements)
+//! main.rs       the command line: `serve`, `handshake`, `bench` (README.md: flags, report fields)
 //! ```
 //!
 //! The same `session::run` serves the gRPC service and the CLI, so what a
 //! student sees in a terminal is what a program gets over gRPC.
 
+pub mod bench;
 pub mod report;
 pub mod service;
 pub mod session;

@@ -1,11 +1,12 @@
 //! The `client-svc` command: `serve` runs the gRPC service, `handshake`
-//! runs one session from the terminal and prints its steps.
+//! runs one session from the terminal and prints its steps, `bench` loads
+//! a server with sessions (`bench.rs`).
 //!
 //! Every flag can also be set through an environment variable
 //! (`CLIENT_SVC_<FLAG>`), for Kubernetes. Errors are one line on stderr.
 //!
 //! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
-//! still printed); 2 invalid flags or configuration (CA file, URL, names);
+//! still printed; `bench`: a session failed or could not be held); 2 invalid flags or configuration (CA file, URL, names);
 //! 3 the server unreachable; 4 the service could not start or failed.
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use client_svc::report::ReportBuilder;
 use client_svc::service::{ClientService, Settings};
 use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
-use client_svc::{table, trust};
+use client_svc::{bench, table, trust};
 use handshake::{CipherSuite, ClientConfig, NamedGroup};
 use proto::keylog::KeyLog;
 use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
@@ -46,6 +47,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run one session against server-svc (or a real TLS server) and print its steps.
     Handshake(HandshakeArgs),
+    /// Load server-svc (or a real TLS server) with concurrent sessions and
+    /// print sessions/s and latency percentiles as JSON; or hold sessions
+    /// open after ServerHelloDone (--hold).
+    Bench(BenchArgs),
 }
 
 /// Where the server is and whom to trust: shared by both commands.
@@ -164,6 +169,18 @@ struct HandshakeArgs {
     lab_disable_ems: bool,
 }
 
+#[derive(Args, Debug)]
+struct BenchArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Offer only this suite (as for `handshake`). Default: every suite,
+    /// and the server picks.
+    #[arg(long, env = "CLIENT_SVC_BENCH_SUITE", value_name = "NAME", value_parser = parse_suite)]
+    suite: Option<CipherSuite>,
+    #[command(flatten)]
+    load: bench::LoadArgs,
+}
+
 /// A failure that ends the command: one line and an exit status.
 struct Fatal(u8, String);
 
@@ -206,6 +223,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Handshake(args) => handshake(args).await,
+            Command::Bench(args) => bench(args).await,
         }
     });
     match result {
@@ -334,6 +352,32 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
         Ok(_) => Ok(0),
         Err(e) => Err(Fatal(EXIT_TLS, e.to_string())),
     }
+}
+
+async fn bench(args: BenchArgs) -> Result<u8, Fatal> {
+    let t = args.target;
+    if t.lab_show_secrets {
+        return Err(usage("--lab-show-secrets: bench prints no reports"));
+    }
+    let mut config = ClientConfig::new(trust::load_ca(&t.ca).map_err(usage)?);
+    if let Some(suite) = args.suite {
+        config.cipher_suites = vec![suite];
+    }
+    let settings = bench::Settings {
+        server_name: ServerName::try_from(t.server_name.clone())
+            .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?,
+        server: t.server,
+        config,
+        suite: args.suite.and_then(|s| s.name()),
+        key_log: open_key_log(t.key_log.as_deref())?,
+        timeout: Duration::from_secs(t.timeout),
+    };
+    bench::run(settings, args.load).await.map_err(|e| match e {
+        bench::BenchError::Usage(m) => usage(m),
+        bench::BenchError::Unreachable(m) => Fatal(EXIT_UNREACHABLE, m),
+        bench::BenchError::Failed(m) => Fatal(EXIT_TLS, m),
+    })?;
+    Ok(0)
 }
 
 /// The key log file, if one is asked for: opened (created 0600) now, so a

@@ -673,7 +673,8 @@ fn secrets_of(conn: &Connection) -> Option<pb::Secrets> {
     })
 }
 
-fn new_session_id() -> String {
+/// A fresh random session id, hex: names a session in both services' logs.
+pub fn new_session_id() -> String {
     let mut id = [0u8; 8];
     // An id only correlates logs: if the generator fails, a zero id is
     // still a valid (if unhelpful) one.

@@ -298,6 +298,8 @@ fn on_server_hello(core: &mut Core, mut hs: Hs, sh: ServerHello) -> Result<Negot
             _ => {}
         }
     }
+    // From the ServerHello on, the transcript is a running hash.
+    hs.transcript.start(suite.hash);
     let message = hs
         .transcript
         .add(&HandshakeMessage::from(HandshakePayload::ServerHello(

@@ -159,7 +159,11 @@ impl Core {
         extended_master_secret: bool,
     ) -> Result<(), Error> {
         self.at(Step::GenSecretKey);
-        let session_hash = extended_master_secret.then(|| transcript.hash(suite.hash));
+        let session_hash = if extended_master_secret {
+            Some(transcript.hash()?)
+        } else {
+            None
+        };
         let secrets = SessionSecrets::new(
             suite,
             client_random,
@@ -216,8 +220,7 @@ impl Core {
             .secrets
             .as_ref()
             .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-        let mut verify_data =
-            secrets.verify_data(self.role, &transcript.hash(secrets.suite().hash))?;
+        let mut verify_data = secrets.verify_data(self.role, &transcript.hash()?)?;
         if faults.corrupt_finished {
             verify_data[0] ^= 0x01;
         }
@@ -287,7 +290,7 @@ impl Core {
             .secrets
             .as_ref()
             .ok_or_else(|| Error::internal("no secrets at Finished"))?;
-        let expected = secrets.verify_data(sender, &transcript.hash(secrets.suite().hash))?;
+        let expected = secrets.verify_data(sender, &transcript.hash()?)?;
         // verify_data is 12 bytes for every TLS 1.2 suite here (7.4.9); a
         // message of the wrong length is malformed, not merely wrong.
         if fin.verify_data.len() != expected.len() {

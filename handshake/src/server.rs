@@ -370,6 +370,8 @@ fn on_client_hello(
     core.at(Step::ServerHello);
     let choice = choose(&config, &offer, &ch.cipher_suites)?;
     let suite = choice.suite;
+    // From the ServerHello on, the transcript is a running hash.
+    transcript.start(suite.hash);
     let extended_master_secret = offer.extended_master_secret && config.extended_master_secret;
     let mut server_random = [0u8; 32];
     core.rng.fill(&mut server_random)?;
