@@ -9,15 +9,16 @@
 //! on their own clone). A failed lookup keeps the addresses known so far.
 //! Any other server-svc URL is a balancer of one channel, as before.
 //!
-//! Why not tonic's `Channel::balance_channel`: it balances by tower's
-//! power-of-two-choices over *ready* connections, and a session is one
-//! long stream, so it spreads by pending requests rather than in turn; it
-//! does not say which address a call went to, so a call that failed to
-//! connect cannot be retried on another one; and an address that stops
-//! answering stays in its set, failing calls, until it is removed. Here a
-//! session knows its replica, an address that refused a connection is
-//! skipped for [`DOWN_FOR`], and the session driver (`transport.rs`) may
-//! retry once elsewhere.
+//! Why not tonic's `Channel::balance_channel` (tonic 0.14): it is tower's
+//! power-of-two-choices between two random endpoints by a load tonic
+//! always reports as 0, so sessions land at random rather than in turn; a
+//! lazily connected endpoint that cannot connect still reports ready (its
+//! error is kept for the next call), so a dead replica stays in the set
+//! and fails the calls sent to it until DNS drops it; and it does not say
+//! which address a call went to, so such a call cannot be retried on
+//! another. Here a session knows its replica, an address that refused a
+//! connection is passed over for [`DOWN_FOR`], and the session driver
+//! (`transport.rs`) retries once elsewhere.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -115,8 +116,8 @@ struct Inner {
     options: ChannelOptions,
     backends: RwLock<Arc<Vec<Backend>>>,
     next: AtomicUsize,
-    /// One lookup at a time; holds why the last one failed, if it did.
-    resolving: tokio::sync::Mutex<Option<String>>,
+    /// One lookup at a time.
+    resolving: tokio::sync::Mutex<()>,
     refresher_started: AtomicBool,
 }
 
@@ -190,7 +191,7 @@ impl Balancer {
                 options,
                 backends: RwLock::new(Arc::new(backends)),
                 next: AtomicUsize::new(0),
-                resolving: tokio::sync::Mutex::new(None),
+                resolving: tokio::sync::Mutex::new(()),
                 refresher_started: AtomicBool::new(false),
             }),
         }
@@ -248,6 +249,17 @@ impl Balancer {
         })
     }
 
+    /// The replicas passed over now (they refused a connection).
+    pub fn down(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.inner
+            .snapshot()
+            .iter()
+            .filter(|b| b.is_down(now))
+            .map(|b| b.key.clone())
+            .collect()
+    }
+
     /// Passes over `key` for [`DOWN_FOR`]: it refused a connection.
     pub fn mark_down(&self, key: &str) {
         if let Some(b) = self.inner.snapshot().iter().find(|b| b.key == key) {
@@ -276,7 +288,7 @@ impl Inner {
         let Some(resolver) = &self.resolver else {
             return Ok(());
         };
-        let mut last_error = self.resolving.lock().await;
+        let _one_at_a_time = self.resolving.lock().await;
         let found = match resolver.resolve().await {
             Ok(addrs) if addrs.is_empty() => Err("no address".to_owned()),
             other => other,
@@ -285,11 +297,9 @@ impl Inner {
             Ok(addrs) => addrs,
             Err(e) => {
                 tracing::warn!(server = %self.name, error = %e, "lookup failed; keeping the addresses known");
-                *last_error = Some(e.clone());
                 return Err(e);
             }
         };
-        *last_error = None;
         let old = self.snapshot();
         let mut next = Vec::with_capacity(addrs.len());
         for addr in addrs {

@@ -6,7 +6,8 @@
 //!
 //! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
 //! still printed); 2 invalid flags or configuration (CA file, URL, names);
-//! 3 the server unreachable; 4 the service could not start or failed.
+//! 3 the server unreachable (or refusing sessions at its limit); 4 the
+//! service could not start or failed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -407,7 +408,7 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
         builder.observe(progress, elapsed);
     })
     .await;
-    if let Err(SessionError::Unreachable(msg)) = &outcome.result {
+    if let Err(SessionError::Unreachable(msg) | SessionError::Busy(msg)) = &outcome.result {
         return Err(Fatal(EXIT_UNREACHABLE, msg.clone()));
     }
     let report = builder.finish(spec.message(), &outcome);

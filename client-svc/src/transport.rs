@@ -166,6 +166,19 @@ pub fn connection_lost(status: &Status) -> bool {
     }
 }
 
+/// Whether no connection could be made at all (refused, unreachable,
+/// timed out: tonic wraps each in its `ConnectError`).
+fn connect_failed(status: &Status) -> bool {
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// Why a session could not start on server-svc: nothing was exchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenError {
@@ -319,11 +332,14 @@ pub struct Grpc {
 }
 
 /// Why one call could not start.
-enum Refused {
-    /// Retried once elsewhere.
-    Retry(OpenError),
-    /// Not retried: the session's time is up.
-    Final(OpenError),
+struct Refused {
+    error: OpenError,
+    /// Nothing was exchanged and time is left: worth one more call.
+    retry: bool,
+    /// No connection could be made: pass the replica over for a while
+    /// (not for a connection that merely went away, e.g. at its maximum
+    /// age).
+    down: bool,
 }
 
 impl Grpc {
@@ -339,28 +355,30 @@ impl Grpc {
         let first = upstream.pick(None).await.map_err(OpenError::Unreachable)?;
         let why = match self.call(&first, session_id, deadline, timeout).await {
             Ok(()) => return Ok(()),
-            Err(Refused::Final(e)) => return Err(e),
-            Err(Refused::Retry(e)) => e,
+            Err(refused) => refused,
         };
-        if matches!(why, OpenError::Unreachable(_)) {
+        if why.down {
             upstream.mark_down(&first.key);
         }
+        if !why.retry {
+            return Err(why.error);
+        }
         let Ok(second) = upstream.pick(Some(&first.key)).await else {
-            return Err(why);
+            return Err(why.error);
         };
         tracing::info!(
             replica = %first.key,
             retry_on = %second.key,
-            reason = %why,
+            reason = %why.error,
             "server-svc did not take the session; retrying once"
         );
         match self.call(&second, session_id, deadline, timeout).await {
             Ok(()) => Ok(()),
-            Err(Refused::Retry(e)) | Err(Refused::Final(e)) => {
-                if matches!(e, OpenError::Unreachable(_)) {
+            Err(again) => {
+                if again.down {
                     upstream.mark_down(&second.key);
                 }
-                Err(e)
+                Err(again.error)
             }
         }
     }
@@ -401,28 +419,38 @@ impl Grpc {
             }
             // No connection, or it broke before server-svc answered (the
             // replica died, or its GOAWAY crossed the call).
-            Ok(Err(status)) if connection_lost(&status) => {
-                Err(Refused::Retry(OpenError::Unreachable(format!(
+            Ok(Err(status)) if connection_lost(&status) => Err(Refused {
+                error: OpenError::Unreachable(format!(
                     "server-svc at {server} is unreachable: {}",
                     status.message()
-                ))))
-            }
+                )),
+                retry: true,
+                down: connect_failed(&status),
+            }),
             Ok(Err(status))
                 if alert_of(&status).is_none() && status.code() == Code::ResourceExhausted =>
             {
-                Err(Refused::Retry(OpenError::Busy(format!(
-                    "server-svc at {server} refused the session: {}",
-                    status.message()
-                ))))
+                Err(Refused {
+                    error: OpenError::Busy(format!(
+                        "server-svc at {server} refused the session: {}",
+                        status.message()
+                    )),
+                    retry: true,
+                    down: false,
+                })
             }
             Ok(Err(status)) => {
                 self.status = Some(status);
                 Ok(())
             }
-            Err(_) => Err(Refused::Final(OpenError::Unreachable(format!(
-                "server-svc at {server} did not answer within {} s",
-                timeout.as_secs_f64()
-            )))),
+            Err(_) => Err(Refused {
+                error: OpenError::Unreachable(format!(
+                    "server-svc at {server} did not answer within {} s",
+                    timeout.as_secs_f64()
+                )),
+                retry: false,
+                down: false,
+            }),
         }
     }
 

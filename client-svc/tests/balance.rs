@@ -178,6 +178,7 @@ async fn a_call_that_cannot_connect_is_retried_once_on_another_replica() {
     // to A, and after the first refusal the dead one is passed over.
     sessions_ok(&balancer, 5).await;
     assert_eq!(a.count(), 5);
+    assert_eq!(balancer.down(), vec![key(dead)]);
 
     // With every address dead, the session is unreachable: UNAVAILABLE.
     let all_dead = Balancer::resolving(
@@ -195,6 +196,21 @@ async fn a_call_that_cannot_connect_is_retried_once_on_another_replica() {
 }
 
 #[tokio::test]
+async fn a_name_that_resolves_to_nothing_is_unreachable() {
+    let target = "dns:///no-such-host.invalid:50051";
+    let balancer = session::balancer(target, &ChannelOptions::default()).unwrap();
+    match session(&balancer).await {
+        Err(SessionError::Unreachable(msg)) => {
+            assert!(
+                msg.contains("no address for") && msg.contains(target),
+                "{msg}"
+            );
+        }
+        other => panic!("expected unreachable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_replica_at_its_session_limit_is_passed_for_another() {
     let a = Replica::start().await;
     let busy = common::start_busy_server().await;
@@ -206,6 +222,7 @@ async fn a_replica_at_its_session_limit_is_passed_for_another() {
     );
     sessions_ok(&balancer, 4).await;
     assert_eq!(a.count(), 4);
+    assert!(balancer.down().is_empty(), "a busy replica is not down");
 
     // Only busy replicas: the caller gets RESOURCE_EXHAUSTED, through the
     // service too.
@@ -293,4 +310,6 @@ async fn after_the_maximum_connection_age_sessions_reconnect_and_none_fails() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A connection that went away is no sign of a dead replica.
+    assert!(balancer.down().is_empty(), "{:?}", balancer.down());
 }
