@@ -19,19 +19,6 @@ from pathlib import Path
 
 import yaml
 
-# Variables the manifests set ahead of the binaries: issue 7's client-side
-# balancing and limits (CLIENT_SVC_SERVER=dns:///..., connection age, ...).
-# Tolerated, with a note, while `serve --help` does not list them; once it
-# does, they are checked like the rest and can leave this list.
-PENDING = {
-    "CLIENT_SVC_RESOLVE_INTERVAL",
-    "CLIENT_SVC_MAX_SESSIONS",
-    "SERVER_SVC_MAX_SESSIONS",
-    "SERVER_SVC_MAX_CONNECTION_AGE",
-    "SERVER_SVC_KEEPALIVE_INTERVAL",
-    "SERVER_SVC_MAX_MESSAGE_SIZE",
-}
-
 # What clap's boolean parsers take as "on".
 TRUE = {"true", "1", "yes", "on", "y", "t"}
 
@@ -128,10 +115,7 @@ def check_variables(render, deployment, env, known, prefix, other):
         if name.startswith(other):
             problem(where, f"{name} belongs to the other service")
         elif name.startswith(prefix) and name not in known:
-            if name in PENDING:
-                notes.add(f"{name} is not read by this build yet (pending issue 7 item 4)")
-            else:
-                problem(where, f"{name} is not a variable of `serve` (see its --help)")
+            problem(where, f"{name} is not a variable of `serve` (see its --help)")
 
 
 def check_certificates(render, server, client, openssl):

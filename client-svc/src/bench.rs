@@ -70,7 +70,7 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, timeout_at};
 
 use crate::session::{self, DEFAULT_MESSAGE, Progress, SessionError, SessionSpec, Target};
-use crate::transport::{Incoming, Transport};
+use crate::transport::{Incoming, OpenError, Transport};
 
 /// Distinct error lines kept for the JSON.
 const MAX_ERROR_LINES: usize = 5;
@@ -665,7 +665,10 @@ async fn hold_one(target: Target, spec: &HoldSpec) -> Result<Held, HoldError> {
             spec.timeout,
         )
         .await
-        .map_err(HoldError::Unreachable)?;
+        .map_err(|e| match e {
+            OpenError::Unreachable(m) => HoldError::Unreachable(m),
+            OpenError::Busy(m) => failed(m),
+        })?;
     loop {
         let incoming = timeout_at(deadline, transport.recv()).await.map_err(|_| {
             failed(format!(

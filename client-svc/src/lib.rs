@@ -13,6 +13,8 @@
 //! session.rs    one session: the engine's driver, timing, the reply, the key log,
 //!               the lab record fault
 //! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
+//! balance.rs    server-svc's replicas: one channel each, round-robin, retry elsewhere
+//! resolve.rs    dns:, ipv4:, ipv6: names (gRPC naming) and their resolvers
 //! report.rs     engine events -> HandshakeStep entries and the HandshakeReport
 //! service.rs    HandshakeClientService: options -> session -> report or status
 //! table.rs      the CLI's table of steps and its outcome line
@@ -25,8 +27,10 @@
 //! The same `session::run` serves the gRPC service and the CLI, so what a
 //! student sees in a terminal is what a program gets over gRPC.
 
+pub mod balance;
 pub mod bench;
 pub mod report;
+pub mod resolve;
 pub mod service;
 pub mod session;
 pub mod table;

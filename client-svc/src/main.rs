@@ -6,8 +6,10 @@
 //! (`CLIENT_SVC_<FLAG>`), for Kubernetes. Errors are one line on stderr.
 //!
 //! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
-//! still printed; `bench`: a session failed or could not be held); 2 invalid flags or configuration (CA file, URL, names);
-//! 3 the server unreachable; 4 the service could not start or failed.
+//! still printed; `bench`: a session failed or could not be held); 2 invalid
+//! flags or configuration (CA file, URL, names); 3 the server unreachable
+//! (or refusing sessions at its limit); 4 the service could not start or
+//! failed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,16 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use client_svc::balance::ChannelOptions;
 use client_svc::report::ReportBuilder;
 use client_svc::service::{ClientService, Settings};
 use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
 use client_svc::{bench, table, trust};
 use handshake::{CipherSuite, ClientConfig, NamedGroup};
 use proto::keylog::KeyLog;
-use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
 use rustls_pki_types::ServerName;
-use tonic::server::NamedService;
-use tonic::service::Routes;
 
 const EXIT_TLS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -56,8 +56,12 @@ enum Command {
 /// Where the server is and whom to trust: shared by both commands.
 #[derive(Args, Debug)]
 struct TargetArgs {
-    /// server-svc's URL, or tls://HOST:PORT for a real TLS 1.2 server over
-    /// TCP (e.g. openssl s_server, an HTTPS site).
+    /// server-svc's URL (http://HOST:PORT), its replicas by gRPC name
+    /// (dns:///HOST:PORT: every address HOST resolves to, looked up again
+    /// periodically; ipv4:ADDR:PORT[,ADDR:PORT...] or
+    /// ipv6:[ADDR]:PORT[,...]: these), balanced round-robin per session;
+    /// or tls://HOST:PORT for a real TLS 1.2 server over TCP (e.g. openssl
+    /// s_server, an HTTPS site).
     #[arg(
         long,
         env = "CLIENT_SVC_SERVER",
@@ -125,6 +129,77 @@ struct ServeArgs {
         value_name = "SECS"
     )]
     grace_period: u64,
+    /// Sessions (Handshake and WatchHandshake calls) that may run at once;
+    /// beyond it a call gets RESOURCE_EXHAUSTED at once (not queued).
+    #[arg(
+        long,
+        env = "CLIENT_SVC_MAX_SESSIONS",
+        default_value_t = proto::limits::DEFAULT_MAX_SESSIONS,
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    max_sessions: usize,
+    /// Largest gRPC message received or sent, in bytes (a larger one is
+    /// refused with OUT_OF_RANGE). The default, tonic's, leaves room for
+    /// long application messages and a real server's reply of up to 1 MiB
+    /// in the report.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_MAX_MESSAGE_SIZE",
+        default_value_t = 4 * 1024 * 1024,
+        value_name = "BYTES",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    max_message_size: usize,
+    /// Seconds between HTTP/2 PINGs, on client-svc's own connections and
+    /// on its channels to server-svc (there also while idle), to find a
+    /// peer that vanished without closing; 0: no keepalive.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_KEEPALIVE_INTERVAL",
+        default_value_t = proto::limits::DEFAULT_KEEPALIVE_INTERVAL,
+        value_name = "SECS"
+    )]
+    keepalive_interval: u64,
+    /// Seconds a keepalive PING may go unanswered before the connection
+    /// is closed.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_KEEPALIVE_TIMEOUT",
+        default_value_t = proto::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    keepalive_timeout: u64,
+    /// Seconds after which a connection to client-svc gets an HTTP/2
+    /// GOAWAY, so long-lived callers rebalance over client-svc's replicas;
+    /// 0: connections live on.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_MAX_CONNECTION_AGE",
+        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE,
+        value_name = "SECS"
+    )]
+    max_connection_age: u64,
+    /// Seconds the calls still open on a connection past its maximum age
+    /// get before it is closed; 0: as long as they take.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_MAX_CONNECTION_AGE_GRACE",
+        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
+        value_name = "SECS"
+    )]
+    max_connection_age_grace: u64,
+    /// Seconds between lookups of a dns: --server: new replicas get
+    /// sessions from then on, gone ones no more.
+    #[arg(
+        long,
+        env = "CLIENT_SVC_RESOLVE_INTERVAL",
+        default_value_t = client_svc::balance::DEFAULT_RESOLVE_INTERVAL,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    resolve_interval: u64,
 }
 
 #[derive(Args, Debug)]
@@ -241,8 +316,20 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     ServerName::try_from(t.server_name.clone())
         .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
-    // Refuse a bad default URL now rather than on every call.
-    session::Target::parse(&t.server).map_err(usage)?;
+    let limits = proto::limits::Limits::from_secs(
+        args.max_message_size,
+        args.keepalive_interval,
+        args.keepalive_timeout,
+        args.max_connection_age,
+        args.max_connection_age_grace,
+    );
+    let upstream = ChannelOptions {
+        keepalive_interval: limits.keepalive_interval,
+        keepalive_timeout: limits.keepalive_timeout,
+        resolve_interval: Duration::from_secs(args.resolve_interval),
+    };
+    // Refuse a bad default target now rather than on every call.
+    session::Target::parse_with(&t.server, &upstream).map_err(usage)?;
     let key_log = open_key_log(t.key_log.as_deref())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -258,6 +345,11 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         server_name = %t.server_name,
         ca = %t.ca.display(),
         show_secrets = t.lab_show_secrets,
+        max_sessions = args.max_sessions,
+        max_message_size = limits.max_message_size,
+        keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
+        max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
+        resolve_interval_secs = args.resolve_interval,
         "client-svc serving"
     );
     if t.lab_show_secrets {
@@ -276,11 +368,13 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         show_secrets: t.lab_show_secrets,
         key_log,
         timeout: Duration::from_secs(t.timeout),
+        sessions: proto::limits::LiveSessions::with_max(args.max_sessions),
+        upstream,
     });
-    proto::serve::serve(
-        Routes::new(HandshakeClientServiceServer::new(service)),
-        HandshakeClientServiceServer::<ClientService>::NAME,
+    client_svc::service::serve(
         listener,
+        service,
+        &limits,
         proto::serve::shutdown_signal(),
         Duration::from_secs(args.grace_period),
     )
@@ -333,7 +427,7 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
         builder.observe(progress, elapsed);
     })
     .await;
-    if let Err(SessionError::Unreachable(msg)) = &outcome.result {
+    if let Err(SessionError::Unreachable(msg) | SessionError::Busy(msg)) = &outcome.result {
         return Err(Fatal(EXIT_UNREACHABLE, msg.clone()));
     }
     let report = builder.finish(spec.message(), &outcome);

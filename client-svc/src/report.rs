@@ -20,7 +20,7 @@ use handshake::verify::{CertificateInfo, rfc3339};
 use handshake::{Direction, Event, Step, StepDetail, StepEvent};
 use proto::pb;
 
-use crate::session::{Failure, Outcome, Progress, SessionError, micros};
+use crate::session::{Failure, Outcome, Progress, micros};
 
 /// Collects one session's steps into its report.
 #[derive(Debug, Default)]
@@ -125,8 +125,10 @@ impl ReportBuilder {
             Err(_) => (String::new(), false),
         };
         let failure = match &outcome.result {
-            Err(SessionError::Tls(f)) => Some(self.failure.unwrap_or_else(|| failure(f))),
-            _ => None,
+            Err(e) => e
+                .failure()
+                .map(|f| self.failure.unwrap_or_else(|| failure(f))),
+            Ok(_) => None,
         };
         pb::HandshakeReport {
             session_id: outcome.session_id.clone(),

@@ -9,31 +9,45 @@
 //! `google.rpc.Status` packing it, from [`proto::status::with_report`]); an
 //! unreachable server-svc is UNAVAILABLE.
 //!
-//! One tonic [`Channel`] (one HTTP/2 connection, multiplexing every
-//! session's stream) is kept per server URL, so a load test measures
-//! handshakes, not TCP connections. A `tls://` target has no such thing to
-//! share: each session is its own TCP connection, as with any TLS client.
+//! One [`Balancer`] is kept per server target: one tonic channel (one
+//! HTTP/2 connection, multiplexing every session's stream) per server-svc
+//! replica, so a load test measures handshakes, not TCP connections, and
+//! sessions go round-robin over the replicas of a `dns:`, `ipv4:` or
+//! `ipv6:` name. A `tls://` target has no such thing to share: each
+//! session is its own TCP connection, as with any TLS client.
+//!
+//! At most `--max-sessions` sessions (Handshake and WatchHandshake calls)
+//! run at once; beyond, a call gets RESOURCE_EXHAUSTED at once. [`serve`]
+//! runs the service with health, reflection and `proto::limits`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
 use proto::keylog::KeyLog;
+use proto::limits::{Limits, LiveSessions};
 use proto::pb;
-use proto::pb::handshake_client_service_server::HandshakeClientService;
+use proto::pb::handshake_client_service_server::{
+    HandshakeClientService, HandshakeClientServiceServer,
+};
 use proto::pb::watch_handshake_response::Event as WatchEvent;
 use rustls_pki_types::ServerName;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Channel;
+use tonic::server::NamedService;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
+use crate::balance::{Balancer, ChannelOptions};
 use crate::report::ReportBuilder;
 use crate::session::{self, Outcome, SessionError, SessionSpec, Target};
 
-/// Channels kept at most; URLs beyond get a channel per call, so requests
-/// naming ever new servers cannot grow the cache without bound.
+/// Server targets whose balancer is kept at most; targets beyond get one
+/// per call, so requests naming ever new servers cannot grow the cache
+/// without bound.
 const MAX_CHANNELS: usize = 64;
 
 /// What the service uses when a request leaves something out.
@@ -51,48 +65,53 @@ pub struct Settings {
     pub key_log: Option<Arc<KeyLog>>,
     /// Deadline of one session.
     pub timeout: Duration,
+    /// The session budget (`--max-sessions`).
+    pub sessions: LiveSessions,
+    /// How channels to server-svc are made: keepalive, re-resolution.
+    pub upstream: ChannelOptions,
 }
 
 /// The service.
 #[derive(Debug)]
 pub struct ClientService {
     settings: Settings,
-    channels: Mutex<HashMap<String, Channel>>,
+    balancers: Mutex<HashMap<String, Balancer>>,
 }
 
 impl ClientService {
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
-            channels: Mutex::new(HashMap::new()),
+            balancers: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Where `url` is: a real TLS server, or server-svc over the channel
-    /// kept for its URL.
+    /// Where `url` is: a real TLS server, or server-svc's replicas over
+    /// the balancer kept for the target.
     fn target(&self, url: &str) -> Result<Target, Status> {
         match session::tls_address(url) {
             Some(addr) => addr.map(Target::Tls).map_err(Status::invalid_argument),
-            None => self.channel(url).map(Target::Grpc),
+            None => self.balancer(url).map(Target::Grpc),
         }
     }
 
-    /// The channel for `url`, made once and reused.
-    fn channel(&self, url: &str) -> Result<Channel, Status> {
+    /// The balancer for `url`, made once and reused.
+    fn balancer(&self, url: &str) -> Result<Balancer, Status> {
         // A poisoned lock only means another call panicked mid-insert; the
         // map itself is still usable.
-        let mut channels = self
-            .channels
+        let mut balancers = self
+            .balancers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = channels.get(url) {
-            return Ok(c.clone());
+        if let Some(b) = balancers.get(url) {
+            return Ok(b.clone());
         }
-        let c = session::channel(url).map_err(Status::invalid_argument)?;
-        if channels.len() < MAX_CHANNELS {
-            channels.insert(url.to_owned(), c.clone());
+        let b =
+            session::balancer(url, &self.settings.upstream).map_err(Status::invalid_argument)?;
+        if balancers.len() < MAX_CHANNELS {
+            balancers.insert(url.to_owned(), b.clone());
         }
-        Ok(c)
+        Ok(b)
     }
 
     /// The session a request asks for, and where to run it.
@@ -165,8 +184,21 @@ fn code_point(v: i32, what: &str) -> Result<u16, Status> {
 pub fn error_status(error: &SessionError, report: &pb::HandshakeReport) -> Status {
     match error {
         SessionError::Unreachable(msg) => Status::unavailable(msg.clone()),
-        SessionError::Tls(f) => {
-            proto::status::with_report(&proto::status::to_status(&f.error, f.step), report)
+        SessionError::Busy(msg) => Status::resource_exhausted(msg.clone()),
+        SessionError::Tls(f) | SessionError::Lost(f) => {
+            let s = proto::status::to_status(&f.error, f.step);
+            // A lost connection is client-svc's internal_error in the
+            // report, but for the caller it is the replica that went away:
+            // UNAVAILABLE, as gRPC says of a transport failure.
+            let s = match error {
+                SessionError::Lost(_) => Status::with_metadata(
+                    tonic::Code::Unavailable,
+                    s.message(),
+                    s.metadata().clone(),
+                ),
+                _ => s,
+            };
+            proto::status::with_report(&s, report)
         }
     }
 }
@@ -194,6 +226,9 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::HandshakeRequest>,
     ) -> Result<Response<pb::HandshakeResponse>, Status> {
+        // Held until the call ends, however it ends (a caller that goes
+        // away drops this future, and the guard with it).
+        let _live = self.settings.sessions.enter_or_refuse("client-svc")?;
         let (target, spec) = self.prepare(request.into_inner().options)?;
         let (outcome, report) = run_and_report(target, &spec, |_| {}).await;
         match &outcome.result {
@@ -210,11 +245,15 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::WatchHandshakeRequest>,
     ) -> Result<Response<Self::WatchHandshakeStream>, Status> {
+        // Held by the session's task until the session ends (its own
+        // timeout bounds it, even if the watcher went away).
+        let live = self.settings.sessions.enter_or_refuse("client-svc")?;
         let (target, spec) = self.prepare(request.into_inner().options)?;
         // At most fifteen items (thirteen steps, a failed step, the end):
         // unbounded is bounded enough, and never blocks the session.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let _live = live;
             let (outcome, report) = run_and_report(target, &spec, |step| {
                 // A watcher that went away just stops receiving.
                 let _ = tx.send(Ok(pb::WatchHandshakeResponse {
@@ -232,4 +271,28 @@ impl HandshakeClientService for ClientService {
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
+}
+
+/// Serves `service` on `listener`, with gRPC health and reflection and
+/// `limits` (message size, keepalive, connection age), until `shutdown`
+/// resolves; then sessions in flight get `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    service: ClientService,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> Result<(), String> {
+    let server = HandshakeClientServiceServer::new(service)
+        .max_decoding_message_size(limits.max_message_size)
+        .max_encoding_message_size(limits.max_message_size);
+    proto::serve::serve(
+        Routes::new(server),
+        HandshakeClientServiceServer::<ClientService>::NAME,
+        listener,
+        limits,
+        shutdown,
+        grace,
+    )
+    .await
 }

@@ -40,8 +40,8 @@ use tokio::time::{Instant, timeout_at};
 use tonic::Status;
 use tracing::Instrument;
 
-use crate::transport::{Incoming, Transport};
-pub use crate::transport::{SESSION_ID_HEADER, TLS_SCHEME, Target, channel, tls_address};
+use crate::transport::{Incoming, OpenError, Transport, connection_lost};
+pub use crate::transport::{SESSION_ID_HEADER, TLS_SCHEME, Target, balancer, channel, tls_address};
 
 /// Sent when no application message is given.
 pub const DEFAULT_MESSAGE: &str = "hello";
@@ -104,15 +104,32 @@ impl SessionSpec {
 pub enum SessionError {
     /// The server could not be reached; no TLS message was exchanged.
     Unreachable(String),
+    /// server-svc refused the session at once (at its --max-sessions); no
+    /// TLS message was exchanged.
+    Busy(String),
+    /// The connection to server-svc was lost mid-session (the replica died
+    /// or cut it): reported as an internal_error of client-svc at the step
+    /// it was at, whose reason says so.
+    Lost(Failure),
     /// The session failed with a fatal alert.
     Tls(Failure),
+}
+
+impl SessionError {
+    /// The failed step, for the errors that have one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Lost(f) | Self::Tls(f) => Some(f),
+            Self::Unreachable(_) | Self::Busy(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unreachable(msg) => f.write_str(msg),
-            Self::Tls(failure) => failure.fmt(f),
+            Self::Unreachable(msg) | Self::Busy(msg) => f.write_str(msg),
+            Self::Lost(failure) | Self::Tls(failure) => failure.fmt(f),
         }
     }
 }
@@ -226,6 +243,7 @@ pub async fn run(
             reply: Vec::new(),
             peer_closed: false,
             key_logged: false,
+            lost: false,
         };
         let result = driver.run().await;
         let secrets = if spec.capture_secrets {
@@ -277,6 +295,8 @@ struct Driver<'a, F> {
     reply: Vec<u8>,
     peer_closed: bool,
     key_logged: bool,
+    /// The connection to server-svc was lost mid-session.
+    lost: bool,
 }
 
 impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
@@ -295,7 +315,11 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             }
             Err(error) => {
                 // Nothing was sent: the ClientHello itself could not be made.
-                return Err(self.report_failure(Step::ClientHello, error, None));
+                return Err(SessionError::Tls(self.report_failure(
+                    Step::ClientHello,
+                    error,
+                    None,
+                )));
             }
         }
 
@@ -313,7 +337,10 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             )
             .await
         {
-            return Err(SessionError::Unreachable(msg));
+            return Err(match msg {
+                OpenError::Unreachable(m) => SessionError::Unreachable(m),
+                OpenError::Busy(m) => SessionError::Busy(m),
+            });
         }
         self.events();
 
@@ -341,7 +368,12 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     (Origin::Peer, None) => (peer_step(step, &error), None),
                     _ => (step, None),
                 };
-                Err(self.report_failure(step, error, server_reason))
+                let failure = self.report_failure(step, error, server_reason);
+                Err(if self.lost {
+                    SessionError::Lost(failure)
+                } else {
+                    SessionError::Tls(failure)
+                })
             }
         }
     }
@@ -447,6 +479,14 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         }
         let error = match alert_of(status) {
             Some(alert) => Error::from_peer(alert),
+            None if connection_lost(status) => {
+                self.lost = true;
+                Error::internal(format!(
+                    "the connection to server-svc was lost while client-svc waited for {}: {}",
+                    self.awaited(),
+                    status.message()
+                ))
+            }
             None => Error::internal(format!(
                 "server-svc ended the stream with {:?}: {}",
                 status.code(),
@@ -580,13 +620,13 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         }
     }
 
-    /// Logs and reports the failure; returns it as the session's error.
+    /// Logs and reports the failure; returns it.
     fn report_failure(
         &mut self,
         step: Step,
         error: Error,
         server_reason: Option<String>,
-    ) -> SessionError {
+    ) -> Failure {
         let failure = Failure {
             step,
             error,
@@ -602,7 +642,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             "step {step} failed"
         );
         (self.on_event)(Progress::Failed(&failure), self.start.elapsed());
-        SessionError::Tls(failure)
+        failure
     }
 }
 

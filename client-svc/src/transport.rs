@@ -4,6 +4,10 @@
 //! - [`Target::Grpc`]: server-svc's `HandshakeService.Connect` stream, one
 //!   protobuf message per TLS message ([`to_request`], [`from_response`]);
 //!   a failure may end the stream with a status naming the server's step.
+//!   The replica is picked by a [`Balancer`] (one URL, or a `dns:`,
+//!   `ipv4:` or `ipv6:` name of several); a call that fails before any
+//!   message was exchanged is retried once on another replica (see
+//!   [`Grpc`]).
 //! - [`Target::Tls`]: a TCP connection carrying RFC 5246 records, written
 //!   with [`encode_records`] and read back with the engine's [`Deframer`]
 //!   (handshake messages coalesced into one record or fragmented over
@@ -29,8 +33,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
+
+use crate::balance::{Balancer, CONNECT_TIMEOUT, ChannelOptions, Pick};
+use crate::resolve::parse_name;
 
 /// The request and response header that names a session in both
 /// services' logs.
@@ -39,30 +46,32 @@ pub const SESSION_ID_HEADER: &str = "session-id";
 /// The scheme of a real TLS 1.2 server's address: `tls://host:port`.
 pub const TLS_SCHEME: &str = "tls://";
 
-/// How long connecting may take before the server counts as unreachable
-/// (a host that drops packets must not hold a session for its whole
-/// timeout before saying so).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Bytes read from a TCP connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Where a session's server is.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// server-svc, over a lazily connected gRPC channel.
-    Grpc(Channel),
+    /// server-svc: one replica or several, over lazily connected channels.
+    Grpc(Balancer),
     /// A real TLS 1.2 server at "host:port", over TCP.
     Tls(String),
 }
 
 impl Target {
-    /// `tls://host:port` is a real TLS server; anything else is server-svc's
-    /// URL ("http://host:port"; a bare "host:port" gets "http://").
+    /// [`Target::parse_with`] with the default channel options.
     pub fn parse(url: &str) -> Result<Self, String> {
+        Self::parse_with(url, &ChannelOptions::default())
+    }
+
+    /// `tls://host:port` is a real TLS server; `dns:`, `ipv4:` and `ipv6:`
+    /// names are server-svc's replicas, balanced; anything else is
+    /// server-svc's URL ("http://host:port"; a bare "host:port" gets
+    /// "http://").
+    pub fn parse_with(url: &str, options: &ChannelOptions) -> Result<Self, String> {
         match tls_address(url) {
             Some(addr) => addr.map(Self::Tls),
-            None => channel(url).map(Self::Grpc),
+            None => balancer(url, options).map(Self::Grpc),
         }
     }
 
@@ -109,18 +118,83 @@ pub fn tls_address(url: &str) -> Option<Result<String, String>> {
     }
 }
 
+/// server-svc at `target`: the replicas of a `dns:`, `ipv4:` or `ipv6:`
+/// name, or the one server of a URL ("http://host:port"; a bare
+/// "host:port" gets "http://"). Nothing is looked up or connected until
+/// the first session.
+pub fn balancer(target: &str, options: &ChannelOptions) -> Result<Balancer, String> {
+    match parse_name(target) {
+        Some(name) => {
+            let name = name?;
+            let periodic = name.is_dynamic();
+            Ok(Balancer::resolving(target, name, periodic, *options))
+        }
+        None => Balancer::single(&url_of(target), *options),
+    }
+}
+
 /// A lazily connected channel to `url` ("http://host:port"; a bare
 /// "host:port" gets "http://"). Connecting happens on first use, so an
 /// unreachable server shows up when a session starts.
 pub fn channel(url: &str) -> Result<Channel, String> {
-    let url = if url.contains("://") {
+    ChannelOptions::default().channel(&url_of(url))
+}
+
+fn url_of(url: &str) -> String {
+    if url.contains("://") {
         url.to_owned()
     } else {
         format!("http://{url}")
-    };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy())
+    }
+}
+
+/// Whether a stream's error status says the connection to server-svc was
+/// lost (the replica died, or cut the connection), rather than server-svc
+/// ending the session: no TLS alert with it, and a code tonic gives to
+/// transport failures (UNAVAILABLE; UNKNOWN or CANCELLED for an HTTP/2
+/// error or a reset connection, made on this side, with a source).
+pub fn connection_lost(status: &Status) -> bool {
+    if alert_of(status).is_some() {
+        return false;
+    }
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown | Code::Cancelled | Code::Internal => {
+            std::error::Error::source(status).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// Whether no connection could be made at all (refused, unreachable,
+/// timed out: tonic wraps each in its `ConnectError`).
+fn connect_failed(status: &Status) -> bool {
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Why a session could not start on server-svc: nothing was exchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// No connection, or no answer in time.
+    Unreachable(String),
+    /// server-svc refused the session at once (RESOURCE_EXHAUSTED: at its
+    /// --max-sessions).
+    Busy(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(m) | Self::Busy(m) => f.write_str(m),
+        }
+    }
 }
 
 /// What [`Transport::recv`] got.
@@ -147,16 +221,13 @@ impl Transport {
     /// [`Transport::open`] go out when it opens.
     pub fn new(target: Target) -> Self {
         match target {
-            Target::Grpc(channel) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                Self::Grpc(Grpc {
-                    channel: Some(channel),
-                    tx: Some(tx),
-                    rx: Some(rx),
-                    inbound: None,
-                    status: None,
-                })
-            }
+            Target::Grpc(upstream) => Self::Grpc(Grpc {
+                upstream: Some(upstream),
+                early: Vec::new(),
+                tx: None,
+                inbound: None,
+                status: None,
+            }),
             Target::Tls(addr) => Self::Tls(Tls {
                 addr,
                 reader: None,
@@ -176,7 +247,11 @@ impl Transport {
         match self {
             Self::Grpc(g) => {
                 let req = to_request(msg)?;
-                if let Some(tx) = &g.tx {
+                if g.upstream.is_some() {
+                    // Not open yet: kept, to go with the call (and again
+                    // with its retry).
+                    g.early.push(req);
+                } else if let Some(tx) = &g.tx {
                     // A closed stream shows up on the receiving side.
                     let _ = tx.send(req);
                 }
@@ -187,18 +262,21 @@ impl Transport {
     }
 
     /// Connects (gRPC: makes the call, the queued ClientHello travelling
-    /// with its headers). `Err` says the server is unreachable: nothing
-    /// was exchanged.
+    /// with its headers). `Err` says why the session could not start:
+    /// nothing was exchanged.
     pub async fn open(
         &mut self,
         server: &str,
         session_id: &str,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), OpenError> {
         match self {
-            Self::Grpc(g) => g.open(server, session_id, deadline, timeout).await,
-            Self::Tls(t) => t.open(server, deadline).await,
+            Self::Grpc(g) => g.open(session_id, deadline, timeout).await,
+            Self::Tls(t) => t
+                .open(server, deadline)
+                .await
+                .map_err(OpenError::Unreachable),
         }
     }
 
@@ -228,28 +306,95 @@ impl Transport {
 }
 
 /// server-svc's Connect stream.
+///
+/// Opening it picks a replica and makes the call. If the call fails before
+/// server-svc answered it (no connection, the connection going away under
+/// it, or RESOURCE_EXHAUSTED), it is made once more, on another replica if
+/// there is one. That is safe because nothing was exchanged: server-svc
+/// answers a Connect with its headers as soon as it starts a session, so
+/// without them it holds no session for this one (or the replica that
+/// might have is gone), and the client engine has only sent its
+/// ClientHello, which the retry replays as is: no key was derived, no
+/// server message seen, and the new server's transcript is the one the
+/// engine goes on with.
 pub struct Grpc {
-    channel: Option<Channel>,
-    /// The request stream's sender; dropping it ends the stream.
+    /// The replicas, until the call is made.
+    upstream: Option<Balancer>,
+    /// What was sent before the call (the ClientHello): it goes with the
+    /// call, and again with a retry.
+    early: Vec<pb::ConnectRequest>,
+    /// The request stream's sender once the call is made; dropping it ends
+    /// the stream.
     tx: Option<mpsc::UnboundedSender<pb::ConnectRequest>>,
-    /// The request stream, until the call takes it.
-    rx: Option<mpsc::UnboundedReceiver<pb::ConnectRequest>>,
     inbound: Option<Streaming<pb::ConnectResponse>>,
     /// The status the call was refused with, told by the first `recv`.
     status: Option<Status>,
 }
 
+/// Why one call could not start.
+struct Refused {
+    error: OpenError,
+    /// Nothing was exchanged and time is left: worth one more call.
+    retry: bool,
+    /// No connection could be made: pass the replica over for a while
+    /// (not for a connection that merely went away, e.g. at its maximum
+    /// age).
+    down: bool,
+}
+
 impl Grpc {
     async fn open(
         &mut self,
-        server: &str,
         session_id: &str,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(), String> {
-        let (Some(channel), Some(rx)) = (self.channel.take(), self.rx.take()) else {
+    ) -> Result<(), OpenError> {
+        let Some(upstream) = self.upstream.take() else {
             return Ok(());
         };
+        let first = upstream.pick(None).await.map_err(OpenError::Unreachable)?;
+        let why = match self.call(&first, session_id, deadline, timeout).await {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        if why.down {
+            upstream.mark_down(&first.key);
+        }
+        if !why.retry {
+            return Err(why.error);
+        }
+        let Ok(second) = upstream.pick(Some(&first.key)).await else {
+            return Err(why.error);
+        };
+        tracing::info!(
+            replica = %first.key,
+            retry_on = %second.key,
+            reason = %why.error,
+            "server-svc did not take the session; retrying once"
+        );
+        match self.call(&second, session_id, deadline, timeout).await {
+            Ok(()) => Ok(()),
+            Err(again) => {
+                if again.down {
+                    upstream.mark_down(&second.key);
+                }
+                Err(again.error)
+            }
+        }
+    }
+
+    /// Makes the call on `pick`'s replica, with what was sent so far.
+    async fn call(
+        &mut self,
+        pick: &Pick,
+        session_id: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), Refused> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for req in &self.early {
+            let _ = tx.send(req.clone());
+        }
         let mut request = Request::new(UnboundedReceiverStream::new(rx));
         // Proposes our id to server-svc, so both services' logs name the
         // session alike (service.proto: the `session-id` header). Hex
@@ -257,7 +402,8 @@ impl Grpc {
         if let Ok(v) = MetadataValue::try_from(session_id) {
             request.metadata_mut().insert(SESSION_ID_HEADER, v);
         }
-        let mut client = HandshakeServiceClient::new(channel);
+        let mut client = HandshakeServiceClient::new(pick.channel.clone());
+        let server = &pick.key;
         match timeout_at(deadline, client.connect(request)).await {
             Ok(Ok(resp)) => {
                 let theirs = resp.metadata().get(SESSION_ID_HEADER);
@@ -266,25 +412,45 @@ impl Grpc {
                 {
                     tracing::info!(server_session_id = id, "server-svc names this session {id}");
                 }
+                tracing::info!(replica = %server, "session opened on server-svc");
+                self.tx = Some(tx);
                 self.inbound = Some(resp.into_inner());
                 Ok(())
             }
-            Ok(Err(status))
-                if alert_of(&status).is_none() && status.code() == Code::Unavailable =>
-            {
-                Err(format!(
+            // No connection, or it broke before server-svc answered (the
+            // replica died, or its GOAWAY crossed the call).
+            Ok(Err(status)) if connection_lost(&status) => Err(Refused {
+                error: OpenError::Unreachable(format!(
                     "server-svc at {server} is unreachable: {}",
                     status.message()
-                ))
+                )),
+                retry: true,
+                down: connect_failed(&status),
+            }),
+            Ok(Err(status))
+                if alert_of(&status).is_none() && status.code() == Code::ResourceExhausted =>
+            {
+                Err(Refused {
+                    error: OpenError::Busy(format!(
+                        "server-svc at {server} refused the session: {}",
+                        status.message()
+                    )),
+                    retry: true,
+                    down: false,
+                })
             }
             Ok(Err(status)) => {
                 self.status = Some(status);
                 Ok(())
             }
-            Err(_) => Err(format!(
-                "server-svc at {server} did not answer within {} s",
-                timeout.as_secs_f64()
-            )),
+            Err(_) => Err(Refused {
+                error: OpenError::Unreachable(format!(
+                    "server-svc at {server} did not answer within {} s",
+                    timeout.as_secs_f64()
+                )),
+                retry: false,
+                down: false,
+            }),
         }
     }
 

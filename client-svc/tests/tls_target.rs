@@ -400,6 +400,7 @@ async fn through_the_grpc_service() {
         show_secrets: false,
         key_log: Some(Arc::new(KeyLog::open(&keys).unwrap())),
         timeout: SESSION_TIMEOUT,
+        ..common::settings("http://127.0.0.1:1", false)
     })
     .await;
     let suite = CipherSuite(0xc02b); // TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256

@@ -8,6 +8,8 @@
 //! convert.rs  pb messages <-> the engine's `handshake::Message`
 //! status.rs   TLS alerts <-> gRPC status codes; the report in status details
 //! serve.rs    tracing, health, reflection and graceful shutdown for both services
+//! limits.rs   session budget, message size, keepalive, connection age
+//! deadline.rs accepted connections that end at their maximum age + grace
 //! keylog.rs   NSS key log files (lab option of both services)
 //! ```
 
@@ -18,7 +20,9 @@ pub mod pb {
 }
 
 pub mod convert;
+mod deadline;
 pub mod keylog;
+pub mod limits;
 pub mod serve;
 pub mod status;
 

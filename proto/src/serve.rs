@@ -1,5 +1,5 @@
 //! What both services do around their own gRPC service: tracing, gRPC
-//! health and reflection, and graceful shutdown.
+//! health and reflection, the HTTP/2 limits, and graceful shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +9,9 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use crate::deadline::Deadlined;
+use crate::limits::Limits;
 
 /// Installs the tracing subscriber: human-readable text, or one JSON object
 /// per line with `json`. The level comes from RUST_LOG (default `info`).
@@ -57,12 +60,15 @@ pub async fn shutdown_signal() {
 /// `Routes::new(HandshakeServiceServer::new(svc))` and
 /// `HandshakeServiceServer::<Svc>::NAME`), gRPC health (grpc.health.v1) and
 /// server reflection (v1 and v1alpha) on `listener` until `shutdown`
-/// resolves. Then health turns NOT_SERVING, the server stops accepting, and
-/// sessions in flight get up to `grace` to finish before the rest are cut.
+/// resolves, with the HTTP/2 keepalive and connection age of `limits`
+/// (the message size is set on the service itself, in `routes`). Then
+/// health turns NOT_SERVING, the server stops accepting, and sessions in
+/// flight get up to `grace` to finish before the rest are cut.
 pub async fn serve(
     routes: Routes,
     name: &'static str,
     listener: TcpListener,
+    limits: &Limits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> Result<(), String> {
@@ -84,9 +90,10 @@ pub async fn serve(
         .add_service(v1alpha);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let server = limits
+        .apply(tonic::transport::Server::builder())
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming(listener), async {
+        .serve_with_incoming_shutdown(incoming(listener, limits), async {
             let _ = stop_rx.await;
         });
     tokio::pin!(server);
@@ -112,9 +119,17 @@ pub async fn serve(
 /// Accepted connections with TCP_NODELAY: a handshake is a ping-pong of
 /// small messages, and Nagle's algorithm against delayed ACKs would add
 /// 40 ms to some steps (tonic's own `tcp_nodelay` setting does not apply to
-/// a listener passed in).
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
+/// a listener passed in). Each ends by itself after the maximum age and
+/// its grace ([`Deadlined`]).
+fn incoming(
+    listener: TcpListener,
+    limits: &Limits,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Deadlined>> {
+    use tokio_stream::StreamExt as _;
+    let lifetime = limits.connection_deadline();
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(move |accepted| accepted.map(|io| Deadlined::new(io, lifetime)))
 }
 
 async fn set_all(reporter: &HealthReporter, name: &str, status: ServingStatus) {

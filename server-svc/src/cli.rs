@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::builder::BoolishValueParser;
+use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, SuitePreference};
@@ -40,6 +40,9 @@ impl Cli {
     }
 }
 
+// Parsed once at start and moved, never stored in bulk: the size of the
+// serve variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve handshake.v1.HandshakeService, gRPC health and reflection.
@@ -136,6 +139,75 @@ pub struct ServeArgs {
     )]
     pub grace_period: u64,
 
+    /// Sessions that may run at once, gRPC streams and --tls-listen
+    /// connections together. Beyond it a new Connect stream gets
+    /// RESOURCE_EXHAUSTED at once (not queued), a new TLS connection a
+    /// fatal internal_error alert and the close. A waiting session holds
+    /// about 14 KB: the default is about 150 MB of sessions.
+    #[arg(
+        long,
+        env = "SERVER_SVC_MAX_SESSIONS",
+        value_name = "N",
+        default_value_t = proto::limits::DEFAULT_MAX_SESSIONS,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_sessions: usize,
+
+    /// Largest gRPC message received or sent, in bytes; a larger one ends
+    /// its stream with OUT_OF_RANGE. The default is twice the largest TLS
+    /// message the engine accepts (a 64 KiB handshake message), so no
+    /// stream can make the server buffer megabytes.
+    #[arg(
+        long,
+        env = "SERVER_SVC_MAX_MESSAGE_SIZE",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_MESSAGE_SIZE,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_message_size: usize,
+
+    /// Seconds between HTTP/2 PINGs on a connection with nothing to send,
+    /// to find clients that vanished without closing; 0: no keepalive.
+    #[arg(
+        long,
+        env = "SERVER_SVC_KEEPALIVE_INTERVAL",
+        value_name = "SECS",
+        default_value_t = proto::limits::DEFAULT_KEEPALIVE_INTERVAL
+    )]
+    pub keepalive_interval: u64,
+
+    /// Seconds a keepalive PING may go unanswered before the connection
+    /// is closed.
+    #[arg(
+        long,
+        env = "SERVER_SVC_KEEPALIVE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = proto::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+        value_parser = parse_timeout
+    )]
+    pub keepalive_timeout: u64,
+
+    /// Seconds after which a client connection gets an HTTP/2 GOAWAY, so
+    /// long-lived clients reconnect and are balanced again over the
+    /// replicas there are now; 0: connections live on.
+    #[arg(
+        long,
+        env = "SERVER_SVC_MAX_CONNECTION_AGE",
+        value_name = "SECS",
+        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE
+    )]
+    pub max_connection_age: u64,
+
+    /// Seconds the sessions still open on a connection past its maximum
+    /// age get to finish before it is closed; 0: as long as they take.
+    #[arg(
+        long,
+        env = "SERVER_SVC_MAX_CONNECTION_AGE_GRACE",
+        value_name = "SECS",
+        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE
+    )]
+    pub max_connection_age_grace: u64,
+
     /// Log one JSON object per line instead of text (level from RUST_LOG,
     /// default info).
     #[arg(long, env = "SERVER_SVC_LOG_JSON", value_parser = BoolishValueParser::new())]
@@ -162,6 +234,22 @@ pub struct ServeArgs {
     /// client answers decrypt_error.
     #[arg(long, env = "SERVER_SVC_LAB_CORRUPT_SIGNATURE", value_parser = BoolishValueParser::new())]
     pub lab_corrupt_signature: bool,
+}
+
+/// Default `--max-message-size`: 128 KiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024;
+
+impl ServeArgs {
+    /// The HTTP/2 and message limits these flags set.
+    pub fn limits(&self) -> proto::limits::Limits {
+        proto::limits::Limits::from_secs(
+            self.max_message_size,
+            self.keepalive_interval,
+            self.keepalive_timeout,
+            self.max_connection_age,
+            self.max_connection_age_grace,
+        )
+    }
 }
 
 /// Whose order decides the cipher suite.
@@ -300,6 +388,50 @@ mod tests {
         };
         assert_eq!(args.listen, "127.0.0.1:1".parse().unwrap());
         assert_eq!(args.suites.len(), 2);
+    }
+
+    #[test]
+    fn limits_have_defaults_and_zero_turns_ages_off() {
+        let Command::Serve(args) = Cli::try_parse_from(["server-svc"]).unwrap().into_command()
+        else {
+            panic!("serve expected");
+        };
+        assert_eq!(args.max_sessions, proto::limits::DEFAULT_MAX_SESSIONS);
+        let limits = args.limits();
+        assert_eq!(limits.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
+        assert_eq!(
+            limits.max_connection_age,
+            Some(std::time::Duration::from_secs(300))
+        );
+        let cli = Cli::try_parse_from([
+            "server-svc",
+            "--max-sessions",
+            "3",
+            "--max-message-size",
+            "4096",
+            "--keepalive-interval",
+            "0",
+            "--max-connection-age",
+            "0",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("serve expected");
+        };
+        assert_eq!(args.max_sessions, 3);
+        let limits = args.limits();
+        assert_eq!(limits.max_message_size, 4096);
+        assert_eq!(limits.keepalive_interval, None);
+        assert_eq!(limits.max_connection_age, None);
+        for bad in [
+            ["--max-sessions", "0"],
+            ["--max-message-size", "0"],
+            ["--keepalive-timeout", "0"],
+        ] {
+            let err = Cli::try_parse_from(["server-svc", bad[0], bad[1]]).unwrap_err();
+            let line = one_line(&err);
+            assert!(line.contains(bad[0]), "{line}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! From `serve`'s flags to what runs: the engine's [`ServerConfig`]
 //! (certificates, suites, preference, extended master secret, lab faults)
-//! and the service's timeouts.
+//! and the service's timeouts and limits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use handshake::suites::{KeyType, lookup};
 use handshake::{CertifiedKey, Faults, ServerConfig};
+use proto::limits::Limits;
 
 use crate::certs::load_certified_key;
 use crate::cli::ServeArgs;
@@ -28,6 +29,10 @@ pub struct Settings {
     pub handshake_timeout: Duration,
     /// How long sessions in flight get to finish at shutdown.
     pub grace_period: Duration,
+    /// `--max-sessions`: sessions at once, gRPC and TLS front together.
+    pub max_sessions: usize,
+    /// Message size, keepalive, connection age.
+    pub limits: Limits,
     /// Where the certificates came from, to tell the operator.
     pub source: KeySource,
 }
@@ -82,6 +87,8 @@ impl Settings {
             server,
             handshake_timeout: Duration::from_secs(args.handshake_timeout),
             grace_period: Duration::from_secs(args.grace_period),
+            max_sessions: args.max_sessions,
+            limits: args.limits(),
             source,
         })
     }

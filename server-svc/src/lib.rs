@@ -10,7 +10,10 @@
 //! `proto::status::to_status` (code by kind of alert, `tls-alert` and
 //! `tls-step` metadata); a stream idle for `--handshake-timeout` seconds
 //! ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
-//! reflection (`proto::serve`).
+//! reflection (`proto::serve`). Limits keep load from taking it down
+//! (`proto::limits`): at most `--max-sessions` sessions at once (beyond,
+//! RESOURCE_EXHAUSTED at once), `--max-message-size`, HTTP/2 keepalive, and
+//! a maximum connection age so that long-lived clients rebalance.
 //!
 //! With `--tls-listen` the same engine and configuration also serve real
 //! TLS 1.2 over TCP (`tls_front.rs`): curl or `openssl s_client` complete a
@@ -147,11 +150,19 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         extended_master_secret = settings.server.extended_master_secret,
         handshake_timeout_secs = settings.handshake_timeout.as_secs(),
         grace_period_secs = settings.grace_period.as_secs(),
+        max_sessions = settings.max_sessions,
+        max_message_size = settings.limits.max_message_size,
+        keepalive_interval_secs = settings.limits.keepalive_interval.map(|d| d.as_secs()),
+        max_connection_age_secs = settings.limits.max_connection_age.map(|d| d.as_secs()),
         "server-svc listening"
     );
     let config = Arc::new(settings.server);
+    // One budget for the process: gRPC sessions and TLS front connections
+    // cost the same memory and CPU.
+    let live = LiveSessions::with_max(settings.max_sessions);
     let service = HandshakeService::new(config.clone(), settings.handshake_timeout)
-        .with_key_log(key_log.clone());
+        .with_key_log(key_log.clone())
+        .with_sessions(live.clone());
 
     // One SIGTERM/SIGINT stops both listeners.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -162,6 +173,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     let grpc = serve(
         listener,
         service,
+        &settings.limits,
         stopped(stop_rx.clone()),
         settings.grace_period,
     );
@@ -169,7 +181,9 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         None => grpc.await,
         Some((listener, local)) => {
             info!(tls_listen = %local, "TLS front listening (real TLS 1.2 over TCP)");
-            let front = TlsFront::new(config, settings.handshake_timeout).with_key_log(key_log);
+            let front = TlsFront::new(config, settings.handshake_timeout)
+                .with_key_log(key_log)
+                .with_sessions(live);
             let tls = front.serve(listener, stopped(stop_rx), settings.grace_period);
             tokio::try_join!(grpc, tls).map(|_| ())
         }

@@ -1,7 +1,9 @@
 //! [`HandshakeService`]: the thin tonic edge of handshake.v1.HandshakeService.
 //! `Connect` only opens a session: a server engine, a channel for the
 //! responses, and a task (`session.rs`) that drives the engine from the
-//! request stream. Then [`serve`] runs it with health and reflection.
+//! request stream. Beyond `--max-sessions` sessions running at once, a new
+//! stream is refused at once with RESOURCE_EXHAUSTED. Then [`serve`] runs
+//! it with health, reflection and the limits of `proto::limits`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use handshake::keys::hex;
 use handshake::rand::{Rng, SystemRng};
 use handshake::{Connection, ServerConfig, Step};
 use proto::keylog::KeyLog;
+use proto::limits::Limits;
 use proto::pb::handshake_service_server::{
     HandshakeService as HandshakeServiceTrait, HandshakeServiceServer,
 };
@@ -68,6 +71,14 @@ impl HandshakeService {
         self
     }
 
+    /// Counts sessions in `live` and refuses one beyond its maximum (share
+    /// it with the TLS front: one budget for the process). Default: a
+    /// budget of its own, with no limit.
+    pub fn with_sessions(mut self, live: LiveSessions) -> Self {
+        self.live = live;
+        self
+    }
+
     /// The gauge of sessions running now.
     pub fn live_sessions(&self) -> LiveSessions {
         self.live.clone()
@@ -83,6 +94,9 @@ impl HandshakeServiceTrait for HandshakeService {
         request: Request<Streaming<ConnectRequest>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let id = session_id(request.metadata());
+        // Refused before anything is allocated for it: under a flood the
+        // cost of a refusal stays one status.
+        let live = self.live.enter_or_refuse("server-svc")?;
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
@@ -93,7 +107,6 @@ impl HandshakeServiceTrait for HandshakeService {
         })?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let session = Session::new(conn, tx, self.idle_timeout, self.key_log.clone());
-        let live = self.live.enter();
         tokio::spawn(
             session
                 .run(request.into_inner(), live)
@@ -138,18 +151,24 @@ pub(crate) fn new_session_id() -> String {
     }
 }
 
-/// Serves `service` on `listener`, with gRPC health and reflection, until
-/// `shutdown` resolves; then in-flight sessions get `grace` to finish.
+/// Serves `service` on `listener`, with gRPC health and reflection and
+/// `limits` (message size, keepalive, connection age), until `shutdown`
+/// resolves; then in-flight sessions get `grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     service: HandshakeService,
+    limits: &Limits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> Result<()> {
+    let server = HandshakeServiceServer::new(service)
+        .max_decoding_message_size(limits.max_message_size)
+        .max_encoding_message_size(limits.max_message_size);
     proto::serve::serve(
-        Routes::new(HandshakeServiceServer::new(service)),
+        Routes::new(server),
         HandshakeServiceServer::<HandshakeService>::NAME,
         listener,
+        limits,
         shutdown,
         grace,
     )

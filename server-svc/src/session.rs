@@ -20,19 +20,22 @@
 //!   7.2.1: the handshake is cancelled for a reason unrelated to a protocol
 //!   failure), then DEADLINE_EXCEEDED with the same `tls-alert` and
 //!   `tls-step` metadata;
+//! - a message larger than `--max-message-size`: tonic's OUT_OF_RANGE
+//!   status, as it gives it;
 //! - the client resets the stream or stops reading for the idle timeout:
 //!   the task just ends.
 //!
 //! When the task ends, the engine, the stream and every key are dropped and
-//! the [`LiveSessions`] gauge goes down by one.
+//! its [`SessionGuard`] gives its place in the [`LiveSessions`] budget back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use handshake::{AlertDescription, Connection, Error, Event, Step};
 use proto::convert::{from_request, to_response};
 use proto::keylog::KeyLog;
+pub use proto::limits::LiveSessions;
+use proto::limits::SessionGuard;
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
 use tokio::sync::mpsc;
@@ -44,31 +47,6 @@ use crate::steps::log_step;
 
 /// The prefix of every application data reply.
 pub const ECHO_PREFIX: &[u8] = b"echo: ";
-
-/// How many sessions are running now (for tests and metrics).
-#[derive(Clone, Debug, Default)]
-pub struct LiveSessions(Arc<AtomicUsize>);
-
-impl LiveSessions {
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Counts one session until the returned guard is dropped (also when
-    /// its task unwinds or is cancelled).
-    pub(crate) fn enter(&self) -> LiveGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        LiveGuard(self.0.clone())
-    }
-}
-
-pub(crate) struct LiveGuard(Arc<AtomicUsize>);
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 pub(crate) type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
 
@@ -111,11 +89,22 @@ impl Session {
     }
 
     /// Runs the session to its end. `_live` counts it while it runs.
-    pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: LiveGuard) {
+    pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: SessionGuard) {
         info!("session started");
         let end = loop {
             let mut timed_out = false;
-            match timeout(self.idle_timeout, inbound.message()).await {
+            let received = tokio::select! {
+                r = timeout(self.idle_timeout, inbound.message()) => r,
+                // The response stream is gone while the client still
+                // sends: tonic ended it (a response over
+                // --max-message-size, its status already sent) or the
+                // client went away. Nothing can reach the client now.
+                () = self.tx.closed() => {
+                    info!("the response stream ended; session dropped");
+                    break End::Quiet;
+                }
+            };
+            match received {
                 Err(_) => {
                     timed_out = true;
                     self.conn.abort(Error::new(
@@ -149,6 +138,15 @@ impl Session {
                         "the ConnectRequest is not valid protobuf: {}",
                         status.message()
                     )));
+                }
+                Ok(Err(status)) if status.code() == Code::OutOfRange => {
+                    // A message over --max-message-size: tonic refused it
+                    // from its length prefix, and its status says so.
+                    info!(
+                        reason = status.message(),
+                        "message too large; session refused"
+                    );
+                    break End::Status(status);
                 }
                 Ok(Err(status)) => {
                     info!(code = ?status.code(), reason = status.message(), "stream broken by the client");

@@ -33,8 +33,15 @@
 //! answer unread bytes with a reset that could destroy the alert or the
 //! page before the client reads them. Nothing here panics on input;
 //! buffers are bounded (one record, one handshake message being
-//! reassembled, the request); the [`LiveSessions`] gauge counts
+//! reassembled, the request); the [`LiveSessions`] budget counts
 //! connections until their task ends.
+//!
+//! Beyond the budget (`--max-sessions`, shared with the gRPC service: one
+//! budget for the process), a new connection is not queued but answered at
+//! once with a fatal internal_error alert (RFC 5246 7.2.2: "an internal
+//! error unrelated to the peer or the correctness of the protocol ... makes
+//! it impossible to continue"; TLS 1.2 has no "busy" alert), in the clear,
+//! then closed, lingering as above. No engine is made for it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,10 +53,11 @@ use handshake::msgs::handshake::MAX_HANDSHAKE_LEN;
 use handshake::rand::SystemRng;
 use handshake::record::MAX_CIPHERTEXT;
 use handshake::{
-    AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, ServerConfig,
-    Step, StepDetail,
+    Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
+    ServerConfig, Step, StepDetail,
 };
 use proto::keylog::KeyLog;
+use proto::limits::SessionGuard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -58,7 +66,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::error::Result;
 use crate::service::new_session_id;
-use crate::session::{LiveGuard, LiveSessions, append_key_log};
+use crate::session::{LiveSessions, append_key_log};
 use crate::steps::log_step;
 
 /// The most bytes of HTTP request read after the handshake; a request that
@@ -108,6 +116,14 @@ impl TlsFront {
         self
     }
 
+    /// Counts connections in `live` and refuses one beyond its maximum
+    /// (share it with the gRPC service). Default: a budget of its own,
+    /// with no limit.
+    pub fn with_sessions(mut self, live: LiveSessions) -> Self {
+        self.live = live;
+        self
+    }
+
     /// The gauge of connections open now (accepted, task not yet ended).
     pub fn live_connections(&self) -> LiveSessions {
         self.live.clone()
@@ -129,10 +145,14 @@ impl TlsFront {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let live = front.live.enter();
-                        tasks.spawn(front.clone().connection(stream, peer, live));
-                    }
+                    Ok((stream, peer)) => match front.live.try_enter() {
+                        Some(live) => {
+                            tasks.spawn(front.clone().connection(stream, peer, live));
+                        }
+                        None => {
+                            tasks.spawn(refuse(stream, peer, front.live.max()));
+                        }
+                    },
                     Err(e) => {
                         // Out of file descriptors, or a connection reset
                         // before it was accepted: not the listener's end.
@@ -166,7 +186,7 @@ impl TlsFront {
     }
 
     /// One connection's task, in its session span.
-    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, live: LiveGuard) {
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, live: SessionGuard) {
         let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
         async move {
             let _live = live;
@@ -185,6 +205,26 @@ impl TlsFront {
         }
         .instrument(span)
         .await;
+    }
+}
+
+/// A connection beyond the session budget: a fatal internal_error alert
+/// in the clear, then the lingering close.
+async fn refuse(mut stream: TcpStream, peer: SocketAddr, max: usize) {
+    warn!(
+        %peer,
+        max_sessions = max,
+        "TLS front: connection refused with internal_error: the limit of concurrent sessions is reached"
+    );
+    let mut out = Vec::new();
+    let alert = Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR));
+    if encode_records(&alert, &mut out).is_err() {
+        // An alert always frames; if not, the close alone says it.
+        out.clear();
+    }
+    let _ = stream.set_nodelay(true);
+    if let Ok(Ok(())) = timeout(LINGER, stream.write_all(&out)).await {
+        linger(&mut stream, LINGER).await;
     }
 }
 

@@ -166,8 +166,8 @@ for suite in suites:
     fid = floor_id(times, suite)
     floor = 1e9 / times[fid] if fid else None
     cores = None
-    if run and run.get("server_cpu_seconds") is not None and run.get("elapsed_secs"):
-        cores = run["server_cpu_seconds"] / run["elapsed_secs"]
+    if run and run.get("server_cpu_seconds") is not None and run.get("elapsed_s"):
+        cores = run["server_cpu_seconds"] / run["elapsed_s"]
     ratio = sps / (floor * cores) if sps and floor and cores else None
     target = RSA_FLOOR_TARGET if kx(suite) == "rsa" else ECDHE_FLOOR_TARGET
     ok = ratio >= target if ratio is not None else None

@@ -18,7 +18,6 @@ use handshake::{CertifiedKey, Connection, Event, ServerCertVerifier, ServerConfi
 use proto::convert::{from_request, to_response};
 use proto::pb;
 use proto::pb::handshake_client_service_client::HandshakeClientServiceClient;
-use proto::pb::handshake_client_service_server::HandshakeClientServiceServer;
 use proto::pb::handshake_service_server::{HandshakeService, HandshakeServiceServer};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls_pki_types::CertificateDer;
@@ -28,7 +27,11 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
+use client_svc::balance::ChannelOptions;
 use client_svc::service::{ClientService, Settings};
+use proto::limits::Limits;
+use proto::limits::LiveSessions;
+use tonic::service::Routes;
 
 /// A lab CA and one RSA and one ECDSA server certificate for
 /// "localhost" and 127.0.0.1.
@@ -113,6 +116,8 @@ struct EchoServer {
     config: Arc<ServerConfig>,
     /// The `session-id` request header of every call, in order.
     session_ids: Arc<Mutex<Vec<String>>>,
+    /// The client's address of every call (one per connection), in order.
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 #[tonic::async_trait]
@@ -126,6 +131,9 @@ impl HandshakeService for EchoServer {
         if let Some(id) = request.metadata().get("session-id") {
             let id = id.to_str().unwrap_or("(not text)").to_owned();
             self.session_ids.lock().unwrap().push(id);
+        }
+        if let Some(peer) = request.remote_addr() {
+            self.peers.lock().unwrap().push(peer);
         }
         let mut inbound = request.into_inner();
         let mut conn = Connection::server(self.config.clone(), Box::new(SystemRng))
@@ -228,6 +236,7 @@ pub async fn start_recording_server(config: ServerConfig) -> (String, Arc<Mutex<
     let svc = HandshakeServiceServer::new(EchoServer {
         config: Arc::new(config),
         session_ids: session_ids.clone(),
+        peers: Arc::new(Mutex::new(Vec::new())),
     });
     tokio::spawn(
         Server::builder()
@@ -235,6 +244,123 @@ pub async fn start_recording_server(config: ServerConfig) -> (String, Arc<Mutex<
             .serve_with_incoming(incoming(l)),
     );
     (format!("http://{addr}"), session_ids)
+}
+
+/// Starts the server-svc stand-in served as the services serve
+/// (`proto::serve::serve`, with `limits`); returns its address and the
+/// client address of every call.
+pub async fn start_served_server(
+    config: ServerConfig,
+    limits: Limits,
+) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
+    let (l, addr) = listener().await;
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let svc = HandshakeServiceServer::new(EchoServer {
+        config: Arc::new(config),
+        session_ids: Arc::new(Mutex::new(Vec::new())),
+        peers: peers.clone(),
+    });
+    tokio::spawn(async move {
+        proto::serve::serve(
+            Routes::new(svc),
+            "handshake.v1.HandshakeService",
+            l,
+            &limits,
+            std::future::pending(),
+            Duration::from_secs(1),
+        )
+        .await
+    });
+    (addr, peers)
+}
+
+/// A server-svc at its --max-sessions: refuses every Connect at once.
+struct Busy;
+
+#[tonic::async_trait]
+impl HandshakeService for Busy {
+    type ConnectStream = ReceiverStream<Result<pb::ConnectResponse, Status>>;
+
+    async fn connect(
+        &self,
+        _request: Request<Streaming<pb::ConnectRequest>>,
+    ) -> Result<Response<Self::ConnectStream>, Status> {
+        Err(Status::resource_exhausted(
+            "server-svc is running its maximum of 0 concurrent sessions",
+        ))
+    }
+}
+
+/// Starts a server-svc that refuses every session; returns its address.
+pub async fn start_busy_server() -> SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(
+        Server::builder()
+            .add_service(HandshakeServiceServer::new(Busy))
+            .serve_with_incoming(incoming(l)),
+    );
+    addr
+}
+
+/// A TCP proxy on a loopback port in front of `upstream`, whose
+/// connections the test can cut at once (as a replica's death would).
+pub struct Proxy {
+    pub addr: SocketAddr,
+    /// Bytes that went from the client to `upstream`, all connections.
+    pub forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (l, addr) = listener().await;
+        let forwarded = Arc::new(AtomicUsize::new(0));
+        let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (f, t) = (forwarded.clone(), tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = l.accept().await {
+                let f = f.clone();
+                t.lock().unwrap().push(tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut sr, mut sw) = server.into_split();
+                    let (mut cr, mut cw) = client.split();
+                    let up = async {
+                        let mut buf = [0u8; 8192];
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            f.fetch_add(n, Ordering::SeqCst);
+                        }
+                    };
+                    let down = tokio::io::copy(&mut sr, &mut cw);
+                    tokio::select! {
+                        () = up => {}
+                        _ = down => {}
+                    }
+                }));
+            }
+        });
+        Self {
+            addr,
+            forwarded,
+            tasks,
+            accept,
+        }
+    }
+
+    /// Cuts every connection and stops accepting: the sockets close.
+    pub fn cut(&self) {
+        self.accept.abort();
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
 }
 
 /// A URL where nothing listens (a port bound, then released).
@@ -286,6 +412,8 @@ pub fn settings(server: &str, show_secrets: bool) -> Settings {
         show_secrets,
         key_log: None,
         timeout: Duration::from_secs(10),
+        sessions: LiveSessions::default(),
+        upstream: ChannelOptions::default(),
     }
 }
 
@@ -299,13 +427,27 @@ pub async fn start_client_svc(
 
 /// Starts client-svc's service with `settings`; returns a client of it.
 pub async fn start_client_svc_with(settings: Settings) -> HandshakeClientServiceClient<Channel> {
+    start_client_svc_limited(settings, Limits::default()).await
+}
+
+/// Starts client-svc's service as `client-svc serve` runs it
+/// (`client_svc::service::serve`, with `limits`); returns a client of it.
+pub async fn start_client_svc_limited(
+    settings: Settings,
+    limits: Limits,
+) -> HandshakeClientServiceClient<Channel> {
     let (l, addr) = listener().await;
     let svc = ClientService::new(settings);
-    tokio::spawn(
-        Server::builder()
-            .add_service(HandshakeClientServiceServer::new(svc))
-            .serve_with_incoming(incoming(l)),
-    );
+    tokio::spawn(async move {
+        client_svc::service::serve(
+            l,
+            svc,
+            &limits,
+            std::future::pending(),
+            Duration::from_secs(1),
+        )
+        .await
+    });
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

@@ -15,6 +15,7 @@ use handshake::{
 };
 use proto::convert::{from_response, to_request};
 use proto::keylog::KeyLog;
+use proto::limits::Limits;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
 use rustls_pki_types::{ServerName, UnixTime};
@@ -126,19 +127,35 @@ impl TestServer {
         idle_timeout: Duration,
         key_log: Option<Arc<KeyLog>>,
     ) -> Self {
+        let service = HandshakeService::new(Arc::new(config), idle_timeout).with_key_log(key_log);
+        Self::serve(service, Limits::default()).await
+    }
+
+    /// With the session budget `live` (shared with whatever else holds a
+    /// clone) and `limits`.
+    pub async fn start_limited(config: ServerConfig, live: LiveSessions, limits: Limits) -> Self {
+        let service =
+            HandshakeService::new(Arc::new(config), Duration::from_secs(10)).with_sessions(live);
+        Self::serve(service, limits).await
+    }
+
+    async fn serve(service: HandshakeService, limits: Limits) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let service = HandshakeService::new(Arc::new(config), idle_timeout).with_key_log(key_log);
         let live = service.live_sessions();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server_svc::serve(
-            listener,
-            service,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(2),
-        ));
+        let task = tokio::spawn(async move {
+            server_svc::serve(
+                listener,
+                service,
+                &limits,
+                async {
+                    let _ = stopped.await;
+                },
+                Duration::from_secs(2),
+            )
+            .await
+        });
         Self {
             addr,
             live,

@@ -75,6 +75,45 @@ pub async fn health_status(url: &str, service: &str) -> Result<ServingStatus, St
         .unwrap_or_else(|_| Err("health check timed out".into()))
 }
 
+/// A grpc.health.v1 Watch of the whole server ("").
+pub struct HealthWatch {
+    stream: Streaming<tonic_health::pb::HealthCheckResponse>,
+}
+
+impl HealthWatch {
+    /// Starts watching over `channel`; the first answer must be SERVING.
+    pub async fn serving(channel: Channel) -> HealthWatch {
+        let mut health = HealthClient::new(channel);
+        let mut stream = bounded(
+            "Health.Watch",
+            health.watch(HealthCheckRequest {
+                service: String::new(),
+            }),
+        )
+        .await
+        .expect("Health.Watch starts")
+        .into_inner();
+        let first = bounded("the first Watch answer", stream.message())
+            .await
+            .expect("Watch answers")
+            .expect("Watch sends the current status");
+        assert_eq!(first.status(), ServingStatus::Serving);
+        HealthWatch { stream }
+    }
+
+    /// Asserts that the next change is to NOT_SERVING (or that the watch
+    /// ends: the server may be gone by then). Watch sends changes only.
+    pub async fn assert_not_serving(mut self) {
+        if let Ok(Some(r)) = bounded("the next Watch answer", self.stream.message()).await {
+            assert_eq!(
+                r.status(),
+                ServingStatus::NotServing,
+                "health after SIGTERM"
+            );
+        }
+    }
+}
+
 /// The services listed by server reflection v1.
 pub async fn reflection_services(channel: Channel) -> Vec<String> {
     let mut client = ServerReflectionClient::new(channel);

@@ -123,9 +123,17 @@ fn hermetic(cmd: &mut Command) {
 /// A loopback port that was free a moment ago: bound to port 0, read, and
 /// released for the child to take.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    free_port_on(LOOPBACK)
+}
+
+/// A port of `host` (a loopback address) that was free a moment ago.
+pub fn free_port_on(host: &str) -> u16 {
+    let l = TcpListener::bind((host, 0)).unwrap_or_else(|e| panic!("bind {host}:0: {e}"));
     l.local_addr().expect("local addr").port()
 }
+
+/// Where services listen unless told otherwise.
+pub const LOOPBACK: &str = "127.0.0.1";
 
 /// A running service. Dropping it kills the process; if the thread is
 /// panicking (a failed test), its stderr is printed first and its temp dir
@@ -134,6 +142,8 @@ pub fn free_port() -> u16 {
 pub struct Service {
     name: String,
     child: Child,
+    /// The loopback address it listens on.
+    host: String,
     port: u16,
     dir: PathBuf,
     exited: Option<ExitStatus>,
@@ -145,11 +155,17 @@ impl Service {
     /// Panics, with the process's stderr, if it exits or does not become
     /// ready within [`START_TIMEOUT`].
     pub async fn start(name: &str, binary: &Path, args: &[&str]) -> Service {
+        Service::start_on(name, binary, args, LOOPBACK).await
+    }
+
+    /// Like [`Service::start`], listening on `host` (another loopback
+    /// address, e.g. 127.0.0.2, for replicas told apart by address).
+    pub async fn start_on(name: &str, binary: &Path, args: &[&str], host: &str) -> Service {
         let dir = temp_dir(name);
         let mut last_failure = String::new();
         for _ in 0..PORT_TRIES {
-            let port = free_port();
-            let mut svc = Service::spawn(name, binary, args, port, dir.clone());
+            let port = free_port_on(host);
+            let mut svc = Service::spawn(name, binary, args, host, port, dir.clone());
             match svc.wait_ready().await {
                 Ok(()) => return svc,
                 Err(why) => {
@@ -167,10 +183,17 @@ impl Service {
         panic!("{name} did not start after {PORT_TRIES} ports: {last_failure}");
     }
 
-    fn spawn(name: &str, binary: &Path, args: &[&str], port: u16, dir: PathBuf) -> Service {
+    fn spawn(
+        name: &str,
+        binary: &Path,
+        args: &[&str],
+        host: &str,
+        port: u16,
+        dir: PathBuf,
+    ) -> Service {
         let stderr = File::create(dir.join("stderr.log")).expect("create stderr.log");
         let stdout = File::create(dir.join("stdout.log")).expect("create stdout.log");
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("{host}:{port}");
         let mut cmd = Command::new(binary);
         hermetic(&mut cmd);
         let child = cmd
@@ -185,6 +208,7 @@ impl Service {
         Service {
             name: name.to_string(),
             child,
+            host: host.to_string(),
             port,
             dir,
             exited: None,
@@ -210,9 +234,14 @@ impl Service {
         ))
     }
 
-    /// "http://127.0.0.1:<port>".
+    /// "http://<host>:<port>".
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.addr())
+    }
+
+    /// "<host>:<port>".
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -259,6 +288,15 @@ impl Service {
             .status()
             .expect("run kill -TERM");
         assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Kills the process at once (SIGKILL: no draining, no goodbye) and
+    /// waits for it.
+    pub fn kill(&mut self) {
+        if self.try_exit().is_none() {
+            self.child.kill().expect("kill the child");
+            self.exited = Some(self.child.wait().expect("wait for the killed child"));
+        }
     }
 
     /// The exit status, if the process has exited.

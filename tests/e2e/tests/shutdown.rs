@@ -3,11 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::grpc::{RawSession, bounded};
+use e2e::grpc::{HealthWatch, RawSession, bounded};
 use e2e::{SERVER_NAME, ca_of, start_server};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Long enough that an exit only at its end fails the test's exit wait.
 const GRACE_SECS: u64 = 60;
@@ -20,21 +17,7 @@ async fn sigterm_drains_sessions_in_flight_then_exits() {
     let mut server = start_server(&["--grace-period", &grace]).await;
 
     // Watch health first: it must say SERVING now.
-    let mut health = HealthClient::new(server.channel().await);
-    let mut watch = bounded(
-        "Health.Watch",
-        health.watch(HealthCheckRequest {
-            service: String::new(),
-        }),
-    )
-    .await
-    .expect("Health.Watch starts")
-    .into_inner();
-    let first = bounded("the first Watch answer", watch.message())
-        .await
-        .expect("Watch answers")
-        .expect("Watch sends the current status");
-    assert_eq!(first.status(), ServingStatus::Serving);
+    let watch = HealthWatch::serving(server.channel().await).await;
 
     // A session in flight: ClientHello sent, ServerHello received.
     let mut session = RawSession::open(server.channel().await, &ca_of(&server), SERVER_NAME).await;
@@ -43,17 +26,8 @@ async fn sigterm_drains_sessions_in_flight_then_exits() {
 
     server.terminate();
 
-    // Health turns NOT_SERVING (or the Watch stream ends): Watch sends
-    // changes only, so the next answer is the one after SIGTERM.
-    if let Ok(Some(r)) = bounded("Watch after SIGTERM", watch.message()).await {
-        assert_eq!(
-            r.status(),
-            ServingStatus::NotServing,
-            "health after SIGTERM"
-        );
-    }
-    drop(watch);
-    drop(health);
+    // Health turns NOT_SERVING (or the Watch stream ends).
+    watch.assert_not_serving().await;
 
     // The session in flight completes and still exchanges data.
     session.complete_handshake().await;
