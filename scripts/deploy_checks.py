@@ -23,7 +23,6 @@ import yaml
 TRUE = {"true", "1", "yes", "on", "y", "t"}
 
 problems = []
-notes = set()
 
 
 def problem(where, what):
@@ -285,8 +284,6 @@ def main():
         check_overlay(render, server, client)
     base = renders["base"]
     check_load(renders["load"], base, base.get("Deployment", "client-svc"))
-    for note in sorted(notes):
-        print(f"note: {note}")
     for p in problems:
         print(f"error: {p}")
     return 1 if problems else 0
