@@ -311,7 +311,8 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
-    proto::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    // Held to the end of `serve`: the logs are written before main's last line.
+    let _log = proto::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
     let t = args.target;
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     ServerName::try_from(t.server_name.clone())
@@ -385,9 +386,10 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
 
 async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
     // Logs only on request: stdout is the table, stderr the one error line.
-    if std::env::var_os("RUST_LOG").is_some() {
-        proto::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?;
-    }
+    let _log = match std::env::var_os("RUST_LOG") {
+        Some(_) => Some(proto::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?),
+        None => None,
+    };
     let t = args.target;
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     let server_name = ServerName::try_from(t.server_name.clone())

@@ -16,9 +16,10 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(cli::one_line(&e)),
     };
-    if let Err(e) = proto::serve::init_tracing(cli.log_json()) {
-        return fail(format!("error: {e}"));
-    }
+    let log = match proto::serve::init_tracing(cli.log_json()) {
+        Ok(guard) => guard,
+        Err(e) => return fail(format!("error: {e}")),
+    };
     // Built by hand rather than with #[tokio::main], which panics if the
     // runtime cannot start.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -28,7 +29,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("error: cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(server_svc::run(cli.into_command())) {
+    let result = runtime.block_on(server_svc::run(cli.into_command()));
+    // The logs so far are written before the last error line.
+    drop(runtime);
+    drop(log);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("error: {e}")),
     }

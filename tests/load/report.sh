@@ -86,7 +86,7 @@ trap cleanup EXIT
 echo "==> building release binaries" >&2
 cargo build -q --release --locked -p server-svc -p client-svc
 bin="$root/target/release"
-"$bin/server-svc" pki init --out "$work/pki" >/dev/null
+"$bin/server-svc" pki init --out "$work/pki" --name localhost >/dev/null
 ca="$work/pki/ca.pem"
 
 free_port() {
