@@ -142,6 +142,20 @@ bench() { # name url suite [flags...]
     --server-name localhost --suite "$suite" "$@" >"$results/$name.json"
 }
 
+# One measured load: a short unrecorded warm-up (connections, caches), then
+# the run itself with the server's CPU time read just around it, so that
+# "cores used" covers exactly the measured seconds.
+measure() { # name url suite server_pid
+  local name=$1 url=$2 suite=$3 pid=$4 before after
+  bench "warm-$name" "$url" "$suite" --concurrency "$CONCURRENCY" \
+    --count $((CONCURRENCY * 4)) --warm-up 0
+  before=$(cpu_ticks "$pid")
+  bench "$name" "$url" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS" --warm-up 0
+  after=$(cpu_ticks "$pid")
+  add_cpu "$name" "$before" "$after"
+  rm -f "$results/warm-$name.json"
+}
+
 # --- (a) and the floors: criterion, one core ----------------------------------
 echo "==> (a) criterion: engine, rustls and the cryptographic floor" >&2
 taskset -c "$ONE_SERVER_CPU" cargo bench -q --locked -p handshake --bench handshake -- \
@@ -158,10 +172,7 @@ server=$(start_server "$port")
 pids+=("$server")
 wait_port "$port"
 for suite in "${SUITES[@]}"; do
-  before=$(cpu_ticks "$server")
-  bench "b-$suite" "http://127.0.0.1:$port" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS"
-  after=$(cpu_ticks "$server")
-  add_cpu "b-$suite" "$before" "$after"
+  measure "b-$suite" "http://127.0.0.1:$port" "$suite" "$server"
 done
 stop "$server"
 
@@ -185,10 +196,7 @@ for suite in "${SUITES[@]}"; do
   front=$(start_server "$port" --tls-listen "127.0.0.1:$tport" --suite "$suite")
   pids+=("$front")
   wait_port "$tport"
-  before=$(cpu_ticks "$front")
-  bench "c-front-$suite" "tls://127.0.0.1:$tport" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS"
-  after=$(cpu_ticks "$front")
-  add_cpu "c-front-$suite" "$before" "$after"
+  measure "c-front-$suite" "tls://127.0.0.1:$tport" "$suite" "$front"
   stop "$front"
 
   nport=$(free_port)
@@ -227,7 +235,8 @@ EOF
   pids+=($!)
   nginx_pid=$!
   wait_port "$nport"
-  bench "c-nginx-$suite" "tls://127.0.0.1:$nport" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS"
+  # nginx's CPU time is spread over its workers: only its rate is compared.
+  measure "c-nginx-$suite" "tls://127.0.0.1:$nport" "$suite" "$nginx_pid"
   stop "$nginx_pid"
 done
 
@@ -308,7 +317,7 @@ while read -r kind suite; do
   echo "==> profiling $kind $suite" >&2
   if [ "$kind" = engine ]; then
     # The criterion benchmark alone, run for a fixed time without analysis.
-    perf record -q -F 999 -g -o "$work/perf.data" -- taskset -c "$ONE_SERVER_CPU" \
+    perf record -q -F 999 -o "$work/perf.data" -- taskset -c "$ONE_SERVER_CPU" \
       cargo bench -q --locked -p handshake --bench handshake -- --profile-time "$SECS" \
       "^session/engine/$suite\$" >/dev/null 2>&1 || true
   else
@@ -319,14 +328,16 @@ while read -r kind suite; do
     wait_port "$tport"
     url="http://127.0.0.1:$port"
     [ "$kind" = front ] && url="tls://127.0.0.1:$tport"
-    perf record -q -F 999 -g -p "$server" -o "$work/perf.data" -- sleep "$SECS" 2>/dev/null &
+    perf record -q -F 999 -p "$server" -o "$work/perf.data" -- sleep "$SECS" 2>/dev/null &
     perfpid=$!
     bench "profile" "$url" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS" || true
     wait "$perfpid" || true
     stop "$server"
   fi
-  perf report -i "$work/perf.data" --stdio --no-children --percent-limit 1.5 2>/dev/null \
-    | head -400 >"$perf_dir/$kind-$suite.txt"
+  # A flat profile by library and symbol: the release build keeps symbols
+  # but no frame pointers, so call graphs would be guesses.
+  perf report -i "$work/perf.data" --stdio --sort dso,sym --percent-limit 0.3 2>/dev/null \
+    | grep -v '^$' | head -120 >"$perf_dir/$kind-$suite.txt"
 done <"$results/missed.txt"
 
 mkdir -p "$(dirname "$out")"
