@@ -152,8 +152,9 @@ say("")
 # (b)
 say("## (b) server-svc at saturation vs its cryptographic floor")
 say("")
-say("`client-svc bench` runs full sessions against server-svc over gRPC at concurrency 64. "
-    "Cores used = server-svc's CPU seconds / wall seconds. The floor is the server side's "
+say("`client-svc bench` runs full sessions against server-svc over gRPC at concurrency 64 "
+    "(after an unrecorded warm-up; server-svc logs every step at its default level, info). "
+    "Cores used = server-svc's CPU seconds / wall seconds of the measured run. The floor is the server side's "
     "public-key work per session, measured by criterion on one core: one RSA-2048 private "
     "decryption (RSA key transport), or one ECDHE key pair, shared secret and signature. "
     "Targets: RSA >= 0.85 x floor x cores used; ECDHE >= 0.5 x floor x cores used.")
@@ -251,8 +252,9 @@ say("")
 if missed:
     say("## Missed targets and their profiles")
     say("")
-    say("For each missed target, `perf record -g` of the process under the same load; the "
-        "top of `perf report --no-children` is kept in [perf/](perf/):")
+    say("For each missed target, a `perf record` of the process under the same load (for the "
+        "engine: the criterion benchmark alone); the flat profile by library and symbol is "
+        "kept in [perf/](perf/):")
     say("")
     for kind, suite in missed:
         say(f"- {kind} {suite}: [perf/{kind}-{suite}.txt](perf/{kind}-{suite}.txt)")
