@@ -48,3 +48,9 @@ cargo run -q --locked -p handshake --example in_memory TLS_RSA_WITH_AES_256_GCM_
 cargo run -q --locked -p handshake --example in_memory TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
 echo "==> the main job (README): a handshake per suite through client-svc's gRPC API"
 ./scripts/demo.sh
+
+echo "==> the performance report, --quick (the numbers are discarded: this checks that tests/load/report.sh runs)"
+report_dir=$(mktemp -d)
+tests/load/report.sh --quick --out "$report_dir/PERFORMANCE.md"
+grep -q '^## (e) Memory' "$report_dir/PERFORMANCE.md"
+rm -rf "$report_dir"

@@ -157,19 +157,29 @@ say("`client-svc bench` runs full sessions against server-svc over gRPC at concu
     "Cores used = server-svc's CPU seconds / wall seconds of the measured run. The floor is the server side's "
     "public-key work per session, measured by criterion on one core: one RSA-2048 private "
     "decryption (RSA key transport), or one ECDHE key pair, shared secret and signature. "
-    "Targets: RSA >= 0.85 x floor x cores used; ECDHE >= 0.5 x floor x cores used.")
+    "Targets: RSA >= 0.85 x floor x cores used; ECDHE >= 0.5 x floor x cores used. The last "
+    "column is a second run with `RUST_LOG=warn`: the difference is what the thirteen log "
+    "lines per session cost.")
 say("")
-say("| suite | sessions/s | p50 / p99 latency | server cores used | floor (ops/s, 1 core) | floor x cores | ratio | target |")
-say("|---|---|---|---|---|---|---|---|")
-for suite in suites:
-    run = load(f"b-{suite}.json")
+say("| suite | sessions/s | p50 / p99 latency | server cores used | floor (ops/s, 1 core) | floor x cores | ratio | target | with logs at warn: sessions/s, cores, ratio |")
+say("|---|---|---|---|---|---|---|---|---|")
+
+
+def against_floor(run, floor):
+    """(sessions/s, cores used, ratio to floor x cores) of a (b) run."""
     sps = sessions_per_sec(run)
-    fid = floor_id(times, suite)
-    floor = 1e9 / times[fid] if fid else None
     cores = None
     if run and run.get("server_cpu_seconds") is not None and run.get("elapsed_s"):
         cores = run["server_cpu_seconds"] / run["elapsed_s"]
     ratio = sps / (floor * cores) if sps and floor and cores else None
+    return sps, cores, ratio
+
+
+for suite in suites:
+    run = load(f"b-{suite}.json")
+    fid = floor_id(times, suite)
+    floor = 1e9 / times[fid] if fid else None
+    sps, cores, ratio = against_floor(run, floor)
     target = RSA_FLOOR_TARGET if kx(suite) == "rsa" else ECDHE_FLOOR_TARGET
     ok = ratio >= target if ratio is not None else None
     if ok is False:
@@ -177,9 +187,13 @@ for suite in suites:
     lat = f"{(latency(run, 'p50') or 0) / 1000:.1f} / {(latency(run, 'p99') or 0) / 1000:.1f} ms" if run else "n/a"
     err = errors(run)
     note = f" ({err} errors)" if err else ""
+    warn = load(f"b-warn-{suite}.json")
+    w_sps, w_cores, w_ratio = against_floor(warn, floor)
+    w_note = f" ({errors(warn)} errors)" if errors(warn) else ""
+    w = (f"{rate(w_sps)}{w_note}, {w_cores:.2f}, {w_ratio:.2f}" if w_ratio else "n/a")
     say(f"| {suite} | {rate(sps)}{note} | {lat} | {f'{cores:.2f}' if cores else 'n/a'} | "
         f"{rate(floor)} | {rate(floor * cores) if floor and cores else 'n/a'} | "
-        f"{f'{ratio:.2f}' if ratio else 'n/a'} | {verdict(ok, ratio, target)} (>= {target}) |")
+        f"{f'{ratio:.2f}' if ratio else 'n/a'} | {verdict(ok, ratio, target)} (>= {target}) | {w} |")
 say("")
 
 # (c)

@@ -175,6 +175,15 @@ for suite in "${SUITES[@]}"; do
   measure "b-$suite" "http://127.0.0.1:$port" "$suite" "$server"
 done
 stop "$server"
+# The same with server-svc logging only warnings: what the per-step logs cost.
+port=$(free_port)
+server=$(RUST_LOG=warn start_server "$port")
+pids+=("$server")
+wait_port "$port"
+for suite in "${SUITES[@]}"; do
+  measure "b-warn-$suite" "http://127.0.0.1:$port" "$suite" "$server"
+done
+stop "$server"
 
 # --- (c) the TLS front vs nginx --------------------------------------------------
 openssl_name() {
@@ -255,7 +264,8 @@ wait_port "$cport"
 GHZ_SUITE=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 for c in 1 16 64; do
   taskset -c "$CLIENT_CPUS" "$ghz" --config tests/load/ghz/handshake-ecdhe-rsa-aes-128-gcm-sha256.json \
-    -c "$c" -n 0 -z "${SECS}s" --connections 1 --format json --output "$results/d-ghz-c$c.json" \
+    -c "$c" -n 0 -z "${SECS}s" --duration-stop wait --connections 1 --format json \
+    --output "$results/d-ghz-c$c.json" \
     "127.0.0.1:$cport"
 done
 stop "$client"
