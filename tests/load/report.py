@@ -81,7 +81,8 @@ def verdict(ok, ratio, target):
         return "n/a"
     if ok:
         return "met"
-    return f"**missed by {100 * (1 - ratio / target):.0f}%**"
+    short = 100 * (1 - ratio / target)
+    return f"**missed by {short:.0f}%**" if short >= 1 else f"**missed by {short:.1f}%**"
 
 
 def sessions_per_sec(run):
