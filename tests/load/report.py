@@ -200,7 +200,7 @@ say("")
 # (c)
 say("## (c) server-svc's TLS front vs nginx")
 say("")
-say("The same load generator (`client-svc bench`, tls://, full handshakes then close_notify, "
+say("The same load generator (`client-svc bench`, tls://: the handshake, one application record, the close; "
     "concurrency 64) against `server-svc --tls-listen` and against nginx, each pinned to the "
     "same server CPUs (nginx with one worker per CPU), TLS 1.2 only, the same suite and "
     "certificate, no session resumption. Target: the front at least as fast as nginx.")
