@@ -134,7 +134,6 @@ start_server() { # port [flags...]
 }
 
 # The Rust load generator on the client half; its JSON to $results/$1.json.
-# With PROFILE=name, the server pid in SERVER_PID is also profiled by perf.
 bench() { # name url suite [flags...]
   local name=$1 url=$2 suite=$3
   shift 3
