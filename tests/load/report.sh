@@ -142,17 +142,17 @@ bench() { # name url suite [flags...]
 }
 
 # One measured load: a short unrecorded warm-up (connections, caches), then
-# the run itself with the server's CPU time read just around it, so that
-# "cores used" covers exactly the measured seconds.
-measure() { # name url suite server_pid
-  local name=$1 url=$2 suite=$3 pid=$4 before after
+# the run itself. With a server pid, that process's CPU time is read just
+# around the run, so that "cores used" covers exactly the measured seconds.
+measure() { # name url suite [server_pid]
+  local name=$1 url=$2 suite=$3 pid=${4:-} before=0 after=0
   bench "warm-$name" "$url" "$suite" --concurrency "$CONCURRENCY" \
     --count $((CONCURRENCY * 4)) --warm-up 0
-  before=$(cpu_ticks "$pid")
-  bench "$name" "$url" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS" --warm-up 0
-  after=$(cpu_ticks "$pid")
-  add_cpu "$name" "$before" "$after"
   rm -f "$results/warm-$name.json"
+  [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+  bench "$name" "$url" "$suite" --concurrency "$CONCURRENCY" --duration "$SECS" --warm-up 0
+  [ -n "$pid" ] && after=$(cpu_ticks "$pid") && add_cpu "$name" "$before" "$after"
+  return 0
 }
 
 # --- (a) and the floors: criterion, one core ----------------------------------
@@ -204,7 +204,7 @@ for suite in "${SUITES[@]}"; do
   front=$(start_server "$port" --tls-listen "127.0.0.1:$tport" --suite "$suite")
   pids+=("$front")
   wait_port "$tport"
-  measure "c-front-$suite" "tls://127.0.0.1:$tport" "$suite" "$front"
+  measure "c-front-$suite" "tls://127.0.0.1:$tport" "$suite"
   stop "$front"
 
   nport=$(free_port)
@@ -243,8 +243,9 @@ EOF
   pids+=($!)
   nginx_pid=$!
   wait_port "$nport"
-  # nginx's CPU time is spread over its workers: only its rate is compared.
-  measure "c-nginx-$suite" "tls://127.0.0.1:$nport" "$suite" "$nginx_pid"
+  # nginx's CPU time is spread over its worker processes: only its rate is
+  # compared, so no pid.
+  measure "c-nginx-$suite" "tls://127.0.0.1:$nport" "$suite"
   stop "$nginx_pid"
 done
 
