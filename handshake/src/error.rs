@@ -27,11 +27,18 @@ pub enum Origin {
 }
 
 impl Error {
-    /// A locally detected failure answered with `alert`.
+    /// A locally detected failure answered with `alert`. The reason is
+    /// kept to [`crate::quote::MAX_REASON`] bytes (cut and marked beyond
+    /// it): reasons quote peer input, and end up in log lines and gRPC
+    /// status messages that must stay small whatever the peer sent.
     pub fn new(alert: AlertDescription, reason: impl Into<String>) -> Self {
+        let mut reason = reason.into();
+        if reason.len() > crate::quote::MAX_REASON {
+            reason = crate::quote::truncate(&reason, crate::quote::MAX_REASON).into_owned();
+        }
         Self {
             alert,
-            reason: reason.into(),
+            reason,
             origin: Origin::Local,
         }
     }

@@ -222,14 +222,18 @@ pub enum Event {
     },
 }
 
-/// Code points as text, comma-separated: IANA names, or type and hex value.
+/// Code points as text, comma-separated: IANA names, or type and hex
+/// value; at most [`MAX_NAMES`] of them, then "… and N more" (a peer may
+/// offer 32,000 suites; a log line or report field must stay small).
 pub fn names<T: std::fmt::Debug>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| format!("{i:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::quote::list_with(items, MAX_NAMES, |i, out| {
+        std::fmt::Write::write_fmt(out, format_args!("{i:?}"))
+    })
 }
+
+/// How many code points [`names`] lists: more than any real client offers
+/// (OpenSSL's default list is about 30 suites).
+pub const MAX_NAMES: usize = 64;
 
 impl From<&crate::msgs::extensions::ClientExtension> for ExtensionInfo {
     fn from(ext: &crate::msgs::extensions::ClientExtension) -> Self {

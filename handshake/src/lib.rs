@@ -28,6 +28,7 @@
 //! sign.rs        the server's private key: signing, RSA decryption (7.4.7.1)
 //! verify.rs      certificate chains and names (rustls' WebPki verifier), SKE signatures
 //! rand.rs        injected randomness
+//! quote.rs       bounded quoting of peer input in reasons, logs and reports
 //! framing.rs     TLS records on a byte stream <-> Messages (for TCP transports and tests)
 //! msgs/          wire structures: codec, code points, handshake messages, extensions
 //! ```
@@ -42,6 +43,7 @@ pub mod framing;
 pub mod keys;
 pub mod kx;
 pub mod msgs;
+pub mod quote;
 pub mod rand;
 pub mod record;
 pub mod sign;
