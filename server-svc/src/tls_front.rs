@@ -56,6 +56,7 @@ use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
     ServerConfig, Step, StepDetail,
 };
+use proto::accept::Acceptor;
 use proto::keylog::KeyLog;
 use proto::limits::SessionGuard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,30 +141,25 @@ impl TlsFront {
     ) -> Result<()> {
         let front = Arc::new(self);
         let mut tasks = JoinSet::new();
+        // Accept failures (out of file descriptors) are not the listener's
+        // end: the acceptor backs off and logs once per episode.
+        let mut acceptor = Acceptor::new(listener, "TLS front");
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => match front.live.try_enter() {
-                        Some(live) => {
-                            tasks.spawn(front.clone().connection(stream, peer, live));
-                        }
-                        None => {
-                            tasks.spawn(refuse(stream, peer, front.live.max()));
-                        }
-                    },
-                    Err(e) => {
-                        // Out of file descriptors, or a connection reset
-                        // before it was accepted: not the listener's end.
-                        warn!(error = %e, "TLS front: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                (stream, peer) = acceptor.accept() => match front.live.try_enter() {
+                    Some(live) => {
+                        tasks.spawn(front.clone().connection(stream, peer, live));
+                    }
+                    None => {
+                        tasks.spawn(refuse(stream, peer, front.live.max()));
                     }
                 },
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => reap(done),
             }
         }
-        drop(listener);
+        drop(acceptor);
         info!(
             connections = tasks.len(),
             grace_secs = grace.as_secs_f64(),
