@@ -168,7 +168,6 @@ mod tests {
     fn the_backoff_doubles_up_to_its_maximum_and_ends_with_a_success() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .start_paused(true)
             .build()
             .unwrap();
         rt.block_on(async {
