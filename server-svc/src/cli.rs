@@ -129,6 +129,21 @@ pub struct ServeArgs {
     )]
     pub handshake_timeout: u64,
 
+    /// Seconds a handshake may take in all, from the stream's start (on
+    /// --tls-listen: from accept) to the client's Finished, however busy
+    /// the client keeps it (a warning alert every few seconds resets the
+    /// idle timeout, not this). Past it the session ends with a fatal
+    /// user_canceled alert, then over gRPC DEADLINE_EXCEEDED (with
+    /// `tls-alert` and `tls-step`), on --tls-listen the close.
+    #[arg(
+        long,
+        env = "SERVER_SVC_HANDSHAKE_DEADLINE",
+        value_name = "SECS",
+        default_value_t = DEFAULT_HANDSHAKE_DEADLINE,
+        value_parser = parse_timeout
+    )]
+    pub handshake_deadline: u64,
+
     /// Seconds that sessions in flight get to finish after SIGTERM/SIGINT
     /// before they are cut.
     #[arg(
@@ -236,6 +251,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SERVER_SVC_LAB_CORRUPT_SIGNATURE", value_parser = BoolishValueParser::new())]
     pub lab_corrupt_signature: bool,
 }
+
+/// Default `--handshake-deadline`, seconds: a handshake is a few round
+/// trips, well under a second even to a distant client; thirty seconds
+/// leave room for a person typing at `openssl s_client` and still free a
+/// session that a client holds open with warning alerts long before the
+/// connection's maximum age would.
+pub const DEFAULT_HANDSHAKE_DEADLINE: u64 = 30;
 
 /// Default `--max-message-size`: 128 KiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024;
@@ -398,6 +420,7 @@ mod tests {
             panic!("serve expected");
         };
         assert_eq!(args.max_sessions, proto::limits::DEFAULT_MAX_SESSIONS);
+        assert_eq!(args.handshake_deadline, DEFAULT_HANDSHAKE_DEADLINE);
         let limits = args.limits();
         assert_eq!(limits.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
         assert_eq!(
@@ -428,6 +451,7 @@ mod tests {
             ["--max-sessions", "0"],
             ["--max-message-size", "0"],
             ["--keepalive-timeout", "0"],
+            ["--handshake-deadline", "0"],
         ] {
             let err = Cli::try_parse_from(["server-svc", bad[0], bad[1]]).unwrap_err();
             let line = one_line(&err);

@@ -21,10 +21,11 @@
 //! - a framing error (garbage, an SSLv2 ClientHello, an oversized record)
 //!   or an engine failure: the engine's fatal alert, one record, then the
 //!   close; an alert from the client: the close;
-//! - the handshake not done within the timeout from accept (a client
-//!   trickling bytes), or no whole request within the timeout after the
-//!   handshake: a fatal user_canceled alert (encrypted once the keys are
-//!   on), as on the gRPC side, then the close;
+//! - the handshake not done within the timeout or the handshake deadline
+//!   (whichever is shorter) from accept, however the client keeps busy
+//!   (trickling bytes, warning alerts), or no whole request within the
+//!   timeout after the handshake: a fatal user_canceled alert (encrypted
+//!   once the keys are on), as on the gRPC side, then the close;
 //! - the client closes (EOF mid-record: decode_error), resets, or stops
 //!   reading for the timeout: the close.
 //!
@@ -94,20 +95,32 @@ const LINGER_BYTES: usize = 64 * 1024;
 pub struct TlsFront {
     config: Arc<ServerConfig>,
     timeout: Duration,
+    handshake_deadline: Duration,
     key_log: Option<Arc<KeyLog>>,
     live: LiveSessions,
 }
 
 impl TlsFront {
-    /// Connections use `config`; each has `timeout` to complete its
-    /// handshake from accept, then `timeout` to send its request.
+    /// Connections use `config`; each has `timeout` (or the handshake
+    /// deadline, if shorter) to complete its handshake from accept, then
+    /// `timeout` to send its request.
     pub fn new(config: Arc<ServerConfig>, timeout: Duration) -> Self {
         Self {
             config,
             timeout,
+            handshake_deadline: Duration::from_secs(crate::cli::DEFAULT_HANDSHAKE_DEADLINE),
             key_log: None,
             live: LiveSessions::default(),
         }
+    }
+
+    /// A connection whose handshake is not done `deadline` after accept
+    /// gets a fatal user_canceled alert and the close, however often the
+    /// client sends (`--handshake-deadline`; the timeout given to
+    /// [`TlsFront::new`] still applies if shorter).
+    pub fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
+        self.handshake_deadline = deadline;
+        self
     }
 
     /// Appends each session's NSS key log line to `key_log` once its keys
@@ -196,6 +209,7 @@ impl TlsFront {
                 }
             };
             TlsSession::new(stream, conn, self.timeout, self.key_log.clone())
+                .with_handshake_limit(self.timeout.min(self.handshake_deadline))
                 .run()
                 .await;
         }
@@ -238,6 +252,8 @@ struct TlsSession {
     conn: Connection,
     deframer: Deframer,
     timeout: Duration,
+    /// How long from accept the handshake may take.
+    handshake_limit: Duration,
     key_log: Option<Arc<KeyLog>>,
     /// The steps the engine reported, in order, for the page.
     steps: Vec<(Step, Direction)>,
@@ -273,6 +289,7 @@ impl TlsSession {
             conn,
             deframer: Deframer::new(),
             timeout,
+            handshake_limit: timeout,
             key_log,
             steps: Vec::new(),
             suite: None,
@@ -281,6 +298,11 @@ impl TlsSession {
             failed: false,
             peer_closed: false,
         }
+    }
+
+    fn with_handshake_limit(mut self, limit: Duration) -> Self {
+        self.handshake_limit = limit;
+        self
     }
 
     async fn run(mut self) {
@@ -304,8 +326,10 @@ impl TlsSession {
     async fn serve(&mut self) -> End {
         let mut buf = vec![0u8; READ_CHUNK];
         // The handshake must be complete by this deadline, counted from
-        // accept; then the request by a second one.
-        let mut deadline = Instant::now() + self.timeout;
+        // accept and never pushed back (a client that keeps sending, e.g.
+        // warning alerts, is cut all the same); then the request by a
+        // second one.
+        let mut deadline = Instant::now() + self.handshake_limit;
         let mut handshake_done = false;
         loop {
             match timeout_at(deadline, self.stream.read(&mut buf)).await {
@@ -318,7 +342,7 @@ impl TlsSession {
                     } else {
                         format!(
                             "the handshake did not complete within {} s of the connection",
-                            self.timeout.as_secs_f64()
+                            self.handshake_limit.as_secs_f64()
                         )
                     };
                     self.conn
