@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backoff_doubles_up_to_its_maximum_and_ends_with_a_success() {
+    fn the_backoff_doubles_up_to_its_maximum() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -189,7 +189,9 @@ mod tests {
 
     #[test]
     fn connection_errors_are_not_listener_failures() {
-        assert!(is_connection_error(&io::ErrorKind::ConnectionAborted.into()));
+        assert!(is_connection_error(
+            &io::ErrorKind::ConnectionAborted.into()
+        ));
         assert!(!is_connection_error(&io::Error::from_raw_os_error(24)));
     }
 }

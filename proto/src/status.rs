@@ -330,7 +330,10 @@ pub fn report_from_status(status: &Status) -> Option<pb::HandshakeReport> {
 /// What [`with_report`] left out of the report to fit, if it trimmed it.
 pub fn trimmed_from_status(status: &Status) -> Option<pb::ReportTrimmed> {
     let rpc = RpcStatus::decode(status.details()).ok()?;
-    let any = rpc.details.iter().find(|a| a.type_url == TRIMMED_TYPE_URL)?;
+    let any = rpc
+        .details
+        .iter()
+        .find(|a| a.type_url == TRIMMED_TYPE_URL)?;
     pb::ReportTrimmed::decode(any.value.as_slice()).ok()
 }
 
@@ -558,7 +561,11 @@ mod tests {
         // A reason is capped by Error::new; the message is bounded anyway.
         let err = Error::new(AlertDescription::DECODE_ERROR, "é".repeat(1 << 20));
         let status = to_status(&err, Step::ClientHello);
-        assert!(status.message().len() <= MAX_MESSAGE, "{}", status.message().len());
+        assert!(
+            status.message().len() <= MAX_MESSAGE,
+            "{}",
+            status.message().len()
+        );
 
         // A status from elsewhere with a 4 MB message.
         let huge = Status::invalid_argument(format!("server_name {}", "n".repeat(4 << 20)));
@@ -567,11 +574,18 @@ mod tests {
         assert_eq!(d, report(1), "a small report is whole");
         assert_eq!(trimmed, None);
         assert!(status.message().starts_with("server_name nnn"));
-        assert!(status.message().ends_with(" bytes more)"), "{}", status.message());
+        assert!(
+            status.message().ends_with(" bytes more)"),
+            "{}",
+            status.message()
+        );
         assert_eq!(bounded_message("short"), "short");
         let long = "é".repeat(MAX_MESSAGE);
         let cut = bounded_message(&long);
-        assert!(cut.len() <= MAX_MESSAGE && cut.ends_with("bytes more)"), "{cut}");
+        assert!(
+            cut.len() <= MAX_MESSAGE && cut.ends_with("bytes more)"),
+            "{cut}"
+        );
     }
 
     #[test]

@@ -76,12 +76,7 @@ async fn out_of_descriptors_it_backs_off_logs_once_and_recovers() {
     // Long timeouts: the idle connections must not be freed by server-svc
     // itself while the test holds them.
     let server = ServerProcess::start(
-        &[
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--handshake-timeout",
-            "300",
-        ],
+        &["--tls-listen", "127.0.0.1:0", "--handshake-timeout", "300"],
         Some(NOFILE),
     )
     .await;
@@ -135,7 +130,9 @@ async fn out_of_descriptors_it_backs_off_logs_once_and_recovers() {
         .await
         .expect("a TLS handshake after the episode");
     assert!(
-        server.wait_for(&[RECOVERED, "listener=\"TLS front\""]).await,
+        server
+            .wait_for(&[RECOVERED, "listener=\"TLS front\""])
+            .await,
         "the TLS front did not say it accepts again"
     );
     assert_eq!(server.count(&[FAILED]), 2, "no more failures");

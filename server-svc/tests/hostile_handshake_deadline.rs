@@ -179,7 +179,9 @@ async fn a_tls_handshake_kept_busy_with_warnings_is_cut_at_the_deadline() {
     );
     assert!(sent >= 1, "the client kept the connection busy");
     assert!(
-        server.wait_for(&["the handshake did not complete within 2 s"]).await,
+        server
+            .wait_for(&["the handshake did not complete within 2 s"])
+            .await,
         "the log says why"
     );
 }
