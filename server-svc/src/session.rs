@@ -131,16 +131,7 @@ impl Session {
             match received {
                 Err(expired) => {
                     timed_out = Some(expired);
-                    let reason = match expired {
-                        Expired::Idle => format!(
-                            "no message from the client for {} s",
-                            self.idle_timeout.as_secs_f64()
-                        ),
-                        Expired::Handshake => format!(
-                            "the handshake did not complete within {} s (--handshake-deadline)",
-                            self.handshake_deadline.as_secs_f64()
-                        ),
-                    };
+                    let reason = self.expired(expired);
                     self.conn
                         .abort(Error::new(AlertDescription::USER_CANCELED, reason));
                 }
@@ -308,11 +299,9 @@ fn is_decode_error(status: &Status) -> bool {
 }
 
 impl Session {
-    /// DEADLINE_EXCEEDED for the limit that `expired`, with the alert and
-    /// step metadata `to_status` gives.
-    fn deadline_status(&self, expired: Expired, error: &Error, step: Step) -> Status {
-        let metadata = to_status(error, step).metadata().clone();
-        let what = match expired {
+    /// What ran out, for the alert's reason and the status.
+    fn expired(&self, expired: Expired) -> String {
+        match expired {
             Expired::Idle => format!(
                 "no message from the client for {} s",
                 self.idle_timeout.as_secs_f64()
@@ -321,11 +310,18 @@ impl Session {
                 "the handshake did not complete within {} s (--handshake-deadline)",
                 self.handshake_deadline.as_secs_f64()
             ),
-        };
+        }
+    }
+
+    /// DEADLINE_EXCEEDED for the limit that `expired`, with the alert and
+    /// step metadata `to_status` gives.
+    fn deadline_status(&self, expired: Expired, error: &Error, step: Step) -> Status {
+        let metadata = to_status(error, step).metadata().clone();
         Status::with_metadata(
             Code::DeadlineExceeded,
             format!(
-                "{what} at step {step}: session closed (tls alert {})",
+                "{} at step {step}: session closed (tls alert {})",
+                self.expired(expired),
                 error.alert()
             ),
             metadata,
