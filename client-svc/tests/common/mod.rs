@@ -414,6 +414,7 @@ pub fn settings(server: &str, show_secrets: bool) -> Settings {
         timeout: Duration::from_secs(10),
         sessions: LiveSessions::default(),
         upstream: ChannelOptions::default(),
+        allow_servers: Vec::new(),
     }
 }
 
@@ -437,7 +438,7 @@ pub async fn start_client_svc_limited(
     limits: Limits,
 ) -> HandshakeClientServiceClient<Channel> {
     let (l, addr) = listener().await;
-    let svc = ClientService::new(settings);
+    let svc = ClientService::new(settings).expect("valid settings");
     tokio::spawn(async move {
         client_svc::service::serve(
             l,
