@@ -353,3 +353,31 @@ pub async fn serve(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_watch_whose_session_stops_early_ends_with_an_error() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let watch = WatchSender { tx, ended: false };
+            watch.send(Ok(pb::WatchHandshakeResponse { event: None }));
+            panic!("the engine panicked");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(rx.recv().await.unwrap().is_ok());
+        let last = rx.recv().await.expect("a last item, not the end");
+        assert_eq!(last.unwrap_err().code(), tonic::Code::Internal);
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_ends_sends_its_last_item_only() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        WatchSender { tx, ended: false }.end(Err(Status::not_found("x")));
+        assert_eq!(rx.recv().await.unwrap().unwrap_err().code(), tonic::Code::NotFound);
+        assert!(rx.recv().await.is_none());
+    }
+}
