@@ -96,7 +96,12 @@ fn endpoints(target: &str) -> Result<Vec<Endpoint>, String> {
         let (host, port) = addr
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-            .ok_or_else(|| format!("invalid server {:?}", quote::truncate(target, quote::MAX_TEXT)))?;
+            .ok_or_else(|| {
+                format!(
+                    "invalid server {:?}",
+                    quote::truncate(target, quote::MAX_TEXT)
+                )
+            })?;
         return Ok(vec![Endpoint::new(host, port)]);
     }
     if let Some(name) = parse_name(target) {
@@ -111,12 +116,18 @@ fn endpoints(target: &str) -> Result<Vec<Endpoint>, String> {
     } else {
         format!("http://{target}")
     };
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("invalid server URL {:?}: {e}", quote::truncate(target, quote::MAX_TEXT)))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("invalid server URL {:?}: no host", quote::truncate(target, quote::MAX_TEXT)))?;
+    let uri: Uri = url.parse().map_err(|e| {
+        format!(
+            "invalid server URL {:?}: {e}",
+            quote::truncate(target, quote::MAX_TEXT)
+        )
+    })?;
+    let host = uri.host().ok_or_else(|| {
+        format!(
+            "invalid server URL {:?}: no host",
+            quote::truncate(target, quote::MAX_TEXT)
+        )
+    })?;
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,
         _ => 80,
@@ -271,7 +282,10 @@ mod tests {
     async fn more_servers_by_flag_and_names_compared_as_written() {
         let l = list(
             "dns:///Server-Svc.lab.svc.:50051",
-            &["tls://server-svc.lab.svc:8443", "ipv4:10.0.0.1:1,10.0.0.2:2"],
+            &[
+                "tls://server-svc.lab.svc:8443",
+                "ipv4:10.0.0.1:1,10.0.0.2:2",
+            ],
         );
         for ok in [
             "dns:///server-svc.lab.svc:50051",

@@ -36,7 +36,12 @@ pub const MAX_APPLICATION_MESSAGE: usize = 1 << 20;
 pub fn check(o: &pb::SessionOptions) -> Result<(), Status> {
     let groups = o.lab.as_ref().map_or(0, |l| l.groups.len());
     let checks = [
-        ("cipher_suites", o.cipher_suites.len(), MAX_CIPHER_SUITES, "entries"),
+        (
+            "cipher_suites",
+            o.cipher_suites.len(),
+            MAX_CIPHER_SUITES,
+            "entries",
+        ),
         ("lab.groups", groups, MAX_GROUPS, "entries"),
         ("server_name", o.server_name.len(), MAX_SERVER_NAME, "bytes"),
         ("server", o.server.len(), MAX_SERVER, "bytes"),

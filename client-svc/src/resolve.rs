@@ -144,9 +144,12 @@ fn list(rest: &str, one: fn(&str) -> Result<SocketAddr, String>) -> Result<Name,
 /// `a.b.c.d[:port]`.
 fn ipv4(s: &str) -> Result<SocketAddr, String> {
     let (host, port) = host_port(s)?;
-    let ip: Ipv4Addr = host
-        .parse()
-        .map_err(|_| format!("{:?} is not an IPv4 address", quote::truncate(host, quote::MAX_TEXT)))?;
+    let ip: Ipv4Addr = host.parse().map_err(|_| {
+        format!(
+            "{:?} is not an IPv4 address",
+            quote::truncate(host, quote::MAX_TEXT)
+        )
+    })?;
     Ok(SocketAddr::new(IpAddr::V4(ip), port))
 }
 
@@ -201,7 +204,12 @@ fn host_port(s: &str) -> Result<(&str, u16), String> {
         None => DEFAULT_PORT,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(format!("the port {:?} is not 1 to 65535", quote::truncate(p, quote::MAX_TEXT))),
+            _ => {
+                return Err(format!(
+                    "the port {:?} is not 1 to 65535",
+                    quote::truncate(p, quote::MAX_TEXT)
+                ));
+            }
         },
     };
     if host.is_empty() {

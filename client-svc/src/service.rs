@@ -377,7 +377,10 @@ mod tests {
     async fn a_watch_that_ends_sends_its_last_item_only() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         WatchSender { tx, ended: false }.end(Err(Status::not_found("x")));
-        assert_eq!(rx.recv().await.unwrap().unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(
+            rx.recv().await.unwrap().unwrap_err().code(),
+            tonic::Code::NotFound
+        );
         assert!(rx.recv().await.is_none());
     }
 }

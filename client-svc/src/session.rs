@@ -626,8 +626,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         // beyond the echo.
                         self.reply.extend_from_slice(data);
                         if self.message_sent {
-                            self.reply_complete |=
-                                self.reply.len() >= self.expected_reply.len();
+                            self.reply_complete |= self.reply.len() >= self.expected_reply.len();
                         }
                     }
                 }

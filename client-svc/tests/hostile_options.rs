@@ -52,7 +52,11 @@ fn assert_invalid(statuses: [tonic::Status; 2], field: &str) {
     for s in statuses {
         assert_eq!(s.code(), Code::InvalidArgument, "{field}: {s:?}");
         assert!(s.message().contains(field), "{field}: {:?}", s.message());
-        assert!(s.message().len() < 1024, "{field}: {} bytes", s.message().len());
+        assert!(
+            s.message().len() < 1024,
+            "{field}: {} bytes",
+            s.message().len()
+        );
     }
 }
 

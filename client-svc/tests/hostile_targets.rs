@@ -97,7 +97,11 @@ async fn a_server_not_allowed_is_refused_without_a_connection() {
         "tls://no-such-host.invalid:443".to_owned(),
     ] {
         for status in both_statuses(&mut client, &target).await {
-            assert_eq!(status.code(), Code::PermissionDenied, "{target}: {status:?}");
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{target}: {status:?}"
+            );
             assert!(
                 status.message().contains("--allow-server"),
                 "{target}: {status:?}"
@@ -131,10 +135,7 @@ async fn a_refused_port_and_a_silent_one_get_the_same_answer() {
     let [b, _] = both_statuses(&mut client, &format!("tls://127.0.0.1:{closed_port}")).await;
     assert_eq!(a.code(), b.code());
     let strip = |s: &tonic::Status, port: &str| s.message().replace(port, "PORT");
-    assert_eq!(
-        strip(&a, &witness.port.to_string()),
-        strip(&b, closed_port)
-    );
+    assert_eq!(strip(&a, &witness.port.to_string()), strip(&b, closed_port));
     assert_eq!(witness.connections(), 0);
 }
 

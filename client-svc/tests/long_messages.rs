@@ -96,8 +96,7 @@ async fn a_short_or_wrong_reply_is_a_failure() {
         (wrong_echo, &[5, 20_000], "not the echo"),
     ];
     for (reply, lens, why) in cases {
-        let (server, _) =
-            common::start_replying_server(common::lab().server_config(), reply).await;
+        let (server, _) = common::start_replying_server(common::lab().server_config(), reply).await;
         let mut client = common::start_client_svc_with(client_svc::service::Settings {
             timeout: Duration::from_secs(2),
             ..common::settings(&server, false)

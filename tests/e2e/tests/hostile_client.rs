@@ -161,7 +161,9 @@ async fn a_server_not_allowed_is_refused_before_any_connection() {
     }
     assert_eq!(connections.load(Ordering::SeqCst), 0);
     // The configured server itself still works.
-    let report = handshake(&mut c, options(&server.url(), "hi")).await.unwrap();
+    let report = handshake(&mut c, options(&server.url(), "hi"))
+        .await
+        .unwrap();
     assert!(report.success);
 }
 
