@@ -207,3 +207,26 @@ async fn a_target_list_over_the_cap_is_invalid_argument_with_a_bounded_message()
         }
     }
 }
+
+#[tokio::test]
+async fn a_long_list_with_repeats_keeps_each_address_once_in_order() {
+    use client_svc::balance::{Balancer, ChannelOptions};
+    use client_svc::resolve::{MAX_ADDRESSES, parse_name};
+    // 256 entries, three distinct addresses: one channel each.
+    let entries: Vec<String> = (0..MAX_ADDRESSES)
+        .map(|i| format!("127.0.0.{}:50051", 1 + i % 3))
+        .collect();
+    let target = format!("ipv4:{}", entries.join(","));
+    let name = parse_name(&target).unwrap().unwrap();
+    let b = Balancer::resolving(&target, name, false, ChannelOptions::default());
+    b.refresh().await.unwrap();
+    assert_eq!(
+        b.keys(),
+        ["127.0.0.1:50051", "127.0.0.2:50051", "127.0.0.3:50051"]
+    );
+    // One more entry is refused by the parser itself.
+    let over = format!("{target},127.0.0.1:1");
+    let err = parse_name(&over).unwrap().unwrap_err();
+    assert!(err.contains("at most 256"), "{err}");
+    assert!(err.len() < 1024);
+}
