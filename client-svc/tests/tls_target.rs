@@ -400,6 +400,8 @@ async fn through_the_grpc_service() {
         show_secrets: false,
         key_log: Some(Arc::new(KeyLog::open(&keys).unwrap())),
         timeout: SESSION_TIMEOUT,
+        // A request may name only what the service allows.
+        allow_servers: vec![server.url()],
         ..common::settings("http://127.0.0.1:1", false)
     })
     .await;
