@@ -255,7 +255,8 @@ impl Deframer {
         if len > max_handshake_len(HandshakeType(h[0])) {
             return Err(Error::decode(format!(
                 "handshake message of type {} declares {len} bytes, more than {}",
-                h[0], max_handshake_len(HandshakeType(h[0]))
+                h[0],
+                max_handshake_len(HandshakeType(h[0]))
             )));
         }
         let end = HANDSHAKE_HEADER_LEN + len;

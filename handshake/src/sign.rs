@@ -230,7 +230,9 @@ impl ServerKey {
                         &leftmost(h.as_ref(), native.output_len()),
                         native,
                     )
-                    .map_err(|_| Error::internal(format!("{scheme}: digest of the wrong length")))?;
+                    .map_err(|_| {
+                        Error::internal(format!("{scheme}: digest of the wrong length"))
+                    })?;
                     signer.sign_digest(&digest).map_err(failed)?
                 };
                 Ok(sig.as_ref().to_vec())

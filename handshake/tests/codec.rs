@@ -16,7 +16,8 @@ use handshake::msgs::enums::{
 use handshake::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use handshake::msgs::handshake::{
     Certificate, ClientHello, ClientKeyExchange, EcdheParams, Finished, HandshakeMessage,
-    HandshakePayload, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, Random, ServerHello, ServerKeyExchange,
+    HandshakePayload, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, Random, ServerHello,
+    ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
 use handshake::suites::ALL_SUITES;
@@ -1176,7 +1177,11 @@ fn handshake_length_bounds() {
     bytes.extend_from_slice(&vec![0x33; over]);
     let err = HandshakeMessage::read_bytes(&bytes).unwrap_err();
     assert_eq!(err.alert(), decode);
-    assert!(err.reason().contains("handshake message"), "{}", err.reason());
+    assert!(
+        err.reason().contains("handshake message"),
+        "{}",
+        err.reason()
+    );
     // The largest uint24, with nothing behind it.
     assert_eq!(decode_err::<HandshakeMessage>(&hex("01 ff ff ff")), decode);
     // A length longer than the bytes there; a header cut short.

@@ -27,7 +27,8 @@ pub const MAX_HANDSHAKE_LEN: usize = 0x1_0000;
 /// empty extensions, a long signature_algorithms list or large padding is
 /// over 64 KiB and valid. This is also the largest handshake message of
 /// any type accepted, so the most a deframer holds while reassembling one.
-pub const MAX_CLIENT_HELLO_LEN: usize = 2 + 32 + (1 + 32) + (2 + 0xfffe) + (1 + 0xff) + (2 + 0xffff);
+pub const MAX_CLIENT_HELLO_LEN: usize =
+    2 + 32 + (1 + 32) + (2 + 0xfffe) + (1 + 0xff) + (2 + 0xffff);
 
 /// The largest body accepted for a handshake message of type `typ`:
 /// [`MAX_CLIENT_HELLO_LEN`] for a ClientHello, [`MAX_HANDSHAKE_LEN`] for
@@ -400,7 +401,12 @@ impl Codec for HandshakeMessage {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
         let typ = HandshakeType::read(r)?;
-        let mut body = r.sub(LengthPrefix::U24, 0, max_handshake_len(typ), "handshake message")?;
+        let mut body = r.sub(
+            LengthPrefix::U24,
+            0,
+            max_handshake_len(typ),
+            "handshake message",
+        )?;
         let b = &mut body;
         let payload = match typ {
             HandshakeType::CLIENT_HELLO => HandshakePayload::ClientHello(ClientHello::read(b)?),
