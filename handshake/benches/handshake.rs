@@ -18,6 +18,7 @@
 //!
 //! | `client_hello/extensions/<N>` | a fresh server engine reads a ClientHello with N empty unknown extensions and answers it |
 //! | `client_hello/suites/<N>` | the same with N suites offered (N - 1 unknown, then TLS_RSA_WITH_AES_128_GCM_SHA256) |
+//! | `client_hello/repeated_suites/<N>` | client preference; an ECDHE suite N - 1 times, unusable for want of a common group among N, then TLS_RSA_WITH_AES_128_GCM_SHA256 |
 //!
 //! `<SUITE>` is the IANA name, e.g. `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`.
 //! rustls has no RSA key-transport suites (TLS_RSA_WITH_*), so those two
@@ -586,8 +587,9 @@ fn floor(c: &mut Criterion) {
 // A ClientHello's cost against its extension and suite counts.
 
 /// A ClientHello in plaintext records: `suites`, the TLS 1.2 extensions
-/// and `unknown` empty extensions of types no one uses.
-fn client_hello_records(suites: &[u16], unknown: usize) -> Vec<u8> {
+/// (supported_groups: `groups`, or x25519 and secp256r1) and `unknown`
+/// empty extensions of types no one uses.
+fn client_hello_records(suites: &[u16], groups: Option<&[u16]>, unknown: usize) -> Vec<u8> {
     let mut body = vec![0x03, 0x03];
     body.extend_from_slice(&[0x5a; 32]);
     body.push(0);
@@ -600,11 +602,25 @@ fn client_hello_records(suites: &[u16], unknown: usize) -> Vec<u8> {
         body.extend_from_slice(&s.to_be_bytes());
     }
     body.extend_from_slice(&[1, 0]);
-    let mut ext: Vec<u8> = vec![
-        0, 0x0a, 0, 6, 0, 4, 0, 0x1d, 0, 0x17, // supported_groups
+    let groups = groups.unwrap_or(&[0x1d, 0x17]);
+    let mut ext = vec![0, 0x0a];
+    ext.extend_from_slice(
+        &u16::try_from(2 + 2 * groups.len())
+            .expect("groups")
+            .to_be_bytes(),
+    );
+    ext.extend_from_slice(
+        &u16::try_from(2 * groups.len())
+            .expect("groups")
+            .to_be_bytes(),
+    );
+    for g in groups {
+        ext.extend_from_slice(&g.to_be_bytes());
+    }
+    ext.extend_from_slice(&[
         0, 0x0b, 0, 2, 1, 0, // ec_point_formats
         0, 0x0d, 0, 4, 0, 2, 0x08, 0x04, // signature_algorithms
-    ];
+    ]);
     for i in 0..unknown {
         let typ = 0x1000 + u16::try_from(i).expect("extension count");
         ext.extend_from_slice(&typ.to_be_bytes());
@@ -639,18 +655,32 @@ fn answer_client_hello(config: &Arc<ServerConfig>, records: &[u8]) -> usize {
 
 fn client_hello(c: &mut Criterion) {
     const RSA_AES128: u16 = 0x009c;
-    let config = Arc::new(server_config());
+    const ECDHE_RSA_AES128: u16 = 0xc02f;
+    let server_order = Arc::new(server_config());
+    let mut client_order = server_config();
+    client_order.preference = handshake::SuitePreference::Client;
+    let client_order = Arc::new(client_order);
     let mut group = c.benchmark_group("client_hello");
     for n in [1_000usize, 2_000, 4_000, 8_000, 16_000] {
         group.throughput(criterion::Throughput::Elements(n as u64));
-        let by_extensions = client_hello_records(&[RSA_AES128], n);
+        let by_extensions = client_hello_records(&[RSA_AES128], None, n);
         let mut suites: Vec<u16> = (0..n - 1).map(|i| 0x1000 + i as u16).collect();
         suites.push(RSA_AES128);
-        let by_suites = client_hello_records(&suites, 0);
-        for (name, records) in [("extensions", &by_extensions), ("suites", &by_suites)] {
-            assert_eq!(answer_client_hello(&config, records), 3, "{name} {n}");
+        let by_suites = client_hello_records(&suites, None, 0);
+        // The client's order: one ECDHE suite n - 1 times, which no group
+        // in common (n unknown groups) makes unusable, then an RSA suite.
+        let mut repeated = vec![ECDHE_RSA_AES128; n - 1];
+        repeated.push(RSA_AES128);
+        let groups: Vec<u16> = (0..n).map(|i| 0x1000 + i as u16).collect();
+        let by_repeats = client_hello_records(&repeated, Some(&groups), 0);
+        for (name, config, records) in [
+            ("extensions", &server_order, &by_extensions),
+            ("suites", &server_order, &by_suites),
+            ("repeated_suites", &client_order, &by_repeats),
+        ] {
+            assert_eq!(answer_client_hello(config, records), 3, "{name} {n}");
             group.bench_with_input(BenchmarkId::new(name, n), records, |b, r| {
-                b.iter(|| black_box(answer_client_hello(&config, black_box(r))))
+                b.iter(|| black_box(answer_client_hello(config, black_box(r))))
             });
         }
     }
