@@ -51,7 +51,25 @@
 //! One iteration: a new server (RSA key transport, so no signature),
 //! records through the deframer, ClientHello decoded, checked, reported
 //! (step 1 event) and answered with ServerHello, Certificate,
-//! ServerHelloDone. docs/PERFORMANCE.md has the figures.
+//! ServerHelloDone.
+//!
+//! A short run (`cargo bench -p handshake --bench handshake -- client_hello
+//! --warm-up-time 1 --measurement-time 2`, release, on the 2-core
+//! development machine shared with other builds), mean per iteration,
+//! before issue 11's fix and after:
+//!
+//! | N | extensions before | after | suites before | after | repeated_suites before | after |
+//! |---|---|---|---|---|---|---|
+//! | 1,000 | 453 µs | 145 µs | 16.8 µs | 15.1 µs | 1.30 ms | 26.9 µs |
+//! | 2,000 | 976 µs | 285 µs | 30.9 µs | 24.7 µs | 4.69 ms | 47.0 µs |
+//! | 4,000 | 4.45 ms | 559 µs | 57.0 µs | 48.9 µs | 20.1 ms | 88.3 µs |
+//! | 8,000 | 17.1 ms | 1.16 ms | 72.2 µs | 90.1 µs | 64.3 ms | 162 µs |
+//! | 16,000 | 54.4 ms | 2.58 ms | 193 µs | 192 µs | 286 ms | 320 µs |
+//!
+//! Before, a list searched once per extension (duplicate check) and the
+//! client's lists scanned once per repeated suite made the time grow four
+//! times per doubling; after, it doubles, about 160 ns per extension, 12
+//! ns per suite and 20 ns per repeated suite.
 //!
 //! # The floor
 //!
