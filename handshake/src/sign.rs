@@ -140,9 +140,9 @@ impl ServerKey {
     /// signs: the curve's own hash first (P-256 with SHA-256, P-384 with
     /// SHA-384), then SHA-384 or SHA-512, then the rest. Never chosen:
     /// SHA-1 (RFC 9155 deprecates it for TLS 1.2 signatures), and for
-    /// ECDSA SHA-224 (ecdsa_sha224, 0x0303): below the 128-bit strength
-    /// of every suite here, with no signing algorithm in aws-lc-rs and no
-    /// verifier in rustls to check it against; a client that offers
+    /// ECDSA SHA-224 (ecdsa_sha224, 0x0303): its 112 bits are below the
+    /// 128-bit strength of every suite here, and neither rustls' verifier
+    /// nor this engine's client would check it; a client that offers
     /// nothing else gets handshake_failure.
     pub fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<SignatureScheme> {
         let ours: &[SignatureScheme] = match &self.inner {
