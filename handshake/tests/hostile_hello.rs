@@ -5,7 +5,7 @@
 //! a client that cannot take uncompressed points.
 //!
 //! Sizes and counts are asserted, never times: the benchmark group
-//! `client_hello_scaling` (benches/handshake.rs) shows the cost is linear.
+//! `client_hello` (benches/handshake.rs) shows the cost is linear.
 
 mod common;
 
