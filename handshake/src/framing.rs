@@ -29,8 +29,8 @@
 
 use crate::error::Error;
 use crate::msgs::codec::Codec;
-use crate::msgs::enums::{AlertDescription, ContentType, ProtocolVersion};
-use crate::msgs::handshake::{HandshakeMessage, MAX_HANDSHAKE_LEN};
+use crate::msgs::enums::{AlertDescription, ContentType, HandshakeType, ProtocolVersion};
+use crate::msgs::handshake::{HandshakeMessage, max_handshake_len};
 use crate::msgs::message::Message;
 use crate::record::{MAX_CIPHERTEXT, MAX_PLAINTEXT};
 
@@ -76,7 +76,7 @@ struct Header {
 ///   a record of another type (RFC 5246 6.2.1 allows interleaving only
 ///   between whole messages), else unexpected_message;
 /// - each reassembled handshake message declares at most
-///   [`MAX_HANDSHAKE_LEN`] bytes (checked as soon as its 4-byte header is
+///   [`max_handshake_len`] bytes for its type (checked as soon as its 4-byte header is
 ///   in), else decode_error, and decodes with
 ///   [`HandshakeMessage::read_bytes`];
 /// - a plaintext alert is exactly 2 bytes and a ChangeCipherSpec the single
@@ -103,7 +103,8 @@ struct Header {
 /// `push` buffers whatever it is given; `pop` consumes. A caller reading
 /// from a socket should stop reading while [`Deframer::buffered`] exceeds
 /// what it is willing to hold (one record is at most 5 + 2^14 + 2048 bytes;
-/// a handshake message being reassembled at most 4 + [`MAX_HANDSHAKE_LEN`]).
+/// a handshake message being reassembled at most 4 +
+/// [`crate::msgs::handshake::MAX_CLIENT_HELLO_LEN`]).
 #[derive(Debug, Default)]
 pub struct Deframer {
     /// Received bytes not yet cut into records.
@@ -251,10 +252,11 @@ impl Deframer {
             return Ok(None);
         };
         let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-        if len > MAX_HANDSHAKE_LEN {
+        if len > max_handshake_len(HandshakeType(h[0])) {
             return Err(Error::decode(format!(
-                "handshake message of type {} declares {len} bytes, more than {MAX_HANDSHAKE_LEN}",
-                h[0]
+                "handshake message of type {} declares {len} bytes, more than {}",
+                h[0],
+                max_handshake_len(HandshakeType(h[0]))
             )));
         }
         let end = HANDSHAKE_HEADER_LEN + len;
@@ -548,11 +550,13 @@ mod tests {
 
     #[test]
     fn handshake_message_over_the_cap_is_decode_error() {
-        let len = MAX_HANDSHAKE_LEN + 1;
-        let header = [1, (len >> 16) as u8, (len >> 8) as u8, len as u8];
-        let err = deframe(&record(22, 0x0303, &header)).unwrap_err();
-        assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
-        assert!(err.reason().contains("declares"), "{}", err.reason());
+        use crate::msgs::handshake::{MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN};
+        for (typ, len) in [(2, MAX_HANDSHAKE_LEN + 1), (1, MAX_CLIENT_HELLO_LEN + 1)] {
+            let header = [typ, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+            let err = deframe(&record(22, 0x0303, &header)).unwrap_err();
+            assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
+            assert!(err.reason().contains("declares"), "{}", err.reason());
+        }
     }
 
     #[test]

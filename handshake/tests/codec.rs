@@ -16,7 +16,8 @@ use handshake::msgs::enums::{
 use handshake::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use handshake::msgs::handshake::{
     Certificate, ClientHello, ClientKeyExchange, EcdheParams, Finished, HandshakeMessage,
-    HandshakePayload, MAX_HANDSHAKE_LEN, Random, ServerHello, ServerKeyExchange,
+    HandshakePayload, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, Random, ServerHello,
+    ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
 use handshake::suites::ALL_SUITES;
@@ -1162,12 +1163,25 @@ fn handshake_length_bounds() {
     let wire = at_max.get_encoding();
     assert_eq!(&wire[..4], &hex("fe 01 00 00"));
     assert_eq!(HandshakeMessage::read_bytes(&wire).unwrap(), at_max);
-    // One more byte is refused, whatever the type, even with all of it there.
-    for typ in [0xfeu8, 1, 11, 20] {
+    // One more byte is refused, whatever the type but ClientHello, even
+    // with all of it there.
+    for typ in [0xfeu8, 2, 11, 20] {
         let mut over = vec![typ, 0x01, 0x00, 0x01];
         over.extend_from_slice(&vec![0x33; MAX_HANDSHAKE_LEN + 1]);
         assert_eq!(decode_err::<HandshakeMessage>(&over), decode, "type {typ}");
     }
+    // A ClientHello may be larger (see handshake/tests/hostile_hello.rs),
+    // up to MAX_CLIENT_HELLO_LEN.
+    let over = MAX_CLIENT_HELLO_LEN + 1;
+    let mut bytes = vec![1, (over >> 16) as u8, (over >> 8) as u8, over as u8];
+    bytes.extend_from_slice(&vec![0x33; over]);
+    let err = HandshakeMessage::read_bytes(&bytes).unwrap_err();
+    assert_eq!(err.alert(), decode);
+    assert!(
+        err.reason().contains("handshake message"),
+        "{}",
+        err.reason()
+    );
     // The largest uint24, with nothing behind it.
     assert_eq!(decode_err::<HandshakeMessage>(&hex("01 ff ff ff")), decode);
     // A length longer than the bytes there; a header cut short.

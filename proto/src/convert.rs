@@ -10,7 +10,7 @@
 use handshake::Error;
 use handshake::msgs::codec::{Codec, LengthPrefix, put_opaque, put_u16, put_vec};
 use handshake::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
-use handshake::msgs::handshake::{HandshakeMessage, HandshakePayload, MAX_HANDSHAKE_LEN};
+use handshake::msgs::handshake::{HandshakeMessage, HandshakePayload, max_handshake_len};
 use handshake::{Alert, Message, ProtectedRecord};
 
 use crate::pb;
@@ -149,7 +149,7 @@ fn handshake(
 ) -> Result<Message, Error> {
     let mut b = Vec::new();
     body(&mut b)?;
-    fit_len(b.len(), MAX_HANDSHAKE_LEN, "handshake message")?;
+    fit_len(b.len(), max_handshake_len(typ), "handshake message")?;
     let mut bytes = vec![typ.0];
     put_opaque(LengthPrefix::U24, &b, &mut bytes);
     Ok(Message::Handshake(HandshakeMessage::read_bytes(&bytes)?))

@@ -170,9 +170,9 @@ pub struct ServeArgs {
     pub max_sessions: usize,
 
     /// Largest gRPC message received or sent, in bytes; a larger one ends
-    /// its stream with OUT_OF_RANGE. The default is twice the largest TLS
-    /// message the engine accepts (a 64 KiB handshake message), so no
-    /// stream can make the server buffer megabytes.
+    /// its stream with OUT_OF_RANGE. The default takes the largest
+    /// ClientHello the engine accepts (131,396 bytes, about 217 KB as
+    /// protobuf), so no stream can make the server buffer megabytes.
     #[arg(
         long,
         env = "SERVER_SVC_MAX_MESSAGE_SIZE",
@@ -259,8 +259,12 @@ pub struct ServeArgs {
 /// connection's maximum age would.
 pub const DEFAULT_HANDSHAKE_DEADLINE: u64 = 30;
 
-/// Default `--max-message-size`: 128 KiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024;
+/// Default `--max-message-size`: 256 KiB. The largest ClientHello RFC
+/// 5246 allows (`handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN`,
+/// 131,396 bytes) grows in protobuf (a suite is a varint of up to 3 bytes,
+/// an extension item carries tags and lengths) to about 217 KB; every
+/// other message is far smaller.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
 impl ServeArgs {
     /// The HTTP/2 and message limits these flags set.

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
-use handshake::msgs::handshake::MAX_HANDSHAKE_LEN;
+use handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN;
 use handshake::rand::SystemRng;
 use handshake::record::MAX_CIPHERTEXT;
 use handshake::{
@@ -81,7 +81,7 @@ const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
 /// What the deframer may hold after its messages are popped: an incomplete
 /// record and a handshake message being reassembled (it refuses larger
 /// ones itself), plus one read. Beyond that the connection is cut.
-const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_HANDSHAKE_LEN + READ_CHUNK;
+const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
 
 /// The longest a close lingers to read what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);

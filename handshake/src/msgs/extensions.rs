@@ -155,7 +155,11 @@ impl Codec for ClientExtension {
                 data: d.rest().to_vec(),
             },
         };
-        data.expect_empty(&format!("extension {typ}"))?;
+        // The name is formatted only for the error: a hello may carry
+        // 16,000 extensions.
+        if data.any_left() {
+            data.expect_empty(&format!("extension {typ}"))?;
+        }
         Ok(ext)
     }
 }
@@ -204,7 +208,11 @@ impl Codec for ServerExtension {
                 data: d.rest().to_vec(),
             },
         };
-        data.expect_empty(&format!("extension {typ}"))?;
+        // The name is formatted only for the error: a hello may carry
+        // 16,000 extensions.
+        if data.any_left() {
+            data.expect_empty(&format!("extension {typ}"))?;
+        }
         Ok(ext)
     }
 }

@@ -8,10 +8,39 @@ use super::enums::{CipherSuite, HandshakeType, NamedGroup, ProtocolVersion, Sign
 use super::extensions::{ClientExtension, ServerExtension, put_extensions, read_extensions};
 use crate::error::Error;
 
-/// The largest handshake body accepted. RFC 5246 allows 2^24-1, but no
-/// message of these suites comes near 64 KiB (a certificate chain is the
-/// biggest); the cap bounds what one peer can make us buffer.
+/// The largest handshake body accepted, ClientHello aside (see
+/// [`max_handshake_len`]). RFC 5246 allows 2^24-1, but no other message of
+/// these suites comes near 64 KiB (a certificate chain is the biggest);
+/// the cap bounds what one peer can make us buffer.
 pub const MAX_HANDSHAKE_LEN: usize = 0x1_0000;
+
+/// The largest ClientHello body accepted: the largest one RFC 5246 7.4.1.2
+/// allows, every vector at its maximum:
+///
+/// ```text
+/// client_version 2 + random 32 + session_id 1+32
+///   + cipher_suites 2+65,534 + compression_methods 1+255
+///   + extensions 2+65,535 = 131,396 bytes
+/// ```
+///
+/// OpenSSL's CLIENT_HELLO_MAX_LENGTH is the same figure. A hello of 16,383
+/// empty extensions, a long signature_algorithms list or large padding is
+/// over 64 KiB and valid. This is also the largest handshake message of
+/// any type accepted, so the most a deframer holds while reassembling one.
+pub const MAX_CLIENT_HELLO_LEN: usize =
+    2 + 32 + (1 + 32) + (2 + 0xfffe) + (1 + 0xff) + (2 + 0xffff);
+
+/// The largest body accepted for a handshake message of type `typ`:
+/// [`MAX_CLIENT_HELLO_LEN`] for a ClientHello, [`MAX_HANDSHAKE_LEN`] for
+/// every other type. Checked on the 4-byte header, before the body is
+/// buffered.
+pub fn max_handshake_len(typ: HandshakeType) -> usize {
+    if typ == HandshakeType::CLIENT_HELLO {
+        MAX_CLIENT_HELLO_LEN
+    } else {
+        MAX_HANDSHAKE_LEN
+    }
+}
 
 /// `Random` (RFC 5246 7.4.1.2): 32 bytes, the first 4 traditionally a time.
 pub type Random = [u8; 32];
@@ -372,7 +401,12 @@ impl Codec for HandshakeMessage {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
         let typ = HandshakeType::read(r)?;
-        let mut body = r.sub(LengthPrefix::U24, 0, MAX_HANDSHAKE_LEN, "handshake message")?;
+        let mut body = r.sub(
+            LengthPrefix::U24,
+            0,
+            max_handshake_len(typ),
+            "handshake message",
+        )?;
         let b = &mut body;
         let payload = match typ {
             HandshakeType::CLIENT_HELLO => HandshakePayload::ClientHello(ClientHello::read(b)?),
