@@ -171,8 +171,12 @@ impl ClientState {
                 Self::ExpectFinished(hs)
             }
             (Self::ExpectFinished(hs), Message::Protected(rec)) => {
-                core.receive_finished(&rec, &hs.transcript)?;
-                return Ok(core.finish());
+                if core.receive_finished(&rec, &hs.transcript)?.is_none() {
+                    // Split over records: the rest is still to come.
+                    Self::ExpectFinished(hs)
+                } else {
+                    return Ok(core.finish());
+                }
             }
             (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
         };

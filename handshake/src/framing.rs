@@ -19,10 +19,10 @@
 //! undoes both for plaintext handshake records, yielding one
 //! [`Message::Handshake`] per handshake message, exactly as the engine
 //! expects. Protected records are passed on whole as [`Message::Protected`]
-//! for the engine to open: the only protected handshake message of TLS 1.2
-//! is Finished, which peers seal in one record of its own (the engine reads
-//! exactly one handshake message from a protected handshake record, so a
-//! Finished split over two protected records would be refused).
+//! for the engine to open; the engine reassembles the handshake messages
+//! inside them itself (a Finished split over several protected records, or
+//! a renegotiation request after the handshake), since only it holds the
+//! keys.
 //!
 //! Nothing here reads a socket or a clock: the caller pushes the bytes it
 //! received and pops messages.
@@ -69,9 +69,10 @@ struct Header {
 /// - the length is at most 2^14 for plaintext records and 2^14 + 2048 for
 ///   protected ones (RFC 5246 6.2.1, 6.2.3), else record_overflow; the check
 ///   is made on the header, before the fragment is buffered;
-/// - handshake, alert and change_cipher_spec records are not empty (RFC
-///   5246 6.2.1: zero-length fragments MAY be sent only for application
-///   data), else decode_error;
+/// - handshake and alert records are not empty (RFC 5246 6.2.1:
+///   zero-length fragments MAY be sent only for application data), else
+///   decode_error; an empty change_cipher_spec record is unexpected_message
+///   like any ChangeCipherSpec that is not the single byte 1;
 /// - a plaintext handshake message split over records is not interrupted by
 ///   a record of another type (RFC 5246 6.2.1 allows interleaving only
 ///   between whole messages), else unexpected_message;
@@ -79,9 +80,10 @@ struct Header {
 ///   [`MAX_HANDSHAKE_LEN`] bytes (checked as soon as its 4-byte header is
 ///   in), else decode_error, and decodes with
 ///   [`HandshakeMessage::read_bytes`];
-/// - a plaintext alert is exactly 2 bytes and a ChangeCipherSpec the single
-///   byte 1, else decode_error ([`Message::read`]); plaintext application
-///   data is unexpected_message.
+/// - a plaintext alert is exactly 2 bytes, else decode_error, and a
+///   ChangeCipherSpec the single byte 1, else unexpected_message
+///   ([`Message::read`]); plaintext application data is
+///   unexpected_message.
 ///
 /// An error is final: the stream cannot be resynchronised, so every later
 /// `pop` returns the same error, and the caller closes the connection
@@ -225,6 +227,13 @@ impl Deframer {
                     "{} {typ} record of {len} bytes, more than {limit}",
                     if protected { "protected" } else { "plaintext" }
                 ),
+            ));
+        }
+        if len == 0 && typ == ContentType::CHANGE_CIPHER_SPEC {
+            // Not the single byte 1, like any other malformed CCS
+            // ([`Message::read`]).
+            return Err(Error::unexpected(
+                "empty change_cipher_spec record (ChangeCipherSpec is the single byte 1)",
             ));
         }
         if len == 0 && typ != ContentType::APPLICATION_DATA {
@@ -602,11 +611,15 @@ mod tests {
 
     #[test]
     fn empty_records() {
-        for typ in [20u8, 21, 22] {
+        for typ in [21u8, 22] {
             let err = deframe(&record(typ, 0x0303, &[])).unwrap_err();
             assert_eq!(err.alert(), AlertDescription::DECODE_ERROR, "{typ}");
             assert!(err.reason().contains("empty"), "{}", err.reason());
         }
+        // An empty ChangeCipherSpec is not the single byte 1.
+        let err = deframe(&record(20, 0x0303, &[])).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE);
+        assert!(err.reason().contains("empty"), "{}", err.reason());
         // Plaintext application data is refused, empty or not.
         assert_eq!(
             alert_of(&record(23, 0x0303, &[])),
@@ -622,11 +635,12 @@ mod tests {
                 AlertDescription::DECODE_ERROR
             );
         }
-        for body in [&[2u8][..], &[1, 1]] {
-            assert_eq!(
-                alert_of(&record(20, 0x0303, body)),
-                AlertDescription::DECODE_ERROR
-            );
+        // RFC 5246 7.1: a ChangeCipherSpec is the single byte 1; another
+        // value, or two coalesced, is unexpected_message (as OpenSSL has it).
+        for body in [&[2u8][..], &[0], &[1, 1], &[1, 0], &[1; 300]] {
+            let err = deframe(&record(20, 0x0303, body)).unwrap_err();
+            assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{body:?}");
+            assert!(err.reason().contains("single byte 1"), "{}", err.reason());
         }
     }
 

@@ -56,7 +56,7 @@ mod server;
 mod transcript;
 
 pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
-pub use conn::{Clock, Connection};
+pub use conn::{Clock, Connection, MAX_WARNING_ALERTS};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};
 pub use keys::SessionSecrets;

@@ -87,7 +87,12 @@ impl ServerState {
                 Self::ExpectFinished(transcript, faults)
             }
             (Self::ExpectFinished(mut transcript, faults), Message::Protected(rec)) => {
-                let finished = core.receive_finished(&rec, &transcript)?;
+                let Some(finished) = core.receive_finished(&rec, &transcript)? else {
+                    // Split over records: the rest is still to come.
+                    return Ok(State::Server(Box::new(Self::ExpectFinished(
+                        transcript, faults,
+                    ))));
+                };
                 transcript.add(&finished);
                 core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
                 return Ok(core.finish());

@@ -855,10 +855,11 @@ fn change_cipher_spec_known_answer() {
             Message::read(ContentType::CHANGE_CIPHER_SPEC, &[1], protected).unwrap(),
             m
         );
+        // Not a ChangeCipherSpec at all: unexpected_message, as OpenSSL.
         for bad in ["", "00", "02", "ff", "01 01", "01 00", "00 01"] {
             assert_eq!(
                 message_err(ContentType::CHANGE_CIPHER_SPEC, &hex(bad), protected),
-                AlertDescription::DECODE_ERROR,
+                AlertDescription::UNEXPECTED_MESSAGE,
                 "{bad:?} protected {protected}"
             );
         }

@@ -163,7 +163,8 @@ fn check_message_read(typ: u8, bytes: &[u8], protected: bool) -> Result<(), Test
         Err(e) => {
             prop_assert_eq!(e.origin(), Origin::Local);
             let expected: &[AlertDescription] = match ct {
-                ContentType::CHANGE_CIPHER_SPEC | ContentType::ALERT => DECODE,
+                ContentType::CHANGE_CIPHER_SPEC => &[AlertDescription::UNEXPECTED_MESSAGE],
+                ContentType::ALERT => DECODE,
                 ContentType::HANDSHAKE => DECODE_OR_ILLEGAL,
                 _ => &[AlertDescription::UNEXPECTED_MESSAGE],
             };

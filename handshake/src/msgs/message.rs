@@ -9,6 +9,8 @@
 use super::codec::{Codec, Reader};
 use super::enums::{AlertDescription, AlertLevel, ContentType};
 use super::handshake::HandshakeMessage;
+use std::fmt::Write as _;
+
 use crate::error::Error;
 
 /// `Alert` (RFC 5246 7.2).
@@ -101,9 +103,17 @@ impl Message {
     /// ciphertext.
     pub fn read(typ: ContentType, fragment: &[u8], protected: bool) -> Result<Self, Error> {
         match typ {
+            // RFC 5246 7.1: the message is the single byte 1. Anything
+            // else (another value, two coalesced, an empty record) is not
+            // a ChangeCipherSpec the state machine can expect: OpenSSL
+            // answers unexpected_message too.
             ContentType::CHANGE_CIPHER_SPEC => match fragment {
                 [1] => Ok(Self::ChangeCipherSpec),
-                _ => Err(Error::decode("ChangeCipherSpec must be the single byte 1")),
+                _ => Err(Error::unexpected(format!(
+                    "ChangeCipherSpec must be the single byte 1, not [{}] ({} bytes)",
+                    crate::quote::list_with(fragment, 8, |b, o| write!(o, "{b}")),
+                    fragment.len()
+                ))),
             },
             ContentType::HANDSHAKE | ContentType::ALERT | ContentType::APPLICATION_DATA
                 if protected =>
