@@ -22,7 +22,9 @@ use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
 use crate::kx::{EcdheKeyPair, rsa_encrypt_pre_master, rsa_pre_master};
 use crate::msgs::codec::Codec;
-use crate::msgs::enums::{AlertDescription, EcPointFormat, ExtensionType, ProtocolVersion};
+use crate::msgs::enums::{
+    AlertDescription, EcPointFormat, ExtensionType, HandshakeType, ProtocolVersion,
+};
 use crate::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use crate::msgs::handshake::{
     Certificate, ClientHello, ClientKeyExchange, HandshakeMessage, HandshakePayload, Random,
@@ -192,6 +194,18 @@ impl ClientState {
             }
             Self::ExpectChangeCipherSpec(_) => Step::ServerChangeCipherSpec,
             Self::ExpectFinished(_) => Step::ServerEncryptedHandshakeMessage,
+        }
+    }
+
+    /// The plaintext handshake message type this state waits for, checked
+    /// before the message's body is decoded.
+    pub(crate) fn expected_handshake(&self) -> Option<HandshakeType> {
+        match self {
+            Self::ExpectServerHello(_) => Some(HandshakeType::SERVER_HELLO),
+            Self::ExpectCertificate(_) => Some(HandshakeType::CERTIFICATE),
+            Self::ExpectServerKeyExchange(_) => Some(HandshakeType::SERVER_KEY_EXCHANGE),
+            Self::ExpectServerHelloDone(..) => Some(HandshakeType::SERVER_HELLO_DONE),
+            Self::ExpectChangeCipherSpec(_) | Self::ExpectFinished(_) => None,
         }
     }
 }

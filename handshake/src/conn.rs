@@ -499,6 +499,17 @@ impl Connection {
                 let plain = self.core.open(&rec)?;
                 return self.on_alert(Alert::read_bytes(&plain)?);
             }
+            // A plaintext handshake message: its type is checked against
+            // the state before its body is decoded, so a message in the
+            // wrong place is unexpected_message whatever its body holds.
+            Message::Handshake(h) => {
+                self.expect_handshake(h.typ())?;
+                Message::Handshake(h)
+            }
+            Message::RawHandshake(raw) => {
+                self.expect_handshake(raw.typ())?;
+                Message::Handshake(raw.decode()?)
+            }
             m => m,
         };
         // The state is taken out and the next one put back: a transition
@@ -518,6 +529,24 @@ impl Connection {
         // start of its next handshake message too.
         if matches!(self.state, State::Traffic) && self.core.mid_handshake_message() {
             self.on_traffic_handshake()?;
+        }
+        Ok(())
+    }
+
+    /// Fails with unexpected_message unless the state waits for a
+    /// plaintext handshake message of type `typ`.
+    fn expect_handshake(&mut self, typ: HandshakeType) -> Result<(), Error> {
+        let (step, expected) = match &self.state {
+            State::Client(s) => (s.expecting(), s.expected_handshake()),
+            State::Server(s) => (s.expecting(), s.expected_handshake()),
+            _ => {
+                return Err(Error::unexpected(format!(
+                    "plaintext {typ} after the handshake"
+                )));
+            }
+        };
+        if expected != Some(typ) {
+            return Err(unexpected_type(&mut self.core, step, typ));
         }
         Ok(())
     }
@@ -738,6 +767,7 @@ pub(crate) fn unexpected(core: &mut Core, step: Step, msg: &Message) -> Error {
 fn describe(msg: &Message) -> String {
     match msg {
         Message::Handshake(h) => format!("{}", h.typ()),
+        Message::RawHandshake(h) => format!("{}", h.typ()),
         Message::ChangeCipherSpec => "ChangeCipherSpec".into(),
         Message::Alert(a) => format!("alert {}", a.description),
         Message::Protected(p) => format!("encrypted {} record", p.typ),

@@ -17,8 +17,8 @@
 //! and a peer may coalesce several handshake messages into one record or
 //! fragment one message over several (RFC 5246 6.2.1). The [`Deframer`]
 //! undoes both for plaintext handshake records, yielding one
-//! [`Message::Handshake`] per handshake message, exactly as the engine
-//! expects. Protected records are passed on whole as [`Message::Protected`]
+//! [`Message::RawHandshake`] per handshake message: whole, but decoded by
+//! the engine, which checks its type against the state first. Protected records are passed on whole as [`Message::Protected`]
 //! for the engine to open; the engine reassembles the handshake messages
 //! inside them itself (a Finished split over several protected records, or
 //! a renegotiation request after the handshake), since only it holds the
@@ -30,15 +30,15 @@
 use crate::error::Error;
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, ContentType, ProtocolVersion};
-use crate::msgs::handshake::{HandshakeMessage, MAX_HANDSHAKE_LEN};
-use crate::msgs::message::Message;
+use crate::msgs::handshake::MAX_HANDSHAKE_LEN;
+use crate::msgs::message::{Message, RawHandshake};
 use crate::record::{MAX_CIPHERTEXT, MAX_PLAINTEXT};
 
 /// type(1) || version(2) || length(2).
 pub const RECORD_HEADER_LEN: usize = 5;
 
 /// msg_type(1) || length(3) (RFC 5246 7.4).
-const HANDSHAKE_HEADER_LEN: usize = 4;
+const HANDSHAKE_HEADER_LEN: usize = RawHandshake::HEADER_LEN;
 
 /// A record header, checked.
 #[derive(Clone, Copy, Debug)]
@@ -78,8 +78,8 @@ struct Header {
 ///   between whole messages), else unexpected_message;
 /// - each reassembled handshake message declares at most
 ///   [`MAX_HANDSHAKE_LEN`] bytes (checked as soon as its 4-byte header is
-///   in), else decode_error, and decodes with
-///   [`HandshakeMessage::read_bytes`];
+///   in), else decode_error; its body is not decoded here (the engine
+///   does, once it has checked the type: [`RawHandshake`]);
 /// - a plaintext alert is exactly 2 bytes, else decode_error, and a
 ///   ChangeCipherSpec the single byte 1, else unexpected_message
 ///   ([`Message::read`]); plaintext application data is
@@ -271,9 +271,7 @@ impl Deframer {
             return Ok(None);
         }
         let bytes: Vec<u8> = self.handshake.drain(..end).collect();
-        Ok(Some(Message::Handshake(HandshakeMessage::read_bytes(
-            &bytes,
-        )?)))
+        Ok(Some(Message::RawHandshake(RawHandshake::new(bytes)?)))
     }
 }
 
@@ -327,7 +325,7 @@ mod tests {
 
     use super::*;
     use crate::msgs::enums::{AlertLevel, HandshakeType};
-    use crate::msgs::handshake::{Certificate, Finished, HandshakePayload};
+    use crate::msgs::handshake::{Certificate, Finished, HandshakeMessage, HandshakePayload};
     use crate::msgs::message::{Alert, ProtectedRecord};
     use crate::rand::SeededRng;
     use crate::suites::ALL_SUITES;
@@ -357,13 +355,21 @@ mod tests {
         }))
     }
 
-    /// Every message the deframer yields until it needs more bytes.
+    /// Every message the deframer yields until it needs more bytes, with
+    /// handshake messages decoded (as the engine does) for comparison.
     fn drain(d: &mut Deframer) -> Result<Vec<Message>, Error> {
         let mut out = Vec::new();
         while let Some(m) = d.pop()? {
-            out.push(m);
+            out.push(decoded(m)?);
         }
         Ok(out)
+    }
+
+    fn decoded(m: Message) -> Result<Message, Error> {
+        match m {
+            Message::RawHandshake(raw) => Ok(Message::Handshake(raw.decode()?)),
+            m => Ok(m),
+        }
     }
 
     fn deframe(bytes: &[u8]) -> Result<Vec<Message>, Error> {
@@ -667,10 +673,25 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_handshake_message_is_decode_error() {
-        // A ServerHelloDone with a 1-byte body: well framed, not decodable.
-        let bytes = record(22, 0x0303, &[14, 0, 0, 1, 0]);
-        assert_eq!(alert_of(&bytes), AlertDescription::DECODE_ERROR);
+    fn handshake_bodies_are_left_for_the_engine_to_decode() {
+        // A ServerHelloDone with a 1-byte body, and a ClientHello body
+        // relabelled as ServerHello: well framed, not decodable. The
+        // deframer passes them on; the engine checks the type first.
+        // version, random, session_id<0>, cipher_suites<2>, compression<1>.
+        let hello = [&[3, 3][..], &[7; 32], &[0, 0, 2, 0xc0, 0x2f, 1, 0]].concat();
+        for body in [vec![14, 0, 0, 1, 0], [vec![2, 0, 0, 41], hello].concat()] {
+            let mut d = Deframer::new();
+            d.push(&record(22, 0x0303, &body));
+            let Some(Message::RawHandshake(raw)) = d.pop().unwrap() else {
+                panic!("a raw handshake message");
+            };
+            assert_eq!(raw.as_bytes(), body);
+            assert_eq!(raw.typ(), HandshakeType(body[0]));
+            assert_eq!(
+                raw.decode().unwrap_err().alert(),
+                AlertDescription::DECODE_ERROR
+            );
+        }
     }
 
     #[test]
@@ -758,7 +779,7 @@ mod tests {
             for piece in bytes.chunks(chunk) {
                 self.deframer.push(piece);
                 while let Some(m) = self.deframer.pop().expect("deframes") {
-                    got.push(m.clone());
+                    got.push(decoded(m.clone()).expect("decodes"));
                     to.handle(m).expect("the peer accepts it");
                 }
             }

@@ -61,7 +61,7 @@ pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};
 pub use keys::SessionSecrets;
 pub use msgs::enums::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
-pub use msgs::message::{Alert, Message, ProtectedRecord};
+pub use msgs::message::{Alert, Message, ProtectedRecord, RawHandshake};
 pub use verify::ServerCertVerifier;
 
 /// Which end of the connection an engine plays.

@@ -110,6 +110,17 @@ impl ServerState {
             Self::ExpectFinished(..) => Step::ClientEncryptedHandshakeMessage,
         }
     }
+
+    /// The plaintext handshake message type this state waits for, checked
+    /// before the message's body is decoded.
+    pub(crate) fn expected_handshake(&self) -> Option<crate::msgs::enums::HandshakeType> {
+        use crate::msgs::enums::HandshakeType;
+        match self {
+            Self::ExpectClientHello(_) => Some(HandshakeType::CLIENT_HELLO),
+            Self::ExpectClientKeyExchange(_) => Some(HandshakeType::CLIENT_KEY_EXCHANGE),
+            Self::ExpectChangeCipherSpec(..) | Self::ExpectFinished(..) => None,
+        }
+    }
 }
 
 /// What the ClientHello asks for, read once.

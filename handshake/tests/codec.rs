@@ -1269,6 +1269,7 @@ fn check_wire_message(sender: Role, msg: &Message, seen: &mut Vec<(Role, String)
         }
         Message::Alert(a) => panic!("{sender:?} sent a plaintext alert {a:?}"),
         Message::Protected(p) => seen.push((sender, format!("protected {:?}", p.typ))),
+        Message::RawHandshake(r) => panic!("{sender:?} sent an undecoded {r:?}"),
     }
 }
 

@@ -479,7 +479,7 @@ fn warning_alerts_are_capped_during_the_handshake() {
 fn warning_alerts_in_a_row_are_capped_after_the_handshake() {
     use handshake::MAX_WARNING_ALERTS;
     let (_, mut server, mut client_enc, _) = established();
-    let mut sealed_warning = |enc: &mut RecordEncrypter| {
+    let sealed_warning = |enc: &mut RecordEncrypter| {
         protected(
             ContentType::ALERT,
             enc.encrypt(
@@ -541,4 +541,93 @@ fn a_change_cipher_spec_that_is_not_the_byte_1_is_unexpected() {
         Message::read(ContentType::CHANGE_CIPHER_SPEC, &[1], true).unwrap(),
         Message::ChangeCipherSpec
     );
+}
+
+/// `bytes` with its handshake type byte set to `typ`, through the deframer
+/// as one plaintext record (as the TCP transports receive it).
+fn relabelled(bytes: &[u8], typ: HandshakeType) -> Message {
+    let mut body = bytes.to_vec();
+    body[0] = typ.0;
+    let mut record = vec![22, 3, 3];
+    record.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    record.extend_from_slice(&body);
+    let mut d = handshake::framing::Deframer::new();
+    d.push(&record);
+    d.pop().expect("well framed").expect("whole")
+}
+
+#[test]
+fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
+    // Types the engine knows, so a body of another message is malformed
+    // for them: the type must be refused before the body is read.
+    let wrong = [
+        HandshakeType::CLIENT_HELLO,
+        HandshakeType::SERVER_HELLO,
+        HandshakeType::CERTIFICATE,
+        HandshakeType::SERVER_KEY_EXCHANGE,
+        HandshakeType::SERVER_HELLO_DONE,
+        HandshakeType::CLIENT_KEY_EXCHANGE,
+        HandshakeType::FINISHED,
+        HandshakeType::HELLO_REQUEST,
+        HandshakeType(13), // CertificateRequest
+        HandshakeType(99),
+    ];
+    // The server at step 1, given the client's ClientHello relabelled.
+    let (mut client, _) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    let hello = outgoing(&mut client).remove(0).fragment();
+    for typ in wrong {
+        if typ == HandshakeType::CLIENT_HELLO {
+            continue;
+        }
+        let (_, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        let err = server.handle(relabelled(&hello, typ)).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
+        assert!(err.reason().contains("step 1"), "{typ}: {}", err.reason());
+        assert!(
+            events(&mut server)
+                .iter()
+                .any(|e| matches!(e, Event::Failed { step: Step::ClientHello, .. })),
+            "{typ}"
+        );
+    }
+    // The control: the right type with a malformed body is decode_error.
+    let (_, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    let mut truncated = hello.clone();
+    truncated.truncate(40);
+    truncated[3] = 36;
+    let err = server
+        .handle(relabelled(&truncated, HandshakeType::CLIENT_HELLO))
+        .unwrap_err();
+    assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
+
+    // The client at step 2, given the server's ServerHello relabelled.
+    for typ in wrong {
+        if typ == HandshakeType::SERVER_HELLO {
+            continue;
+        }
+        let (mut client, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+        carry(&mut client, &mut server);
+        let server_hello = outgoing(&mut server).remove(0).fragment();
+        let err = client.handle(relabelled(&server_hello, typ)).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
+    }
+    // And at step 3, a ServerKeyExchange where the Certificate belongs.
+    let (mut client, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
+    carry(&mut client, &mut server);
+    let flight = outgoing(&mut server);
+    client.handle(flight[0].clone()).unwrap();
+    let certificate = flight[1].fragment();
+    let err = client
+        .handle(relabelled(&certificate, HandshakeType::SERVER_KEY_EXCHANGE))
+        .unwrap_err();
+    assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE);
+    // And after the handshake, a plaintext handshake message of any type.
+    let (mut client, mut server, _, _) = established();
+    for (conn, typ) in [
+        (&mut client, HandshakeType::HELLO_REQUEST),
+        (&mut server, HandshakeType::CLIENT_HELLO),
+    ] {
+        let err = conn.handle(relabelled(&hello, typ)).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
+    }
 }

@@ -270,10 +270,11 @@ fn flight(stream: &[u8]) -> Flight {
     let mut change_cipher_specs = 0;
     for m in deframe(stream) {
         match m {
-            Message::Handshake(h) => {
+            Message::RawHandshake(raw) => {
                 assert_eq!(change_cipher_specs, 0, "plaintext handshake after CCS");
-                handshake.push(h);
+                handshake.push(raw.decode().expect("a recorded message decodes"));
             }
+            Message::Handshake(h) => panic!("the deframer decoded {h:?} itself"),
             Message::ChangeCipherSpec => change_cipher_specs += 1,
             Message::Protected(p) => {
                 assert_eq!(change_cipher_specs, 1, "protected record before CCS");

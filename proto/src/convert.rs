@@ -72,6 +72,7 @@ pub fn from_response(resp: pb::ConnectResponse) -> Result<Message, Error> {
 /// sends are an internal error.
 pub fn to_request(msg: Message) -> Result<pb::ConnectRequest, Error> {
     let m = match msg {
+        Message::RawHandshake(raw) => return to_request(Message::Handshake(raw.decode()?)),
         Message::Handshake(h) => match h.payload {
             HandshakePayload::ClientHello(h) => Req::ClientHello(pb::ClientHello {
                 client_version: h.client_version.0.into(),
@@ -105,6 +106,7 @@ pub fn to_request(msg: Message) -> Result<pb::ConnectRequest, Error> {
 /// The engine's message as the server sends it.
 pub fn to_response(msg: Message) -> Result<pb::ConnectResponse, Error> {
     let m = match msg {
+        Message::RawHandshake(raw) => return to_response(Message::Handshake(raw.decode()?)),
         Message::Handshake(h) => match h.payload {
             HandshakePayload::ServerHello(h) => Resp::ServerHello(pb::ServerHello {
                 server_version: h.server_version.0.into(),

@@ -420,3 +420,29 @@ async fn a_second_change_cipher_spec_is_unexpected_over_tcp() {
     assert_eq!(alerts(&got), vec![AlertDescription::UNEXPECTED_MESSAGE]);
     front.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hello_relabelled_is_unexpected_over_tcp() {
+    let front = Front::start(Duration::from_secs(10)).await;
+    // ServerHello, Certificate, ServerKeyExchange, ServerHelloDone,
+    // ClientKeyExchange, Finished: a ClientHello body is malformed for
+    // each, but the type is wrong at step 1 before any body is read.
+    for typ in [2u8, 11, 12, 14, 16, 20] {
+        let mut bytes = client_hello_record();
+        bytes[5] = typ;
+        let got = exchange(front.addr, &bytes).await;
+        assert_eq!(
+            alerts(&got),
+            vec![AlertDescription::UNEXPECTED_MESSAGE],
+            "type {typ}"
+        );
+    }
+    // The right type with a cut body is decode_error.
+    let mut bytes = client_hello_record();
+    bytes.truncate(5 + 40);
+    bytes[3..5].copy_from_slice(&40u16.to_be_bytes());
+    bytes[6..9].copy_from_slice(&[0, 0, 36]);
+    let got = exchange(front.addr, &bytes).await;
+    assert_eq!(alerts(&got), vec![AlertDescription::DECODE_ERROR]);
+    front.stop().await;
+}
