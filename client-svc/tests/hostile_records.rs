@@ -151,3 +151,52 @@ async fn a_server_finished_split_over_records_completes() {
         }
     }
 }
+
+/// 32,768 suites or more cannot go in a ClientHello (its cipher_suites
+/// vector holds at most 2^16-2 bytes): the session fails with a TLS error
+/// naming the list, before anything is sent; no panic in any build, no
+/// hello with a wrong length prefix.
+#[tokio::test]
+async fn too_many_suites_fail_the_session_with_a_reason() {
+    // A listener that records whether any byte arrives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tls://{}", listener.local_addr().unwrap());
+    let received = tokio::spawn(async move {
+        let mut total = 0;
+        while let Ok(Ok((mut tcp, _))) =
+            tokio::time::timeout(Duration::from_secs(2), listener.accept()).await
+        {
+            let mut buf = [0u8; 1024];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+        }
+        total
+    });
+    for n in [32_768usize, 40_000] {
+        let mut config = ClientConfig::new(lab().verifier());
+        config.cipher_suites = (0..n).map(|i| CipherSuite(i as u16)).collect();
+        let spec = SessionSpec {
+            server: url.clone(),
+            config,
+            server_name: ServerName::try_from("localhost").unwrap(),
+            message: b"ping".to_vec(),
+            corrupt_application_record: false,
+            capture_secrets: false,
+            key_log: None,
+            timeout: Duration::from_secs(20),
+        };
+        let target = Target::parse(&spec.server).unwrap();
+        let outcome = session::run(target, &spec, |_, _| {}).await;
+        let err = outcome.result.expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("cipher_suites"), "{n}: {text}");
+        assert!(text.contains("internal_error"), "{n}: {text}");
+    }
+    assert_eq!(received.await.unwrap(), 0, "no ClientHello was sent");
+}

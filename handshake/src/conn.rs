@@ -305,7 +305,7 @@ impl Core {
         let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
             verify_data: verify_data.to_vec(),
         }));
-        let plain = transcript.add(&m);
+        let plain = transcript.add(&m)?;
         let record = self.send_protected(ContentType::HANDSHAKE, &plain)?;
         self.emit(
             Direction::Sent,
@@ -428,7 +428,7 @@ impl Core {
     /// Queues a fatal alert for a local error, protected if our write keys
     /// are on (RFC 5246 7.2: alerts are records like any other).
     fn send_alert(&mut self, alert: Alert) {
-        let bytes = alert.get_encoding();
+        let bytes = alert.to_bytes();
         if self.encrypter.is_some() {
             // If even the alert cannot be sealed, there is nothing more to
             // send: the session is over either way.
@@ -600,7 +600,7 @@ impl Connection {
                 description: AlertDescription::NO_RENEGOTIATION,
             };
             self.core
-                .send_protected(ContentType::ALERT, &alert.get_encoding())?;
+                .send_protected(ContentType::ALERT, &alert.to_bytes())?;
         }
         Ok(())
     }
@@ -611,7 +611,7 @@ impl Connection {
                 // RFC 5246 7.2.1: answer with a close_notify of our own.
                 State::Traffic => {
                     self.core
-                        .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                        .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.to_bytes())?;
                 }
                 State::Closing => {}
                 // During the handshake the session simply did not happen.
@@ -696,7 +696,7 @@ impl Connection {
         match self.state {
             State::Traffic => {
                 self.core
-                    .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                    .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.to_bytes())?;
                 self.state = State::Closing;
                 Ok(())
             }

@@ -28,7 +28,7 @@
 //! received and pops messages.
 
 use crate::error::Error;
-use crate::msgs::codec::Codec;
+use crate::msgs::codec::put_u16;
 use crate::msgs::enums::{AlertDescription, ContentType, ProtocolVersion};
 use crate::msgs::handshake::MAX_HANDSHAKE_LEN;
 use crate::msgs::message::{Message, RawHandshake};
@@ -288,7 +288,7 @@ impl Deframer {
 /// bytes of plaintext.
 pub fn encode_records(msg: &Message, out: &mut Vec<u8>) -> Result<(), Error> {
     let typ = msg.content_type();
-    let fragment = msg.fragment();
+    let fragment = msg.fragment()?;
     match msg {
         Message::Handshake(_) => {
             for chunk in fragment.chunks(MAX_PLAINTEXT) {
@@ -309,8 +309,8 @@ pub fn encode_records(msg: &Message, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 fn put_record(typ: ContentType, fragment: &[u8], out: &mut Vec<u8>) {
-    typ.encode(out);
-    ProtocolVersion::TLSV1_2.encode(out);
+    out.push(typ.0);
+    put_u16(ProtocolVersion::TLSV1_2.0, out);
     // Both callers keep fragments within MAX_CIPHERTEXT < 2^16.
     out.extend_from_slice(&(fragment.len() as u16).to_be_bytes());
     out.extend_from_slice(fragment);
@@ -324,6 +324,7 @@ mod tests {
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
     use super::*;
+    use crate::msgs::codec::Codec;
     use crate::msgs::enums::{AlertLevel, HandshakeType};
     use crate::msgs::handshake::{Certificate, Finished, HandshakeMessage, HandshakePayload};
     use crate::msgs::message::{Alert, ProtectedRecord};
@@ -403,7 +404,7 @@ mod tests {
         ];
         let mut body = Vec::new();
         for m in &msgs {
-            m.encode(&mut body);
+            m.encode(&mut body).unwrap();
         }
         let got = deframe(&record(22, 0x0303, &body)).unwrap();
         let want: Vec<Message> = msgs.into_iter().map(Message::from).collect();
@@ -413,8 +414,8 @@ mod tests {
     #[test]
     fn coalesced_messages_come_out_before_the_next_record() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body);
-        finished(2).encode(&mut body);
+        hs(HandshakePayload::ServerHelloDone).encode(&mut body).unwrap();
+        finished(2).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0303, &body);
         bytes.extend(record(20, 0x0303, &[1]));
         let got = deframe(&bytes).unwrap();
@@ -434,7 +435,7 @@ mod tests {
         let cert = certificate(40_000);
         let mut bytes = Vec::new();
         encode_records(&cert.clone().into(), &mut bytes).unwrap();
-        let encoded = cert.get_encoding();
+        let encoded = cert.get_encoding().unwrap();
         assert_eq!(
             bytes.len(),
             encoded.len() + 3 * RECORD_HEADER_LEN,
@@ -443,7 +444,7 @@ mod tests {
         assert_eq!(deframe(&bytes).unwrap(), vec![cert.clone().into()]);
 
         // By hand, cutting inside the 4-byte handshake header too.
-        let encoded = certificate(20_000).get_encoding();
+        let encoded = certificate(20_000).get_encoding().unwrap();
         let cert = certificate(20_000);
         let mut bytes = Vec::new();
         for part in [&encoded[..2], &encoded[2..10_000], &encoded[10_000..]] {
@@ -460,8 +461,8 @@ mod tests {
     #[test]
     fn message_tail_shares_a_record_with_the_next_message() {
         let (a, b) = (certificate(300), finished(7));
-        let mut stream = a.get_encoding();
-        stream.extend(b.get_encoding());
+        let mut stream = a.get_encoding().unwrap();
+        stream.extend(b.get_encoding().unwrap());
         let cut = 150;
         let mut bytes = record(22, 0x0303, &stream[..cut]);
         bytes.extend(record(22, 0x0303, &stream[cut..]));
@@ -471,8 +472,8 @@ mod tests {
     #[test]
     fn one_byte_at_a_time() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body);
-        finished(3).encode(&mut body);
+        hs(HandshakePayload::ServerHelloDone).encode(&mut body).unwrap();
+        finished(3).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0301, &body);
         bytes.extend(record(21, 0x0303, &[1, 0]));
         bytes.extend(record(20, 0x0303, &[1]));
@@ -580,7 +581,7 @@ mod tests {
         assert!(err.reason().contains("SSLv2"), "{}", err.reason());
 
         // After a first valid record the same byte is an unknown type.
-        let mut bytes2 = record(22, 0x0303, &finished(1).get_encoding());
+        let mut bytes2 = record(22, 0x0303, &finished(1).get_encoding().unwrap());
         bytes2.extend(bytes);
         assert_eq!(alert_of(&bytes2), AlertDescription::UNEXPECTED_MESSAGE);
     }
@@ -588,7 +589,7 @@ mod tests {
     #[test]
     fn bad_version_is_protocol_version() {
         for version in [0x0203, 0x0403, 0x0000, 0xfeff] {
-            let bytes = record(22, version, &finished(1).get_encoding());
+            let bytes = record(22, version, &finished(1).get_encoding().unwrap());
             assert_eq!(
                 alert_of(&bytes),
                 AlertDescription::PROTOCOL_VERSION,
@@ -597,7 +598,7 @@ mod tests {
         }
         // Any {3, x} passes the record layer.
         for version in [0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x03ff] {
-            let bytes = record(22, version, &finished(1).get_encoding());
+            let bytes = record(22, version, &finished(1).get_encoding().unwrap());
             assert_eq!(deframe(&bytes).unwrap().len(), 1, "{version:04x}");
         }
     }
@@ -652,7 +653,7 @@ mod tests {
 
     #[test]
     fn interleaving_inside_a_fragmented_message_is_unexpected() {
-        let encoded = certificate(100).get_encoding();
+        let encoded = certificate(100).get_encoding().unwrap();
         for (typ, body) in [(21u8, &[1u8, 0][..]), (20, &[1]), (23, &[0; 20])] {
             let mut bytes = record(22, 0x0303, &encoded[..50]);
             bytes.extend(record(typ, 0x0303, body));

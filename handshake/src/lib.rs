@@ -56,6 +56,7 @@ mod server;
 mod transcript;
 
 pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
+pub use client::{MAX_CIPHER_SUITES, MAX_HELLO_LIST};
 pub use conn::{Clock, Connection, MAX_WARNING_ALERTS};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};

@@ -70,7 +70,7 @@ impl ServerState {
             (Self::ExpectClientHello(config), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let mut transcript = Transcript::default();
-                let message = transcript.add(&m);
+                let message = transcript.add(&m)?;
                 let HandshakePayload::ClientHello(ch) = m.payload else {
                     return Err(unexpected_type(core, Step::ClientHello, typ));
                 };
@@ -93,7 +93,7 @@ impl ServerState {
                         transcript, faults,
                     ))));
                 };
-                transcript.add(&finished);
+                transcript.add(&finished)?;
                 core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
                 return Ok(core.finish());
             }
@@ -427,7 +427,7 @@ fn on_client_hello(
         message: Vec::new(),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHello(sh));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -443,7 +443,7 @@ fn on_client_hello(
     };
     let chain = choice.key.info.clone();
     let m = HandshakeMessage::from(HandshakePayload::Certificate(certificate));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -458,7 +458,7 @@ fn on_client_hello(
                 group,
                 public: pair.public_key().to_vec(),
             };
-            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params);
+            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params)?;
             let mut signature = choice.key.key.sign(scheme, &signed)?;
             if config.faults.corrupt_signature
                 && let Some(last) = signature.last_mut()
@@ -478,14 +478,14 @@ fn on_client_hello(
                 message: Vec::new(),
             };
             let m = HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske));
-            let message = transcript.add(&m);
+            let message = transcript.add(&m)?;
             core.send(m.into());
             (Some(pair), Some(ServerKeyExchangeInfo { message, ..info }))
         }
         None => (None, None),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHelloDone);
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -551,7 +551,7 @@ fn on_client_key_exchange(
             ));
         }
     };
-    let message = transcript.add(m);
+    let message = transcript.add(m)?;
     core.emit(
         Direction::Received,
         StepDetail::ClientKeyExchange {

@@ -574,7 +574,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
     ];
     // The server at step 1, given the client's ClientHello relabelled.
     let (mut client, _) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
-    let hello = outgoing(&mut client).remove(0).fragment();
+    let hello = outgoing(&mut client).remove(0).fragment().unwrap();
     for typ in wrong {
         if typ == HandshakeType::CLIENT_HELLO {
             continue;
@@ -607,7 +607,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
         }
         let (mut client, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
         carry(&mut client, &mut server);
-        let server_hello = outgoing(&mut server).remove(0).fragment();
+        let server_hello = outgoing(&mut server).remove(0).fragment().unwrap();
         let err = client.handle(relabelled(&server_hello, typ)).unwrap_err();
         assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
     }
@@ -616,7 +616,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
     carry(&mut client, &mut server);
     let flight = outgoing(&mut server);
     client.handle(flight[0].clone()).unwrap();
-    let certificate = flight[1].fragment();
+    let certificate = flight[1].fragment().unwrap();
     let err = client
         .handle(relabelled(&certificate, HandshakeType::SERVER_KEY_EXCHANGE))
         .unwrap_err();

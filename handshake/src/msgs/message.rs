@@ -30,10 +30,17 @@ impl Alert {
     }
 }
 
+impl Alert {
+    /// The two bytes on the wire (encoding an alert cannot fail).
+    pub fn to_bytes(self) -> [u8; 2] {
+        [self.level.0, self.description.0]
+    }
+}
+
 impl Codec for Alert {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.level.encode(out);
-        self.description.encode(out);
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.extend_from_slice(&self.to_bytes());
+        Ok(())
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -150,15 +157,17 @@ impl Message {
         }
     }
 
-    /// The record fragment: what follows the 5-byte record header.
-    pub fn fragment(&self) -> Vec<u8> {
-        match self {
-            Self::Handshake(h) => h.get_encoding(),
+    /// The record fragment: what follows the 5-byte record header. Fails
+    /// only for a handshake message built with a vector too long for its
+    /// length prefix ([`Codec::encode`]).
+    pub fn fragment(&self) -> Result<Vec<u8>, Error> {
+        Ok(match self {
+            Self::Handshake(h) => h.get_encoding()?,
             Self::RawHandshake(h) => h.bytes.clone(),
             Self::ChangeCipherSpec => vec![1],
-            Self::Alert(a) => a.get_encoding(),
+            Self::Alert(a) => a.to_bytes().to_vec(),
             Self::Protected(p) => p.fragment.clone(),
-        }
+        })
     }
 
     /// Reads one message from a record fragment. `protected` says whether
