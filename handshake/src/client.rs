@@ -295,7 +295,11 @@ pub const MAX_HELLO_LIST: usize = (0xffff - 2) / 2;
 /// write a wrong length).
 fn check_hello_lists(config: &ClientConfig) -> Result<(), Error> {
     for (what, len, max) in [
-        ("cipher_suites", config.cipher_suites.len(), MAX_CIPHER_SUITES),
+        (
+            "cipher_suites",
+            config.cipher_suites.len(),
+            MAX_CIPHER_SUITES,
+        ),
         ("groups", config.groups.len(), MAX_HELLO_LIST),
         (
             "signature_schemes",

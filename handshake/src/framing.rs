@@ -414,7 +414,9 @@ mod tests {
     #[test]
     fn coalesced_messages_come_out_before_the_next_record() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body).unwrap();
+        hs(HandshakePayload::ServerHelloDone)
+            .encode(&mut body)
+            .unwrap();
         finished(2).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0303, &body);
         bytes.extend(record(20, 0x0303, &[1]));
@@ -472,7 +474,9 @@ mod tests {
     #[test]
     fn one_byte_at_a_time() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body).unwrap();
+        hs(HandshakePayload::ServerHelloDone)
+            .encode(&mut body)
+            .unwrap();
         finished(3).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0301, &body);
         bytes.extend(record(21, 0x0303, &[1, 0]));
@@ -646,7 +650,11 @@ mod tests {
         // value, or two coalesced, is unexpected_message (as OpenSSL has it).
         for body in [&[2u8][..], &[0], &[1, 1], &[1, 0], &[1; 300]] {
             let err = deframe(&record(20, 0x0303, body)).unwrap_err();
-            assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{body:?}");
+            assert_eq!(
+                err.alert(),
+                AlertDescription::UNEXPECTED_MESSAGE,
+                "{body:?}"
+            );
             assert!(err.reason().contains("single byte 1"), "{}", err.reason());
         }
     }

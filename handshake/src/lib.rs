@@ -55,8 +55,8 @@ mod conn;
 mod server;
 mod transcript;
 
-pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
 pub use client::{MAX_CIPHER_SUITES, MAX_HELLO_LIST};
+pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
 pub use conn::{Clock, Connection, MAX_WARNING_ALERTS};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};

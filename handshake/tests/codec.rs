@@ -60,7 +60,11 @@ fn assert_codec<T: Codec + PartialEq + Debug>(value: &T, wire: &[u8]) {
     assert_eq!(value.get_encoding().unwrap(), wire, "encoding of {value:?}");
     let decoded = T::read_bytes(wire).unwrap_or_else(|e| panic!("decoding {value:?}: {e}"));
     assert_eq!(&decoded, value);
-    assert_eq!(decoded.get_encoding().unwrap(), wire, "re-encoding of {value:?}");
+    assert_eq!(
+        decoded.get_encoding().unwrap(),
+        wire,
+        "re-encoding of {value:?}"
+    );
 }
 
 /// Like `assert_codec`, for structures that have their own length (all but
@@ -511,7 +515,9 @@ fn certificate_of_the_lab_pki_round_trips() {
             p.ecdsa_p256.cert().clone(),
         ],
     };
-    let enc = hs(HandshakePayload::Certificate(c.clone())).get_encoding().unwrap();
+    let enc = hs(HandshakePayload::Certificate(c.clone()))
+        .get_encoding()
+        .unwrap();
     let total: usize = c.certificate_list.iter().map(|d| 3 + d.len()).sum();
     assert_eq!(enc.len(), 4 + 3 + total);
     assert_eq!(
@@ -610,7 +616,8 @@ fn server_key_exchange_bounds() {
             typ: HandshakeType::SERVER_KEY_EXCHANGE,
             body: bad,
         })
-        .get_encoding().unwrap();
+        .get_encoding()
+        .unwrap();
         assert_eq!(
             decode_err::<HandshakeMessage>(&wire),
             AlertDescription::ILLEGAL_PARAMETER
@@ -700,7 +707,9 @@ fn client_key_exchange_ecdh() {
         let cke = ClientKeyExchange::ecdh(&public).unwrap();
         assert_eq!(cke.body[0] as usize, len);
         assert_eq!(cke.ecdh_public().unwrap(), &public[..]);
-        let wire = hs(HandshakePayload::ClientKeyExchange(cke.clone())).get_encoding().unwrap();
+        let wire = hs(HandshakePayload::ClientKeyExchange(cke.clone()))
+            .get_encoding()
+            .unwrap();
         assert_eq!(
             HandshakeMessage::read_bytes(&wire).unwrap().payload,
             HandshakePayload::ClientKeyExchange(cke)
@@ -848,7 +857,10 @@ fn alert_known_answers() {
 fn change_cipher_spec_known_answer() {
     let m = Message::ChangeCipherSpec;
     assert_eq!(m.content_type(), ContentType::CHANGE_CIPHER_SPEC);
-    assert_eq!(ContentType::CHANGE_CIPHER_SPEC.get_encoding().unwrap(), hex("14"));
+    assert_eq!(
+        ContentType::CHANGE_CIPHER_SPEC.get_encoding().unwrap(),
+        hex("14")
+    );
     assert_eq!(m.fragment().unwrap(), hex("01"));
     for protected in [false, true] {
         assert_eq!(
@@ -955,7 +967,10 @@ fn content_type_and_handshake_type_code_points() {
     for (t, v) in types {
         assert_eq!(t.0, v);
     }
-    assert_eq!(ProtocolVersion::TLSV1_2.get_encoding().unwrap(), hex("03 03"));
+    assert_eq!(
+        ProtocolVersion::TLSV1_2.get_encoding().unwrap(),
+        hex("03 03")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -981,7 +996,8 @@ fn ch_err(body: &[u8]) -> AlertDescription {
         typ: HandshakeType::CLIENT_HELLO,
         body: body.to_vec(),
     })
-    .get_encoding().unwrap();
+    .get_encoding()
+    .unwrap();
     assert_eq!(decode_err::<HandshakeMessage>(&wire), alert);
     assert_eq!(message_err(ContentType::HANDSHAKE, &wire, false), alert);
     alert
@@ -1045,7 +1061,8 @@ fn client_hello_bounds() {
         ),
         ..minimal_client_hello(None)
     }))
-    .get_encoding().unwrap();
+    .get_encoding()
+    .unwrap();
     let body = &full[4..];
     let no_ext_len = 2 + 32 + 1 + 4 + 2;
     for n in 0..body.len() {
@@ -1201,7 +1218,11 @@ fn coalesced_handshake_messages_read_one_at_a_time() {
     let c = hs(HandshakePayload::Finished(Finished {
         verify_data: vec![9; 12],
     }));
-    let bytes = cat(&[&a.get_encoding().unwrap(), &b.get_encoding().unwrap(), &c.get_encoding().unwrap()]);
+    let bytes = cat(&[
+        &a.get_encoding().unwrap(),
+        &b.get_encoding().unwrap(),
+        &c.get_encoding().unwrap(),
+    ]);
     let mut r = Reader::new(&bytes);
     assert_eq!(HandshakeMessage::read(&mut r).unwrap(), a);
     assert_eq!(HandshakeMessage::read(&mut r).unwrap(), b);

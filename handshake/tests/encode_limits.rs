@@ -10,9 +10,7 @@ use std::sync::Arc;
 use common::pair::client_config;
 use common::pki::valid_now;
 use handshake::msgs::codec::Codec;
-use handshake::msgs::handshake::{
-    Certificate, ClientHello, HandshakeMessage, HandshakePayload,
-};
+use handshake::msgs::handshake::{Certificate, ClientHello, HandshakeMessage, HandshakePayload};
 use handshake::rand::SeededRng;
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Error, MAX_CIPHER_SUITES,
@@ -81,7 +79,11 @@ fn a_client_with_too_many_suites_fails_at_construction() {
 #[test]
 fn a_client_with_too_many_groups_or_schemes_fails_at_construction() {
     let groups = |n: usize| (0..n).map(|i| NamedGroup(i as u16)).collect::<Vec<_>>();
-    let schemes = |n: usize| (0..n).map(|i| SignatureScheme(i as u16)).collect::<Vec<_>>();
+    let schemes = |n: usize| {
+        (0..n)
+            .map(|i| SignatureScheme(i as u16))
+            .collect::<Vec<_>>()
+    };
     for n in [MAX_HELLO_LIST + 1, 32_768, 70_000] {
         let mut config = client_config();
         config.groups = groups(n);
@@ -91,7 +93,11 @@ fn a_client_with_too_many_groups_or_schemes_fails_at_construction() {
         let mut config = client_config();
         config.signature_schemes = schemes(n);
         let err = client(config).unwrap_err();
-        assert!(err.reason().contains("signature_schemes"), "{}", err.reason());
+        assert!(
+            err.reason().contains("signature_schemes"),
+            "{}",
+            err.reason()
+        );
     }
     // Each list fits alone, but not both in one extensions block: the
     // encoder refuses the hello.
@@ -100,7 +106,11 @@ fn a_client_with_too_many_groups_or_schemes_fails_at_construction() {
     config.signature_schemes = schemes(MAX_HELLO_LIST);
     let err = client(config).unwrap_err();
     assert_eq!(err.alert(), AlertDescription::INTERNAL_ERROR);
-    assert!(err.reason().contains("cannot be encoded"), "{}", err.reason());
+    assert!(
+        err.reason().contains("cannot be encoded"),
+        "{}",
+        err.reason()
+    );
     assert!(err.reason().contains("length prefix"), "{}", err.reason());
     // Many groups, with room for the other extensions: sent.
     let mut config = client_config();
@@ -135,8 +145,6 @@ fn the_encoder_refuses_what_its_prefix_cannot_state() {
     let m = HandshakeMessage::from(HandshakePayload::Certificate(chain));
     assert!(m.get_encoding().is_err());
     let mut out = Vec::new();
-    assert!(
-        handshake::framing::encode_records(&Message::Handshake(m), &mut out).is_err()
-    );
+    assert!(handshake::framing::encode_records(&Message::Handshake(m), &mut out).is_err());
     assert!(out.is_empty(), "nothing written");
 }

@@ -80,7 +80,8 @@ fn split(enc: &mut RecordEncrypter, plain: &[u8], cuts: &[usize]) -> Vec<Message
     for &cut in cuts.iter().chain([plain.len()].iter()) {
         out.push(protected(
             ContentType::HANDSHAKE,
-            enc.encrypt(ContentType::HANDSHAKE, &plain[at..cut]).unwrap(),
+            enc.encrypt(ContentType::HANDSHAKE, &plain[at..cut])
+                .unwrap(),
         ));
         at = cut;
     }
@@ -151,7 +152,9 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
                 let mut ciphertext = Vec::new();
                 for (i, m) in pieces.into_iter().enumerate() {
                     assert!(!receiver.is_handshake_complete(), "{what}: early at {i}");
-                    let Message::Protected(r) = &m else { unreachable!() };
+                    let Message::Protected(r) = &m else {
+                        unreachable!()
+                    };
                     ciphertext.extend_from_slice(&r.fragment);
                     receiver.handle(m).unwrap_or_else(|e| panic!("{what}: {e}"));
                 }
@@ -192,9 +195,10 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
                 receiver
                     .handle(protected(ContentType::APPLICATION_DATA, data))
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert!(events(receiver).contains(&Event::ApplicationData(
-                    b"after a split Finished".to_vec()
-                )));
+                assert!(
+                    events(receiver)
+                        .contains(&Event::ApplicationData(b"after a split Finished".to_vec()))
+                );
                 receiver.send_application_data(b"pong").unwrap();
                 carry(receiver, sender);
                 assert!(events(sender).contains(&Event::ApplicationData(b"pong".to_vec())));
@@ -423,7 +427,11 @@ fn a_finished_followed_by_a_hello_request_in_the_same_record() {
         client.handle(m).expect("accepted");
     }
     assert!(client.is_handshake_complete());
-    assert_eq!(sealed_alerts(&mut client), 1, "the HelloRequest is declined");
+    assert_eq!(
+        sealed_alerts(&mut client),
+        1,
+        "the HelloRequest is declined"
+    );
 }
 
 #[test]
@@ -452,7 +460,11 @@ fn warning_alerts_are_capped_during_the_handshake() {
             MAX_WARNING_ALERTS
         );
         let err = receiver.handle(w()).unwrap_err();
-        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{role:?}");
+        assert_eq!(
+            err.alert(),
+            AlertDescription::UNEXPECTED_MESSAGE,
+            "{role:?}"
+        );
         assert!(err.reason().contains("warning alerts"), "{}", err.reason());
         // A fatal alert goes out and the failure is reported.
         assert_eq!(
@@ -514,10 +526,8 @@ fn warning_alerts_in_a_row_are_capped_after_the_handshake() {
 #[test]
 fn a_second_change_cipher_spec_is_unexpected_in_both_roles() {
     for splitter in [Role::Client, Role::Server] {
-        let (mut client, mut server, _) = until_finished(
-            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            splitter,
-        );
+        let (mut client, mut server, _) =
+            until_finished(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, splitter);
         let receiver = match splitter {
             Role::Client => &mut server,
             Role::Server => &mut client,
@@ -535,7 +545,11 @@ fn a_second_change_cipher_spec_is_unexpected_in_both_roles() {
 fn a_change_cipher_spec_that_is_not_the_byte_1_is_unexpected() {
     for body in [&[][..], &[0], &[2], &[1, 1], &[1, 0]] {
         let err = Message::read(ContentType::CHANGE_CIPHER_SPEC, body, false).unwrap_err();
-        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{body:?}");
+        assert_eq!(
+            err.alert(),
+            AlertDescription::UNEXPECTED_MESSAGE,
+            "{body:?}"
+        );
     }
     assert_eq!(
         Message::read(ContentType::CHANGE_CIPHER_SPEC, &[1], true).unwrap(),
@@ -584,9 +598,13 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
         assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
         assert!(err.reason().contains("step 1"), "{typ}: {}", err.reason());
         assert!(
-            events(&mut server)
-                .iter()
-                .any(|e| matches!(e, Event::Failed { step: Step::ClientHello, .. })),
+            events(&mut server).iter().any(|e| matches!(
+                e,
+                Event::Failed {
+                    step: Step::ClientHello,
+                    ..
+                }
+            )),
             "{typ}"
         );
     }

@@ -434,7 +434,11 @@ fn verify_data_of((typ, plain): &(ContentType, Vec<u8>)) -> Vec<u8> {
         "the first protected record is Finished"
     );
     let m = HandshakeMessage::read_bytes(plain).expect("Finished decodes");
-    assert_eq!(&m.get_encoding().unwrap(), plain, "Finished re-encodes exactly");
+    assert_eq!(
+        &m.get_encoding().unwrap(),
+        plain,
+        "Finished re-encodes exactly"
+    );
     let HandshakePayload::Finished(f) = m.payload else {
         panic!("{} instead of Finished", m.typ())
     };
@@ -487,7 +491,8 @@ fn close_notify() -> Vec<u8> {
         level: AlertLevel::WARNING,
         description: AlertDescription::CLOSE_NOTIFY,
     }
-    .get_encoding().unwrap()
+    .get_encoding()
+    .unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -701,8 +706,18 @@ fn engine_server_accepts_openssls_client_flight() {
         });
         assert_eq!(ems_event, Some(kat.expect_ems()), "{}", kat.name);
         // Certificate and ServerHelloDone are byte for byte OpenSSL's.
-        assert_eq!(hex(&cert.get_encoding().unwrap()), hex(&s.raw[2]), "{}", kat.name);
-        assert_eq!(hex(&shd.get_encoding().unwrap()), hex(&s.raw[3]), "{}", kat.name);
+        assert_eq!(
+            hex(&cert.get_encoding().unwrap()),
+            hex(&s.raw[2]),
+            "{}",
+            kat.name
+        );
+        assert_eq!(
+            hex(&shd.get_encoding().unwrap()),
+            hex(&s.raw[3]),
+            "{}",
+            kat.name
+        );
 
         // The recorded ClientKeyExchange: the engine's server decrypts the
         // pre-master OpenSSL's client logged.
@@ -877,7 +892,12 @@ fn lossy_decoding_or_tampered_records_are_caught() {
             kat.name
         );
         let lossy = HandshakeMessage::from(HandshakePayload::ClientHello(ch));
-        assert_ne!(hex(&lossy.get_encoding().unwrap()), hex(&s.raw[0]), "{}", kat.name);
+        assert_ne!(
+            hex(&lossy.get_encoding().unwrap()),
+            hex(&s.raw[0]),
+            "{}",
+            kat.name
+        );
 
         // A flipped byte in any protected record: it does not open.
         let secrets = derive(kat, &s, pre_master(&s), kat.expect_ems());

@@ -13,12 +13,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PATIENCE, Stream, TestServer, client_config, new_client, plain_alerts, server_config};
+use common::{
+    PATIENCE, Stream, TestServer, client_config, new_client, plain_alerts, server_config,
+};
 use handshake::framing::{Deframer, encode_records};
 use handshake::record::{RecordDecrypter, RecordEncrypter};
-use handshake::{
-    AlertDescription, CipherSuite, Connection, Event, Message, ProtectedRecord, Role,
-};
+use handshake::{AlertDescription, CipherSuite, Connection, Event, Message, ProtectedRecord, Role};
 use proto::convert::{from_response, to_request};
 use proto::pb::{self, connect_request};
 use server_svc::TlsFront;
@@ -223,9 +223,11 @@ async fn a_split_finished_completes_over_grpc() {
                     Ok(Some(r)) => r,
                     other => panic!("{suite} {cuts:?}: stream ended: {other:?}"),
                 };
-                client.handle(from_response(r).unwrap()).unwrap_or_else(|e| {
-                    panic!("{suite} {cuts:?}: {e}");
-                });
+                client
+                    .handle(from_response(r).unwrap())
+                    .unwrap_or_else(|e| {
+                        panic!("{suite} {cuts:?}: {e}");
+                    });
                 let data: Vec<u8> = std::iter::from_fn(|| client.poll_event())
                     .filter_map(|e| match e {
                         Event::ApplicationData(d) => Some(d),
@@ -325,7 +327,12 @@ async fn warning_alerts_during_the_handshake_end_it_over_tcp() {
             .await
             .expect("the flight comes")
             .expect("read");
-        assert_ne!(n, 0, "closed after {} warnings", handshake::MAX_WARNING_ALERTS);
+        assert_ne!(
+            n,
+            0,
+            "closed after {} warnings",
+            handshake::MAX_WARNING_ALERTS
+        );
         flight.extend_from_slice(&buf[..n]);
     }
     assert!(alerts(&flight).is_empty(), "{:?}", alerts(&flight));
@@ -380,7 +387,9 @@ async fn a_change_cipher_spec_that_is_not_the_byte_1_is_unexpected_over_tcp() {
 async fn a_second_change_cipher_spec_is_unexpected_over_tcp() {
     let front = Front::start(Duration::from_secs(10)).await;
     let mut stream = TcpStream::connect(front.addr).await.expect("connect");
-    let mut client = new_client(client_config(&[CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256]));
+    let mut client = new_client(client_config(&[
+        CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256,
+    ]));
     let mut deframer = Deframer::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();

@@ -256,7 +256,10 @@ mod tests {
     #[test]
     fn round_trip_keeps_unknown_values() {
         let v = NamedGroup(0x1234);
-        assert_eq!(NamedGroup::read_bytes(&v.get_encoding().unwrap()).unwrap(), v);
+        assert_eq!(
+            NamedGroup::read_bytes(&v.get_encoding().unwrap()).unwrap(),
+            v
+        );
         assert_eq!(v.get_encoding().unwrap(), vec![0x12, 0x34]);
     }
 }

@@ -129,7 +129,12 @@ impl RawHandshake {
 
 impl std::fmt::Debug for RawHandshake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawHandshake({}, {} bytes)", self.typ(), self.bytes.len())
+        write!(
+            f,
+            "RawHandshake({}, {} bytes)",
+            self.typ(),
+            self.bytes.len()
+        )
     }
 }
 
