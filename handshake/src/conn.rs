@@ -8,8 +8,11 @@
 //!
 //! The role-specific handshakes live in `client.rs` and `server.rs`; this
 //! file holds what both share: the outgoing queue, the event queue, the
-//! record protection once ChangeCipherSpec switches it on, alerts, and the
-//! traffic phase after Finished.
+//! record protection once ChangeCipherSpec switches it on, the reassembly
+//! of handshake messages split over protected records, the check of each
+//! plaintext handshake message's type against the state before its body is
+//! decoded, alerts (and the cap on warnings), and the traffic phase after
+//! Finished.
 
 use std::collections::VecDeque;
 use std::mem;

@@ -14,7 +14,8 @@
 //! # Layout
 //!
 //! ```text
-//! conn.rs        Connection: queues, record protection switch, alerts, traffic phase
+//! conn.rs        Connection: queues, record protection, protected handshake reassembly,
+//!                type-before-body checks, alerts, traffic phase
 //! client.rs      the client's states (ExpectServerHello .. ExpectFinished)
 //! server.rs      the server's states (ExpectClientHello .. ExpectFinished)
 //! config.rs      ClientConfig, ServerConfig, CertifiedKey
