@@ -72,7 +72,7 @@ impl ServerState {
             (Self::ExpectClientHello(config), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let mut transcript = Transcript::default();
-                let message = transcript.add(&m);
+                let message = transcript.add(&m)?;
                 let HandshakePayload::ClientHello(ch) = m.payload else {
                     return Err(unexpected_type(core, Step::ClientHello, typ));
                 };
@@ -89,8 +89,13 @@ impl ServerState {
                 Self::ExpectFinished(transcript, faults)
             }
             (Self::ExpectFinished(mut transcript, faults), Message::Protected(rec)) => {
-                let finished = core.receive_finished(&rec, &transcript)?;
-                transcript.add(&finished);
+                let Some(finished) = core.receive_finished(&rec, &transcript)? else {
+                    // Split over records: the rest is still to come.
+                    return Ok(State::Server(Box::new(Self::ExpectFinished(
+                        transcript, faults,
+                    ))));
+                };
+                transcript.add(&finished)?;
                 core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
                 return Ok(core.finish());
             }
@@ -105,6 +110,17 @@ impl ServerState {
             Self::ExpectClientKeyExchange(_) => Step::ClientKeyExchange,
             Self::ExpectChangeCipherSpec(..) => Step::ClientChangeCipherSpec,
             Self::ExpectFinished(..) => Step::ClientEncryptedHandshakeMessage,
+        }
+    }
+
+    /// The plaintext handshake message type this state waits for, checked
+    /// before the message's body is decoded.
+    pub(crate) fn expected_handshake(&self) -> Option<crate::msgs::enums::HandshakeType> {
+        use crate::msgs::enums::HandshakeType;
+        match self {
+            Self::ExpectClientHello(_) => Some(HandshakeType::CLIENT_HELLO),
+            Self::ExpectClientKeyExchange(_) => Some(HandshakeType::CLIENT_KEY_EXCHANGE),
+            Self::ExpectChangeCipherSpec(..) | Self::ExpectFinished(..) => None,
         }
     }
 }
@@ -452,7 +468,7 @@ fn on_client_hello(
         message: Vec::new(),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHello(sh));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -468,7 +484,7 @@ fn on_client_hello(
     };
     let chain = choice.key.info.clone();
     let m = HandshakeMessage::from(HandshakePayload::Certificate(certificate));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -483,7 +499,7 @@ fn on_client_hello(
                 group,
                 public: pair.public_key().to_vec(),
             };
-            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params);
+            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params)?;
             let mut signature = choice.key.key.sign(scheme, &signed)?;
             if config.faults.corrupt_signature
                 && let Some(last) = signature.last_mut()
@@ -503,14 +519,14 @@ fn on_client_hello(
                 message: Vec::new(),
             };
             let m = HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske));
-            let message = transcript.add(&m);
+            let message = transcript.add(&m)?;
             core.send(m.into());
             (Some(pair), Some(ServerKeyExchangeInfo { message, ..info }))
         }
         None => (None, None),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHelloDone);
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -576,7 +592,7 @@ fn on_client_key_exchange(
             ));
         }
     };
-    let message = transcript.add(m);
+    let message = transcript.add(m)?;
     core.emit(
         Direction::Received,
         StepDetail::ClientKeyExchange {

@@ -428,7 +428,8 @@ fn an_ecdsa_key_signs_with_any_offered_sha2_hash() {
                     group: kx.group,
                     public: kx.public.clone(),
                 },
-            );
+            )
+            .unwrap();
             let public = certified(leaf).key.public_key().to_vec();
             UnparsedPublicKey::new(verifier(p256, scheme), &public)
                 .verify(&signed, &kx.signature)

@@ -275,7 +275,7 @@ async fn the_largest_client_hello_fits_the_default_grpc_message_size() {
     };
     use handshake::msgs::codec::Codec as _;
     assert_eq!(
-        h.get_encoding().len(),
+        h.get_encoding().unwrap().len(),
         4 + handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN
     );
     let size = req.encoded_len();
