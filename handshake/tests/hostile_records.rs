@@ -109,22 +109,28 @@ fn until_finished(suite: CipherSuite, splitter: Role) -> (Connection, Connection
     if splitter == Role::Server {
         carry(&mut client, &mut server); // CKE, CCS, Finished
     }
-    let sender = match splitter {
-        Role::Client => &mut client,
-        Role::Server => &mut server,
-    };
+    let (sender, receiver) = sides(splitter, &mut client, &mut server);
     let mut msgs = outgoing(sender);
     let Some(Message::Protected(finished)) = msgs.pop() else {
         panic!("the flight ends with the protected Finished");
-    };
-    let receiver = match splitter {
-        Role::Client => &mut server,
-        Role::Server => &mut client,
     };
     for m in msgs {
         receiver.handle(m).expect("the flight before Finished");
     }
     (client, server, finished)
+}
+
+/// The `splitter` (the sender of the split Finished) and its peer (the
+/// receiver), in that order.
+fn sides<'a>(
+    splitter: Role,
+    client: &'a mut Connection,
+    server: &'a mut Connection,
+) -> (&'a mut Connection, &'a mut Connection) {
+    match splitter {
+        Role::Client => (client, server),
+        Role::Server => (server, client),
+    }
 }
 
 #[test]
@@ -142,10 +148,7 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
             for cut in cuts {
                 let what = format!("{suite} {splitter:?} {cut:?}");
                 let (mut client, mut server, finished) = until_finished(suite, splitter);
-                let (sender, receiver) = match splitter {
-                    Role::Client => (&mut client, &mut server),
-                    Role::Server => (&mut server, &mut client),
-                };
+                let (sender, receiver) = sides(splitter, &mut client, &mut server);
                 let (mut enc, plain) = reseal(sender, &finished);
                 assert_eq!(plain.len(), 16, "{what}");
                 let pieces = split(&mut enc, &plain, cut);
@@ -185,10 +188,7 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
                 }
                 assert!(client.is_handshake_complete(), "{what}");
                 assert!(server.is_handshake_complete(), "{what}");
-                let (sender, receiver) = match splitter {
-                    Role::Client => (&mut client, &mut server),
-                    Role::Server => (&mut server, &mut client),
-                };
+                let (sender, receiver) = sides(splitter, &mut client, &mut server);
                 let data = enc
                     .encrypt(ContentType::APPLICATION_DATA, b"after a split Finished")
                     .unwrap();
@@ -222,10 +222,7 @@ fn a_split_finished_that_declares_too_much_is_decode_error_at_once() {
     for splitter in [Role::Client, Role::Server] {
         let (mut client, mut server, finished) =
             until_finished(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, splitter);
-        let (sender, receiver) = match splitter {
-            Role::Client => (&mut client, &mut server),
-            Role::Server => (&mut server, &mut client),
-        };
+        let (sender, receiver) = sides(splitter, &mut client, &mut server);
         let (mut enc, _) = reseal(sender, &finished);
         // A Finished header declaring 2^24 - 1 bytes: refused on the
         // header, without waiting for (or buffering) any body.
@@ -260,10 +257,7 @@ fn another_type_where_finished_belongs_is_unexpected_on_its_first_byte() {
     ] {
         let (mut client, mut server, finished) =
             until_finished(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, splitter);
-        let (sender, receiver) = match splitter {
-            Role::Client => (&mut client, &mut server),
-            Role::Server => (&mut server, &mut client),
-        };
+        let (sender, receiver) = sides(splitter, &mut client, &mut server);
         let (mut enc, _) = reseal(sender, &finished);
         // Only the type byte: enough to refuse it.
         let err = fails_with(receiver, split(&mut enc, &[typ.0], &[]));
@@ -281,10 +275,7 @@ fn records_interleaved_in_a_split_finished_are_unexpected() {
         for other in 0..4 {
             let (mut client, mut server, finished) =
                 until_finished(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, splitter);
-            let (sender, receiver) = match splitter {
-                Role::Client => (&mut client, &mut server),
-                Role::Server => (&mut server, &mut client),
-            };
+            let (sender, receiver) = sides(splitter, &mut client, &mut server);
             let (mut enc, plain) = reseal(sender, &finished);
             let mut msgs = split(&mut enc, &plain[..1], &[]);
             msgs.push(match other {
