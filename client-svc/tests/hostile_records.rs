@@ -7,18 +7,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use client_svc::report::ReportBuilder;
-use client_svc::session::{self, SessionSpec, Target};
-use common::lab;
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SystemRng;
+use client_svc::session::{self, Target};
+use common::{lab, ping_spec, start_engine_server_with};
+use handshake::framing::encode_records;
 use handshake::record::{RecordDecrypter, RecordEncrypter};
-use handshake::{CipherSuite, ClientConfig, Connection, Event, Message, ProtectedRecord, Role};
-use rustls_pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use handshake::{CipherSuite, Connection, Message, ProtectedRecord, Role};
+use tokio::io::AsyncReadExt;
 
 /// Re-seals what the engine's server sends so that its first protected
 /// record (the Finished) goes out in pieces cut at `cuts`; every later
@@ -64,46 +61,16 @@ impl Splitter {
 /// Serves one connection with the engine's server role, its Finished cut
 /// at `cuts`, replying "echo: " + the request and then close_notify.
 async fn start_splitting_server(cuts: &'static [usize]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = Arc::new(lab().server_config());
-    tokio::spawn(async move {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut conn = Connection::server(config, Box::new(SystemRng)).unwrap();
-        let mut splitter = Splitter { cuts, keys: None };
-        let mut deframer = Deframer::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            deframer.push(&buf[..n]);
-            let mut end = false;
-            while let Ok(Some(m)) = deframer.pop() {
-                let _ = conn.handle(m);
-                while let Some(e) = conn.poll_event() {
-                    match e {
-                        Event::ApplicationData(data) => {
-                            let reply = [b"echo: ".as_slice(), &data].concat();
-                            conn.send_application_data(&reply).unwrap();
-                            conn.close().unwrap();
-                        }
-                        Event::Failed { .. } | Event::PeerClosed => end = true,
-                        _ => {}
-                    }
-                }
-            }
-            if tcp.write_all(&splitter.transmit(&mut conn)).await.is_err() {
-                return;
-            }
-            if end {
-                let _ = tcp.shutdown().await;
-                return;
-            }
-        }
-    });
-    format!("tls://{addr}")
+    let mut splitter = Splitter { cuts, keys: None };
+    start_engine_server_with(
+        lab().server_config(),
+        |conn| {
+            conn.close().unwrap();
+            false
+        },
+        move |conn| splitter.transmit(conn),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -119,18 +86,7 @@ async fn a_server_finished_split_over_records_completes() {
     ] {
         for cut in cuts {
             let url = start_splitting_server(cut).await;
-            let mut config = ClientConfig::new(lab().verifier());
-            config.cipher_suites = vec![suite];
-            let spec = SessionSpec {
-                server: url.clone(),
-                config,
-                server_name: ServerName::try_from("localhost").unwrap(),
-                message: b"ping".to_vec(),
-                corrupt_application_record: false,
-                capture_secrets: false,
-                key_log: None,
-                timeout: Duration::from_secs(20),
-            };
+            let spec = ping_spec(&url, &[suite]);
             let target = Target::parse(&spec.server).unwrap();
             let mut builder = ReportBuilder::new();
             let outcome = session::run(target, &spec, |progress, elapsed| {
@@ -179,18 +135,8 @@ async fn too_many_suites_fail_the_session_with_a_reason() {
         total
     });
     for n in [32_768usize, 40_000] {
-        let mut config = ClientConfig::new(lab().verifier());
-        config.cipher_suites = (0..n).map(|i| CipherSuite(i as u16)).collect();
-        let spec = SessionSpec {
-            server: url.clone(),
-            config,
-            server_name: ServerName::try_from("localhost").unwrap(),
-            message: b"ping".to_vec(),
-            corrupt_application_record: false,
-            capture_secrets: false,
-            key_log: None,
-            timeout: Duration::from_secs(20),
-        };
+        let suites: Vec<CipherSuite> = (0..n).map(|i| CipherSuite(i as u16)).collect();
+        let spec = ping_spec(&url, &suites);
         let target = Target::parse(&spec.server).unwrap();
         let outcome = session::run(target, &spec, |_, _| {}).await;
         let err = outcome.result.expect_err("refused");

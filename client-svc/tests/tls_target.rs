@@ -20,11 +20,9 @@ use client_svc::report::ReportBuilder;
 use client_svc::service::Settings;
 use client_svc::session::{self, Outcome, SessionError, SessionSpec, Target};
 use common::{STEP_NAMES, temp_dir};
-use handshake::framing::Deframer;
-use handshake::rand::SystemRng;
 use handshake::suites::ALL_SUITES;
 use handshake::{
-    AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Event, Message,
+    AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Message,
     ServerCertVerifier, ServerConfig, Step,
 };
 use proto::keylog::KeyLog;
@@ -713,51 +711,19 @@ fn frame(conn: &mut Connection, peer: Peer) -> Vec<u8> {
 /// Serves one TLS connection with the engine's server role, replying
 /// "echo: " + the request, ending as `peer` says. Returns its address.
 async fn start_engine_server(peer: Peer) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = Arc::new(lab().server_config());
-    tokio::spawn(async move {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut conn = Connection::server(config, Box::new(SystemRng)).unwrap();
-        let mut deframer = Deframer::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            deframer.push(&buf[..n]);
-            let mut end = false;
-            while let Ok(Some(m)) = deframer.pop() {
-                let _ = conn.handle(m);
-                while let Some(e) = conn.poll_event() {
-                    match e {
-                        Event::ApplicationData(data) => {
-                            let reply = [b"echo: ".as_slice(), &data].concat();
-                            conn.send_application_data(&reply).unwrap();
-                            match peer {
-                                Peer::CloseNotify => conn.close().unwrap(),
-                                Peer::CoalescedThenEof => end = true,
-                                Peer::FragmentedThenQuiet => {}
-                            }
-                        }
-                        Event::Failed { .. } | Event::PeerClosed => end = true,
-                        _ => {}
-                    }
-                }
+    common::start_engine_server_with(
+        lab().server_config(),
+        move |conn| match peer {
+            Peer::CloseNotify => {
+                conn.close().unwrap();
+                false
             }
-            let bytes = frame(&mut conn, peer);
-            if tcp.write_all(&bytes).await.is_err() {
-                return;
-            }
-            if end {
-                let _ = tcp.shutdown().await;
-                return;
-            }
-        }
-    });
-    format!("tls://{addr}")
+            Peer::CoalescedThenEof => true,
+            Peer::FragmentedThenQuiet => false,
+        },
+        move |conn| frame(conn, peer),
+    )
+    .await
 }
 
 /// Against the engine's own server role over TCP: the client's deframer

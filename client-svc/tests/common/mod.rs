@@ -13,14 +13,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use handshake::framing::Deframer;
 use handshake::rand::SystemRng;
-use handshake::{CertifiedKey, Connection, Event, ServerCertVerifier, ServerConfig};
+use handshake::{
+    CertifiedKey, CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig,
+};
 use proto::convert::{from_request, to_response};
 use proto::pb;
 use proto::pb::handshake_client_service_client::HandshakeClientServiceClient;
 use proto::pb::handshake_service_server::{HandshakeService, HandshakeServiceServer};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -29,6 +33,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use client_svc::balance::ChannelOptions;
 use client_svc::service::{ClientService, Settings};
+use client_svc::session::SessionSpec;
 use proto::limits::Limits;
 use proto::limits::LiveSessions;
 use tonic::service::Routes;
@@ -233,6 +238,74 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     (l, addr)
+}
+
+/// Serves one TLS connection over TCP with the engine's server role on
+/// `config` (a `tls://` target), answering each request with "echo: " + the request;
+/// returns its URL. After each reply `after_reply` says how the server
+/// goes on: it may queue close_notify, and true ends the connection with
+/// TCP EOF. `transmit` turns what the engine queued into the bytes written,
+/// so a test can coalesce, fragment or re-seal the server's records.
+pub async fn start_engine_server_with(
+    config: ServerConfig,
+    after_reply: impl Fn(&mut Connection) -> bool + Send + 'static,
+    mut transmit: impl FnMut(&mut Connection) -> Vec<u8> + Send + 'static,
+) -> String {
+    let (listener, addr) = listener().await;
+    let config = Arc::new(config);
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut conn = Connection::server(config, Box::new(SystemRng)).unwrap();
+        let mut deframer = Deframer::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            deframer.push(&buf[..n]);
+            let mut end = false;
+            while let Ok(Some(m)) = deframer.pop() {
+                let _ = conn.handle(m);
+                while let Some(e) = conn.poll_event() {
+                    match e {
+                        Event::ApplicationData(data) => {
+                            let reply = [b"echo: ".as_slice(), &data].concat();
+                            conn.send_application_data(&reply).unwrap();
+                            end |= after_reply(&mut conn);
+                        }
+                        Event::Failed { .. } | Event::PeerClosed => end = true,
+                        _ => {}
+                    }
+                }
+            }
+            if tcp.write_all(&transmit(&mut conn)).await.is_err() {
+                return;
+            }
+            if end {
+                let _ = tcp.shutdown().await;
+                return;
+            }
+        }
+    });
+    format!("tls://{addr}")
+}
+
+/// A session spec for `server` sending "ping", trusting `lab()`'s CA,
+/// offering `suites`; no secrets captured, a 20 s session timeout.
+pub fn ping_spec(server: &str, suites: &[CipherSuite]) -> SessionSpec {
+    let mut config = ClientConfig::new(lab().verifier());
+    config.cipher_suites = suites.to_vec();
+    SessionSpec {
+        server: server.to_owned(),
+        config,
+        server_name: ServerName::try_from("localhost").unwrap(),
+        message: b"ping".to_vec(),
+        corrupt_application_record: false,
+        capture_secrets: false,
+        key_log: None,
+        timeout: Duration::from_secs(20),
+    }
 }
 
 /// Starts the server-svc stand-in; returns its URL.
