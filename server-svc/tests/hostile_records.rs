@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    PATIENCE, Stream, TestServer, client_config, new_client, plain_alerts, server_config,
+    PATIENCE, Stream, TestServer, client_config, get_over_tcp, new_client, plain_alerts,
+    server_config,
 };
 use handshake::framing::{Deframer, encode_records};
 use handshake::record::{RecordDecrypter, RecordEncrypter};
@@ -123,10 +124,6 @@ impl Front {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The engine's client over TCP with its Finished split: the handshake,
 /// then a GET; returns the page, or why it failed.
 async fn get_with_split_finished(
@@ -134,50 +131,15 @@ async fn get_with_split_finished(
     suite: CipherSuite,
     cuts: &'static [usize],
 ) -> Result<String, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let mut client = new_client(client_config(&[suite]));
     let mut splitter = Splitter::new(cuts);
-    let mut deframer = Deframer::new();
-    let mut received = Vec::new();
-    let mut requested = false;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let mut out = Vec::new();
-        for m in splitter.transmit(&mut client) {
-            encode_records(&m, &mut out).unwrap();
-        }
-        stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let mut closed = false;
-        while let Some(event) = client.poll_event() {
-            match event {
-                Event::ApplicationData(d) => received.extend(d),
-                Event::PeerClosed => closed = true,
-                Event::Failed { step, error } => return Err(format!("step {step}: {error}")),
-                _ => {}
-            }
-        }
-        if closed {
-            return Ok(text(&received));
-        }
-        if client.is_handshake_complete() && !requested {
-            requested = true;
-            client
-                .send_application_data(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        let n = timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .map_err(|_| "no answer in time".to_owned())?
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err(format!("closed without close_notify: {}", text(&received)));
-        }
-        deframer.push(&buf[..n]);
-        while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
-            let _ = client.handle(m);
-        }
-    }
+    get_over_tcp(
+        addr,
+        new_client(client_config(&[suite])),
+        &[b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"],
+        usize::MAX,
+        |client| splitter.transmit(client),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PATIENCE, TempDir, client_config, lab, new_client, server_config};
+use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client, server_config};
 use handshake::framing::{Deframer, encode_records};
 use handshake::{AlertDescription, CipherSuite, Event};
 use proto::keylog::KeyLog;
@@ -282,62 +282,14 @@ async fn the_key_log_equals_openssls() {
 /// pieces of `piece` bytes and the request in two records, and returns all
 /// it received as application data, or why it failed.
 async fn engine_get(addr: SocketAddr, suite: CipherSuite, piece: usize) -> Result<String, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut client = new_client(client_config(&[suite]));
-    let mut deframer = Deframer::new();
-    let mut received = Vec::new();
-    let mut requested = false;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let mut out = Vec::new();
-        while let Some(m) = client.poll_transmit() {
-            encode_records(&m, &mut out).unwrap();
-        }
-        for chunk in out.chunks(piece) {
-            stream
-                .write_all(chunk)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            if piece < 64 {
-                sleep(Duration::from_millis(1)).await;
-            }
-        }
-        let mut peer_closed = false;
-        while let Some(event) = client.poll_event() {
-            match event {
-                Event::ApplicationData(d) => received.extend(d),
-                Event::PeerClosed => peer_closed = true,
-                Event::Failed { step, error } => return Err(format!("step {step}: {error}")),
-                _ => {}
-            }
-        }
-        if peer_closed {
-            return Ok(text(&received));
-        }
-        if client.is_handshake_complete() && !requested {
-            requested = true;
-            for part in [&b"GET / HT"[..], b"TP/1.1\r\nHost: localhost\r\n\r\n"] {
-                client
-                    .send_application_data(part)
-                    .map_err(|e| e.to_string())?;
-            }
-            continue;
-        }
-        let n = timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .map_err(|_| "no answer in time".to_owned())?
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err(format!("closed without close_notify: {}", text(&received)));
-        }
-        deframer.push(&buf[..n]);
-        while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
-            let _ = client.handle(m);
-        }
-    }
+    get_over_tcp(
+        addr,
+        new_client(client_config(&[suite])),
+        &[b"GET / HT", b"TP/1.1\r\nHost: localhost\r\n\r\n"],
+        piece,
+        |client| std::iter::from_fn(|| client.poll_transmit()).collect(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

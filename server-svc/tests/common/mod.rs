@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use handshake::framing::{Deframer, encode_records};
 use handshake::rand::SystemRng;
 use handshake::{
-    CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, Step,
+    CipherSuite, ClientConfig, Connection, Event, Message, ServerCertVerifier, ServerConfig, Step,
 };
 use proto::convert::{from_response, to_request};
 use proto::keylog::KeyLog;
@@ -23,7 +24,8 @@ use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
 use rustls_pki_types::{ServerName, UnixTime};
 use server_svc::pki::LabPki;
 use server_svc::{HandshakeService, LiveSessions};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -377,6 +379,77 @@ pub async fn run_session_at(addr: SocketAddr, config: ClientConfig, message: &[u
         client,
         log,
         metadata: stream.metadata,
+    }
+}
+
+/// The engine's `client` over TCP to `addr` (the TLS front, Nagle off):
+/// the handshake, then each part of `request` as its own record; returns
+/// all application data received until the server's close_notify, or why
+/// it failed. `transmit` takes what the client queued (a test may re-seal
+/// or split records there); the bytes go out in writes of at most `piece`
+/// bytes, a short pause after each tiny one so it travels on its own.
+pub async fn get_over_tcp(
+    addr: SocketAddr,
+    mut client: Connection,
+    request: &[&[u8]],
+    piece: usize,
+    mut transmit: impl FnMut(&mut Connection) -> Vec<Message>,
+) -> Result<String, String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut deframer = Deframer::new();
+    let mut received = Vec::new();
+    let mut requested = false;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let mut out = Vec::new();
+        for m in transmit(&mut client) {
+            encode_records(&m, &mut out).unwrap();
+        }
+        for chunk in out.chunks(piece) {
+            stream
+                .write_all(chunk)
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            if piece < 64 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let mut peer_closed = false;
+        while let Some(event) = client.poll_event() {
+            match event {
+                Event::ApplicationData(d) => received.extend(d),
+                Event::PeerClosed => peer_closed = true,
+                Event::Failed { step, error } => return Err(format!("step {step}: {error}")),
+                _ => {}
+            }
+        }
+        if peer_closed {
+            return Ok(text(&received));
+        }
+        if client.is_handshake_complete() && !requested {
+            requested = true;
+            for part in request {
+                client
+                    .send_application_data(part)
+                    .map_err(|e| e.to_string())?;
+            }
+            continue;
+        }
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .map_err(|_| "no answer in time".to_owned())?
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err(format!("closed without close_notify: {}", text(&received)));
+        }
+        deframer.push(&buf[..n]);
+        while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
+            let _ = client.handle(m);
+        }
     }
 }
 
