@@ -12,12 +12,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Stdio;
 
+use common::process::ServerProcess;
 use common::{PATIENCE, client_config, lab, new_client, plain_alerts};
 use handshake::framing::{Deframer, encode_records};
 use handshake::{
@@ -43,101 +41,37 @@ const MAX_LOG_LINE: usize = 4096;
 const MAX_STATUS_MESSAGE: usize = 1024;
 
 /// `server-svc serve` on the lab PKI, both listeners on loopback, its
-/// stderr (the log) collected.
+/// log collected ([`ServerProcess`]).
 struct Server {
-    child: Child,
-    grpc: SocketAddr,
+    process: ServerProcess,
     tls: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-/// The address after `key=` in `line`, where `key` starts a field.
-fn field_addr(line: &str, key: &str) -> Option<SocketAddr> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .and_then(|a| a.parse().ok())
 }
 
 impl Server {
-    fn start() -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_server-svc"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("SERVER_SVC_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .env_remove("RUST_LOG")
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--pki-dir")
-            .arg(lab().pki.dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start server-svc");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line.clone());
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let (mut grpc, mut tls) = (None, None);
-        while grpc.is_none() || tls.is_none() {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .expect("server-svc logs its addresses");
-            grpc = grpc.or(field_addr(&line, "listen="));
-            tls = tls.or(field_addr(&line, "tls_listen="));
-        }
-        Self {
-            child,
-            grpc: grpc.unwrap(),
-            tls: tls.unwrap(),
-            log,
-        }
+    async fn start() -> Self {
+        let process = ServerProcess::start(&["--tls-listen", "127.0.0.1:0"], None).await;
+        let tls = process.tls.expect("the TLS front's address");
+        Self { process, tls }
     }
 
     async fn client(&self) -> HandshakeServiceClient<tonic::transport::Channel> {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect to server-svc");
+        let channel =
+            tonic::transport::Channel::from_shared(format!("http://{}", self.process.grpc))
+                .expect("uri")
+                .connect()
+                .await
+                .expect("connect to server-svc");
         HandshakeServiceClient::new(channel)
     }
 
     /// The log so far, once the server has had time to write it: waits
     /// until a line containing `until` is there.
     async fn log_until(&self, until: &str) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let lines = self.log.lock().unwrap().clone();
-            if lines.iter().any(|l| l.contains(until)) {
-                return lines;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no log line with {until:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(
+            self.process.wait_for(&[until]).await,
+            "no log line with {until:?}"
+        );
+        self.process.log().lines().map(str::to_owned).collect()
     }
 }
 
@@ -203,7 +137,7 @@ fn hello_request(edit: impl FnOnce(&mut proto::pb::ClientHello)) -> ConnectReque
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_offer_over_grpc_gets_a_short_status_and_short_log_lines() {
-    let server = Server::start();
+    let server = Server::start().await;
     // 32,748 unknown suites and 16,000 unknown extensions: about 130 KB.
     let mut extensions = 0;
     let req = hello_request(|h| {
@@ -286,7 +220,7 @@ async fn the_largest_client_hello_fits_the_default_grpc_message_size() {
     );
 
     // And server-svc, with its default limits, answers it with a ServerHello.
-    let server = Server::start();
+    let server = Server::start().await;
     let (tx, mut inbound) = open(&server).await;
     tx.send(req).await.expect("send");
     let first = timeout(PATIENCE, inbound.message())
@@ -329,7 +263,7 @@ fn hello_len(events: &[Event]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hello_over_64_kib_completes_over_grpc() {
-    let server = Server::start();
+    let server = Server::start().await;
     let mut client = new_client(long_lists_config(
         CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         SignatureScheme::ECDSA_NISTP256_SHA256,
@@ -426,7 +360,7 @@ async fn engine_get(addr: SocketAddr, config: ClientConfig) -> (Vec<Event>, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hello_over_64_kib_completes_over_tcp() {
-    let server = Server::start();
+    let server = Server::start().await;
     let (events, page) = engine_get(
         server.tls,
         long_lists_config(
@@ -508,7 +442,7 @@ fn tls12_extensions(formats: &[u8]) -> Vec<(u16, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hello_of_16370_extensions_is_answered_over_tcp() {
-    let server = Server::start();
+    let server = Server::start().await;
     let mut exts = tls12_extensions(&[0]);
     exts.extend((0..16_370u16).map(|i| (0x1000 + i, Vec::new())));
     let hello = raw_hello(&[0xc02f], &exts);
@@ -530,7 +464,7 @@ async fn a_client_hello_of_16370_extensions_is_answered_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ec_point_formats_without_uncompressed_is_illegal_parameter_over_tcp() {
-    let server = Server::start();
+    let server = Server::start().await;
     for formats in [&[1u8][..], &[1, 2]] {
         let hello = raw_hello(&[0xc02f, 0x009c], &tls12_extensions(formats));
         let answer = exchange(server.tls, &hello, 7).await;
@@ -592,7 +526,7 @@ async fn s_client(addr: SocketAddr, cipher: &str, sigalgs: &str) -> (bool, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ecdsa_certificate_signs_with_the_hash_openssl_offers() {
-    let server = Server::start();
+    let server = Server::start().await;
     for (sigalgs, digest) in [
         ("ECDSA+SHA384", "SHA384"),
         ("ECDSA+SHA512", "SHA512"),
@@ -631,7 +565,7 @@ async fn an_ecdsa_certificate_signs_with_the_hash_openssl_offers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engines_client_offering_only_sha384_gets_an_ecdsa_sha384_signature() {
-    let server = Server::start();
+    let server = Server::start().await;
     let mut config = client_config(&[CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]);
     config.signature_schemes = vec![SignatureScheme::ECDSA_NISTP384_SHA384];
     let (events, page) = engine_get(server.tls, config).await;
