@@ -10,9 +10,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::front::{Front, read_all, send_raw};
 use common::{
     PATIENCE, Stream, TestServer, client_config, get_over_tcp, new_client, plain_alerts,
     server_config,
@@ -22,10 +22,8 @@ use handshake::record::{RecordDecrypter, RecordEncrypter};
 use handshake::{AlertDescription, CipherSuite, Connection, Event, Message, ProtectedRecord, Role};
 use proto::convert::{from_response, to_request};
 use proto::pb::{self, connect_request};
-use server_svc::TlsFront;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 const SUITES: [CipherSuite; 3] = [
@@ -91,39 +89,6 @@ impl Splitter {
     }
 }
 
-/// The TLS front served in this process on a loopback port.
-struct Front {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<server_svc::Result<()>>,
-}
-
-impl Front {
-    async fn start(idle: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let front = TlsFront::new(Arc::new(server_config()), idle);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(front.serve(
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(10),
-        ));
-        Self { addr, stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        timeout(PATIENCE, self.task)
-            .await
-            .expect("the front stops")
-            .expect("front task")
-            .expect("the front ran cleanly");
-    }
-}
-
 /// The engine's client over TCP with its Finished split: the handshake,
 /// then a GET; returns the page, or why it failed.
 async fn get_with_split_finished(
@@ -144,7 +109,7 @@ async fn get_with_split_finished(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_finished_completes_over_tcp() {
-    let front = Front::start(Duration::from_secs(10)).await;
+    let front = Front::start(Duration::from_secs(10), None).await;
     for suite in SUITES {
         for cuts in CUTS {
             let page = get_with_split_finished(front.addr, suite, cuts)
@@ -225,24 +190,6 @@ fn client_hello_record() -> Vec<u8> {
     out
 }
 
-/// What the server sent on a raw connection until it closed.
-async fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    // The server may close before it has read everything: that is fine.
-    let _ = stream.write_all(bytes).await;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .expect("the server closes in time")
-        {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// The plaintext alert records in what the server sent.
 fn alerts(mut bytes: &[u8]) -> Vec<AlertDescription> {
     let mut out = Vec::new();
@@ -263,12 +210,12 @@ fn alerts(mut bytes: &[u8]) -> Vec<AlertDescription> {
 async fn warning_alerts_during_the_handshake_end_it_over_tcp() {
     // An idle timeout longer than the test's patience: only the cap can
     // end this session in time.
-    let front = Front::start(Duration::from_secs(60)).await;
+    let front = Front::start(Duration::from_secs(60), None).await;
     let mut bytes = client_hello_record();
     for _ in 0..handshake::MAX_WARNING_ALERTS + 1 {
         bytes.extend(record(21, &[1, AlertDescription::NO_RENEGOTIATION.0]));
     }
-    let got = exchange(front.addr, &bytes).await;
+    let got = send_raw(front.addr, &bytes, false).await;
     assert_eq!(
         alerts(&got).last(),
         Some(&AlertDescription::UNEXPECTED_MESSAGE),
@@ -331,11 +278,11 @@ async fn warning_alerts_during_the_handshake_end_it_over_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_cipher_spec_that_is_not_the_byte_1_is_unexpected_over_tcp() {
-    let front = Front::start(Duration::from_secs(10)).await;
+    let front = Front::start(Duration::from_secs(10), None).await;
     for body in [&[1u8, 1][..], &[2], &[0], &[]] {
         let mut bytes = client_hello_record();
         bytes.extend(record(20, body));
-        let got = exchange(front.addr, &bytes).await;
+        let got = send_raw(front.addr, &bytes, false).await;
         assert_eq!(
             alerts(&got),
             vec![AlertDescription::UNEXPECTED_MESSAGE],
@@ -347,7 +294,7 @@ async fn a_change_cipher_spec_that_is_not_the_byte_1_is_unexpected_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_change_cipher_spec_is_unexpected_over_tcp() {
-    let front = Front::start(Duration::from_secs(10)).await;
+    let front = Front::start(Duration::from_secs(10), None).await;
     let mut stream = TcpStream::connect(front.addr).await.expect("connect");
     let mut client = new_client(client_config(&[
         CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256,
@@ -378,30 +325,21 @@ async fn a_second_change_cipher_spec_is_unexpected_over_tcp() {
         }
     }
     stream.write_all(&out).await.unwrap();
-    let mut got = Vec::new();
-    loop {
-        match timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .expect("the server closes in time")
-        {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
+    let got = read_all(&mut stream).await;
     assert_eq!(alerts(&got), vec![AlertDescription::UNEXPECTED_MESSAGE]);
     front.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hello_relabelled_is_unexpected_over_tcp() {
-    let front = Front::start(Duration::from_secs(10)).await;
+    let front = Front::start(Duration::from_secs(10), None).await;
     // ServerHello, Certificate, ServerKeyExchange, ServerHelloDone,
     // ClientKeyExchange, Finished: a ClientHello body is malformed for
     // each, but the type is wrong at step 1 before any body is read.
     for typ in [2u8, 11, 12, 14, 16, 20] {
         let mut bytes = client_hello_record();
         bytes[5] = typ;
-        let got = exchange(front.addr, &bytes).await;
+        let got = send_raw(front.addr, &bytes, false).await;
         assert_eq!(
             alerts(&got),
             vec![AlertDescription::UNEXPECTED_MESSAGE],
@@ -413,7 +351,7 @@ async fn a_client_hello_relabelled_is_unexpected_over_tcp() {
     bytes.truncate(5 + 40);
     bytes[3..5].copy_from_slice(&40u16.to_be_bytes());
     bytes[6..9].copy_from_slice(&[0, 0, 36]);
-    let got = exchange(front.addr, &bytes).await;
+    let got = send_raw(front.addr, &bytes, false).await;
     assert_eq!(alerts(&got), vec![AlertDescription::DECODE_ERROR]);
     front.stop().await;
 }

@@ -17,16 +17,14 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client, server_config};
+use common::front::{Front, read_all, send_raw};
+use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client};
 use handshake::framing::{Deframer, encode_records};
 use handshake::{AlertDescription, CipherSuite, Event};
 use proto::keylog::KeyLog;
-use server_svc::{LiveSessions, TlsFront};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::Command;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
 /// Every suite with its OpenSSL name.
@@ -68,67 +66,6 @@ const SUITES: [(CipherSuite, &str); 8] = [
 /// What the page says for `suite`.
 fn names(suite: CipherSuite) -> String {
     format!("<p>TLS 1.2 with {suite}</p>")
-}
-
-/// The TLS front running in this process, with the lab's RSA and ECDSA
-/// certificates.
-struct Front {
-    addr: SocketAddr,
-    live: LiveSessions,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<server_svc::Result<()>>,
-}
-
-impl Front {
-    async fn start(timeout: Duration, key_log: Option<Arc<KeyLog>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let front = TlsFront::new(Arc::new(server_config()), timeout).with_key_log(key_log);
-        let live = front.live_connections();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(front.serve(
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(10),
-        ));
-        Self {
-            addr,
-            live,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    /// Waits until no connection is open; panics after [`PATIENCE`].
-    async fn wait_no_connections(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while self.live.get() != 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} connections still open",
-                self.live.get()
-            );
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Signals shutdown (as SIGTERM does).
-    fn signal_stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    async fn stop(mut self) {
-        self.signal_stop();
-        timeout(PATIENCE, &mut self.task)
-            .await
-            .expect("the front stops")
-            .expect("the front's task")
-            .expect("the front ran cleanly");
-    }
 }
 
 /// Runs a command to its end, within [`PATIENCE`].
@@ -364,32 +301,6 @@ fn tls13_only_client_hello() -> Vec<u8> {
             (0x0033, key_share),
         ],
     )
-}
-
-/// What the server sent on a raw connection, until it closed (or reset).
-async fn read_all(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .expect("the server closes in time")
-        {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-/// Connects, writes `bytes` (then half-closes if `eof`), returns what came back.
-async fn send_raw(addr: SocketAddr, bytes: &[u8], eof: bool) -> Vec<u8> {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    // The server may close before it has read everything: that is fine.
-    let _ = stream.write_all(bytes).await;
-    if eof {
-        let _ = stream.shutdown().await;
-    }
-    read_all(&mut stream).await
 }
 
 /// The alert in the server's answer: exactly one plaintext fatal alert

@@ -3,6 +3,7 @@
 //! itself (`handshake::Connection::client`) over a real gRPC stream.
 #![allow(dead_code)]
 
+pub mod front;
 pub mod process;
 
 use std::net::SocketAddr;
