@@ -15,6 +15,7 @@ mod common;
 use std::net::SocketAddr;
 use std::process::Stdio;
 
+use common::front::raw_client_hello;
 use common::process::ServerProcess;
 use common::{PATIENCE, client_config, lab, new_client, plain_alerts};
 use handshake::framing::{Deframer, encode_records};
@@ -379,36 +380,6 @@ async fn a_client_hello_over_64_kib_completes_over_tcp() {
     assert_short_lines(&server.log_until("request answered").await);
 }
 
-/// A plaintext ClientHello in records of at most 2^14 bytes.
-fn raw_hello(suites: &[u16], extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut body = vec![0x03, 0x03];
-    body.extend_from_slice(&[0x5a; 32]);
-    body.push(0);
-    body.extend_from_slice(&u16::try_from(2 * suites.len()).unwrap().to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]);
-    let mut ext = Vec::new();
-    for (typ, data) in extensions {
-        ext.extend_from_slice(&typ.to_be_bytes());
-        ext.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
-        ext.extend_from_slice(data);
-    }
-    body.extend_from_slice(&u16::try_from(ext.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1];
-    hs.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut records = Vec::new();
-    for chunk in hs.chunks(1 << 14) {
-        records.extend_from_slice(&[22, 3, 1]);
-        records.extend_from_slice(&u16::try_from(chunk.len()).unwrap().to_be_bytes());
-        records.extend_from_slice(chunk);
-    }
-    records
-}
-
 /// Writes `bytes` and reads until the server has sent at least `want`
 /// bytes or closed.
 async fn exchange(addr: SocketAddr, bytes: &[u8], want: usize) -> Vec<u8> {
@@ -445,7 +416,7 @@ async fn a_client_hello_of_16370_extensions_is_answered_over_tcp() {
     let server = Server::start().await;
     let mut exts = tls12_extensions(&[0]);
     exts.extend((0..16_370u16).map(|i| (0x1000 + i, Vec::new())));
-    let hello = raw_hello(&[0xc02f], &exts);
+    let hello = raw_client_hello(&[0xc02f], &exts);
     assert!(hello.len() > 65_536 + 5 * 4, "{} bytes", hello.len());
     let answer = exchange(server.tls, &hello, 6).await;
     // A handshake record whose first message is a ServerHello (type 2).
@@ -466,7 +437,7 @@ async fn a_client_hello_of_16370_extensions_is_answered_over_tcp() {
 async fn ec_point_formats_without_uncompressed_is_illegal_parameter_over_tcp() {
     let server = Server::start().await;
     for formats in [&[1u8][..], &[1, 2]] {
-        let hello = raw_hello(&[0xc02f, 0x009c], &tls12_extensions(formats));
+        let hello = raw_client_hello(&[0xc02f, 0x009c], &tls12_extensions(formats));
         let answer = exchange(server.tls, &hello, 7).await;
         // One fatal alert: illegal_parameter (47).
         assert_eq!(
@@ -478,7 +449,7 @@ async fn ec_point_formats_without_uncompressed_is_illegal_parameter_over_tcp() {
     // The control: with uncompressed listed, a ServerHello.
     let answer = exchange(
         server.tls,
-        &raw_hello(&[0xc02f], &tls12_extensions(&[1, 0])),
+        &raw_client_hello(&[0xc02f], &tls12_extensions(&[1, 0])),
         6,
     )
     .await;

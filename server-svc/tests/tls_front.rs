@@ -17,7 +17,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::front::{Front, read_all, send_raw};
+use common::front::{Front, raw_client_hello, read_all, send_raw};
 use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client};
 use handshake::framing::{Deframer, encode_records};
 use handshake::{AlertDescription, CipherSuite, Event};
@@ -253,30 +253,6 @@ fn record(typ: u8, body: &[u8]) -> Vec<u8> {
     r
 }
 
-/// A ClientHello record offering `suites` with `extensions`.
-fn client_hello(suites: &[u16], extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut body = vec![0x03, 0x03];
-    body.extend_from_slice(&[0x5a; 32]); // random
-    body.push(0); // session_id
-    body.extend_from_slice(&u16::try_from(2 * suites.len()).unwrap().to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]); // compression: null
-    let mut ext = Vec::new();
-    for (typ, data) in extensions {
-        ext.extend_from_slice(&typ.to_be_bytes());
-        ext.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
-        ext.extend_from_slice(data);
-    }
-    body.extend_from_slice(&u16::try_from(ext.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1]; // client_hello
-    hs.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    record(22, &hs)
-}
-
 /// supported_groups x25519, secp256r1; ec_point_formats uncompressed;
 /// signature_algorithms rsa_pss_rsae_sha256, ecdsa_secp256r1_sha256.
 fn tls12_extensions() -> Vec<(u16, Vec<u8>)> {
@@ -292,7 +268,7 @@ fn tls12_extensions() -> Vec<(u16, Vec<u8>)> {
 fn tls13_only_client_hello() -> Vec<u8> {
     let mut key_share = vec![0, 36, 0, 0x1d, 0, 32];
     key_share.extend_from_slice(&[9; 32]);
-    client_hello(
+    raw_client_hello(
         &[0x1301],
         &[
             (0x002b, vec![2, 0x03, 0x04]),
@@ -332,7 +308,7 @@ async fn bad_input_gets_the_right_alert_while_good_clients_succeed() {
     // Bad connections opened first and kept open while the good clients run.
     let mut truncated = TcpStream::connect(addr).await.expect("connect");
     truncated
-        .write_all(&client_hello(&[0xc02f], &tls12_extensions())[..40])
+        .write_all(&raw_client_hello(&[0xc02f], &tls12_extensions())[..40])
         .await
         .expect("write");
     let mut half_header = TcpStream::connect(addr).await.expect("connect");
@@ -398,7 +374,7 @@ async fn bad_input_gets_the_right_alert_while_good_clients_succeed() {
             "no common suite",
             &send_raw(
                 addr,
-                &client_hello(&[0x002f, 0x0035], &tls12_extensions()),
+                &raw_client_hello(&[0x002f, 0x0035], &tls12_extensions()),
                 false,
             )
             .await,
@@ -474,7 +450,7 @@ async fn a_slow_client_is_cut_at_the_handshake_deadline_and_others_go_on() {
     let slow = tokio::spawn(async move {
         let stream = TcpStream::connect(addr).await.expect("connect");
         let (mut rx, mut tx) = stream.into_split();
-        let hello = client_hello(&[0xc02f], &tls12_extensions());
+        let hello = raw_client_hello(&[0xc02f], &tls12_extensions());
         // One byte every 200 ms: the whole ClientHello would take ~20 s.
         let writer = tokio::spawn(async move {
             for b in hello {

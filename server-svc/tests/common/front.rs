@@ -1,6 +1,7 @@
 //! The TLS front (`--tls-listen`) served in this process on a loopback
 //! port with the lab's RSA and ECDSA certificates, and raw TCP peers of
-//! it: bytes written as they are, the answer read until the close.
+//! it: bytes written as they are (a ClientHello built by hand), the answer
+//! read until the close.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,4 +105,35 @@ pub async fn send_raw(addr: SocketAddr, bytes: &[u8], eof: bool) -> Vec<u8> {
         let _ = stream.shutdown().await;
     }
     read_all(&mut stream).await
+}
+
+/// A plaintext ClientHello offering `suites` with `extensions`, in records
+/// of at most 2^14 bytes (record version 3.1, as clients send it).
+pub fn raw_client_hello(suites: &[u16], extensions: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[0x5a; 32]); // random
+    body.push(0); // session_id
+    body.extend_from_slice(&u16::try_from(2 * suites.len()).unwrap().to_be_bytes());
+    for s in suites {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // compression: null
+    let mut ext = Vec::new();
+    for (typ, data) in extensions {
+        ext.extend_from_slice(&typ.to_be_bytes());
+        ext.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+        ext.extend_from_slice(data);
+    }
+    body.extend_from_slice(&u16::try_from(ext.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1]; // client_hello
+    hs.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut records = Vec::new();
+    for chunk in hs.chunks(1 << 14) {
+        records.extend_from_slice(&[22, 3, 1]);
+        records.extend_from_slice(&u16::try_from(chunk.len()).unwrap().to_be_bytes());
+        records.extend_from_slice(chunk);
+    }
+    records
 }
