@@ -115,7 +115,7 @@ impl ClientService {
     }
 
     /// The session a request asks for, and where to run it.
-    fn prepare(
+    pub fn prepare(
         &self,
         options: Option<pb::SessionOptions>,
     ) -> Result<(Target, SessionSpec), Status> {
