@@ -47,7 +47,10 @@ for t in "${targets[@]}"; do
   if ! fuzz run --fuzz-dir fuzz "$t" "$work/corpus/$t" -- \
       -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$work/$t.log" 2>&1; then
-    tail -n 60 "$work/$t.log"
+    # The panic (or sanitizer report) and libFuzzer's summary, not the
+    # whole backtrace.
+    grep -E -A2 "panicked at|^==[0-9]+==ERROR|^SUMMARY" "$work/$t.log" | head -n 30 || true
+    tail -n 12 "$work/$t.log"
     failed+=("$t")
     echo "FAILED: fuzz target $t" >&2
     if [ -d "fuzz/artifacts/$t" ]; then

@@ -25,8 +25,8 @@ use prost::Message as _;
 use proto::convert::{to_request, to_response};
 use proto::pb;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -127,7 +127,10 @@ impl Corpora {
         }
 
         // The decoders, the deframer and proto::convert: the messages.
-        for (role, sent) in [(Role::Client, &s.client_sent), (Role::Server, &s.server_sent)] {
+        for (role, sent) in [
+            (Role::Client, &s.client_sent),
+            (Role::Server, &s.server_sent),
+        ] {
             let mut stream = Vec::new();
             for m in sent {
                 self.decode_seeds(m);
@@ -256,7 +259,11 @@ impl Corpora {
                 written += 1;
             }
         }
-        println!("wrote {written} seed inputs for {} targets under {}", targets.len(), dir.display());
+        println!(
+            "wrote {written} seed inputs for {} targets under {}",
+            targets.len(),
+            dir.display()
+        );
         Ok(())
     }
 }
@@ -286,7 +293,10 @@ fn new_pki(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         p.not_after = rcgen::date_time_ymd(2035, 1, 1);
         p.is_ca = IsCa::ExplicitNoCa;
         p.key_usages = if rsa {
-            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]
+            vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ]
         } else {
             vec![KeyUsagePurpose::DigitalSignature]
         };

@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
         encode_records(m, &mut bytes).expect("a deframed message fits records");
     }
     let again = deframe(&bytes, &[bytes.len().max(1)]);
-    assert_eq!(again, (messages, None), "deframed messages do not survive re-framing");
+    assert_eq!(
+        again,
+        (messages, None),
+        "deframed messages do not survive re-framing"
+    );
 });
 
 /// Pushes `stream` in chunks of `sizes` (cycled; empty: one push), popping

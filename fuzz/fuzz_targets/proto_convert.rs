@@ -72,7 +72,11 @@ fn check(
         Ok(m) => {
             check_sendable(&m);
             if let Ok(again) = back(m.clone()) {
-                assert_eq!(again.as_ref(), Ok(&m), "protobuf -> engine -> protobuf -> engine");
+                assert_eq!(
+                    again.as_ref(),
+                    Ok(&m),
+                    "protobuf -> engine -> protobuf -> engine"
+                );
             }
         }
         Err(e) => check_error(&e, "proto::convert"),

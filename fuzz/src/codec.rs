@@ -29,7 +29,11 @@ pub fn exact<T: Codec + PartialEq + Debug>(bytes: &[u8]) -> Option<T> {
     match &whole {
         Ok(v) => {
             assert_eq!(encoding(v), bytes, "{what} {v:?} re-encodes differently");
-            assert_eq!(T::read_bytes(bytes).as_ref().ok(), Some(v), "{what}: not repeatable");
+            assert_eq!(
+                T::read_bytes(bytes).as_ref().ok(),
+                Some(v),
+                "{what}: not repeatable"
+            );
         }
         Err(e) => check_error(e, what),
     }
@@ -37,7 +41,11 @@ pub fn exact<T: Codec + PartialEq + Debug>(bytes: &[u8]) -> Option<T> {
     match T::read(&mut r) {
         Ok(v) => {
             let used = bytes.len() - r.left();
-            assert_eq!(encoding(&v), &bytes[..used], "{what} {v:?}: prefix re-encodes differently");
+            assert_eq!(
+                encoding(&v),
+                &bytes[..used],
+                "{what} {v:?}: prefix re-encodes differently"
+            );
             if let Ok(w) = &whole {
                 assert_eq!(used, bytes.len(), "{what}: read stops early");
                 assert_eq!(w, &v);
@@ -45,7 +53,10 @@ pub fn exact<T: Codec + PartialEq + Debug>(bytes: &[u8]) -> Option<T> {
         }
         Err(e) => {
             check_error(&e, what);
-            assert!(whole.is_err(), "{what}: read fails where read_bytes succeeds");
+            assert!(
+                whole.is_err(),
+                "{what}: read fails where read_bytes succeeds"
+            );
         }
     }
     whole.ok()
@@ -58,7 +69,10 @@ pub fn check_message_read(typ: ContentType, bytes: &[u8], protected: bool) -> Op
         Ok(m) => {
             assert_eq!(m.content_type(), typ);
             assert_eq!(m.fragment(), bytes, "{m:?}: fragment differs");
-            assert_eq!(Message::read(typ, &m.fragment(), protected).as_ref(), Ok(&m));
+            assert_eq!(
+                Message::read(typ, &m.fragment(), protected).as_ref(),
+                Ok(&m)
+            );
             match &m {
                 Message::ChangeCipherSpec => assert_eq!(bytes, [1]),
                 Message::Handshake(_) | Message::Alert(_) => assert!(!protected),
@@ -78,5 +92,9 @@ pub fn check_message_read(typ: ContentType, bytes: &[u8], protected: bool) -> Op
 pub fn check_sendable(m: &Message) {
     let protected = matches!(m, Message::Protected(_));
     let back = Message::read(m.content_type(), &m.fragment(), protected);
-    assert_eq!(back.as_ref().ok(), Some(m), "sent {m:?} does not read back: {back:?}");
+    assert_eq!(
+        back.as_ref().ok(),
+        Some(m),
+        "sent {m:?} does not read back: {back:?}"
+    );
 }

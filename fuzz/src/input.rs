@@ -50,5 +50,11 @@ pub fn amplify<T: Clone>(items: &mut Vec<T>, exp: u8, cap: usize) {
     }
     let want = items.len().saturating_mul(1 << exp.min(20)).min(cap);
     let original = items.clone();
-    items.extend(original.iter().cycle().take(want.saturating_sub(original.len())).cloned());
+    items.extend(
+        original
+            .iter()
+            .cycle()
+            .take(want.saturating_sub(original.len()))
+            .cloned(),
+    );
 }

@@ -51,7 +51,9 @@ impl Pki {
         Self {
             ca: CertificateDer::from(include_bytes!("../pki/ca.der").to_vec()),
             rsa: Leaf {
-                chain: vec![CertificateDer::from(include_bytes!("../pki/rsa.der").to_vec())],
+                chain: vec![CertificateDer::from(
+                    include_bytes!("../pki/rsa.der").to_vec(),
+                )],
                 key_pkcs8: include_bytes!("../pki/rsa.key.der").to_vec(),
             },
             ecdsa: Leaf {
@@ -85,7 +87,8 @@ impl Lab {
         let key = |l: &Leaf| {
             CertifiedKey::new(l.chain.clone(), &l.key_pkcs8).expect("the lab key matches its leaf")
         };
-        let server = ServerConfig::new(vec![key(&pki.rsa), key(&pki.ecdsa)]).expect("server config");
+        let server =
+            ServerConfig::new(vec![key(&pki.rsa), key(&pki.ecdsa)]).expect("server config");
         let verifier =
             ServerCertVerifier::new(std::slice::from_ref(&pki.ca)).expect("the lab CA is a CA");
         let clients = Setup::all()

@@ -16,6 +16,10 @@
 //! failures are not under test). Recorded sessions replayed as `Record`
 //! items are the seed corpus, next to "all Next" inputs.
 //!
+//! An input of Next items only is the genuine session: it is played to
+//! the end and must complete (so the harness is known to reach every
+//! state a real session does).
+//!
 //! A record is read as the TLS front reads one ([`Message::read`], ciphertext
 //! once a ChangeCipherSpec has been delivered); one that does not decode is
 //! not delivered (the transport would have closed with its alert) and the
@@ -97,11 +101,15 @@ pub fn run(role: Role, data: &[u8]) {
     let mut peer = LivePeer::new(lab.connection(other(role), setup), setup.peer_closes);
     let mut checker = Checker::start(&mut conn);
     peer.deliver(checker.take_sent());
+    // Only Next items: the peer's genuine session, which must succeed.
+    let mut genuine = true;
     for _ in 0..MAX_ITEMS {
         if input.is_empty() {
             break;
         }
-        let msg = match Item::read(&mut input) {
+        let item = Item::read(&mut input);
+        genuine &= item == Item::Next;
+        let msg = match item {
             Item::Next => peer.pending.pop_front(),
             Item::Flip { pos, xor } => peer.pending.pop_front().and_then(|m| flip(&m, pos, xor)),
             Item::Record { typ, fragment } => {
@@ -116,6 +124,20 @@ pub fn run(role: Role, data: &[u8]) {
             checker.step(&mut conn, m);
             peer.deliver(checker.take_sent());
         }
+    }
+    if genuine {
+        // Deliver the rest of the genuine session: both sides complete it
+        // and the data goes through.
+        while let Some(m) = peer.pending.pop_front() {
+            checker.step(&mut conn, m);
+            peer.deliver(checker.take_sent());
+        }
+        assert!(
+            conn.is_handshake_complete() && conn.failure().is_none(),
+            "{role:?} {setup:?} refused its peer's genuine session: {:?}",
+            conn.failure()
+        );
+        assert!(peer.conn.is_handshake_complete() && peer.data_sent);
     }
     checker.finish();
 }
@@ -280,13 +302,21 @@ impl Checker {
                 self.first_err = Some(e.clone());
             }
             (None, Err(e)) => {
-                assert_eq!(failed.len(), 1, "{described}: {} Failed events for {e}", failed.len());
+                assert_eq!(
+                    failed.len(),
+                    1,
+                    "{described}: {} Failed events for {e}",
+                    failed.len()
+                );
                 assert_eq!(failed[0], e);
                 assert_eq!(conn.failure(), Some(e));
                 // A local failure is answered with its alert, last; a
                 // failure that is the peer's fatal alert is not answered.
                 let expected = usize::from(e.origin() == Origin::Local);
-                assert_eq!(alerts, expected, "{described}: {alerts} alerts for {e}: {sent:?}");
+                assert_eq!(
+                    alerts, expected,
+                    "{described}: {alerts} alerts for {e}: {sent:?}"
+                );
                 if expected == 1 {
                     let last = sent.last().expect("an alert was sent");
                     assert!(is_alert(last), "the alert is not the last message sent");
