@@ -20,6 +20,7 @@
 //! connection is passed over for [`DOWN_FOR`], and the session driver
 //! (`transport.rs`) retries once elsewhere.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -72,7 +73,12 @@ impl ChannelOptions {
     /// connecting happens on first use.
     pub fn channel(&self, url: &str) -> Result<Channel, String> {
         let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| format!("invalid server URL {url:?}: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "invalid server URL {:?}: {e}",
+                    handshake::quote::truncate(url, handshake::quote::MAX_TEXT)
+                )
+            })?
             .connect_timeout(CONNECT_TIMEOUT);
         if let Some(interval) = self.keepalive_interval {
             endpoint = endpoint
@@ -301,14 +307,18 @@ impl Inner {
             }
         };
         let old = self.snapshot();
+        // Linear in the addresses: a list may be long (up to
+        // resolve::MAX_ADDRESSES) and lookups repeat.
+        let known: HashMap<&str, &Backend> = old.iter().map(|b| (b.key.as_str(), b)).collect();
+        let mut seen: HashSet<String> = HashSet::with_capacity(addrs.len());
         let mut next = Vec::with_capacity(addrs.len());
         for addr in addrs {
             let key = addr.to_string();
-            if next.iter().any(|b: &Backend| b.key == key) {
+            if !seen.insert(key.clone()) {
                 continue;
             }
-            match old.iter().find(|b| b.key == key) {
-                Some(b) => next.push(b.clone()),
+            match known.get(key.as_str()) {
+                Some(b) => next.push((*b).clone()),
                 None => {
                     // SocketAddr's Display brackets IPv6: "http://[::1]:50051".
                     let channel = self.options.channel(&format!("http://{addr}"))?;
@@ -318,19 +328,19 @@ impl Inner {
         }
         let added: Vec<&str> = next
             .iter()
-            .filter(|b| !old.iter().any(|o| o.key == b.key))
+            .filter(|b| !known.contains_key(b.key.as_str()))
             .map(|b| b.key.as_str())
             .collect();
         let removed: Vec<&str> = old
             .iter()
-            .filter(|o| !next.iter().any(|b| b.key == o.key))
+            .filter(|o| !seen.contains(&o.key))
             .map(|o| o.key.as_str())
             .collect();
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(
                 server = %self.name,
-                added = ?added,
-                removed = ?removed,
+                added = %handshake::quote::list(&added),
+                removed = %handshake::quote::list(&removed),
                 replicas = next.len(),
                 "server-svc replicas changed"
             );

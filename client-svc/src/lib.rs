@@ -14,6 +14,9 @@
 //!               the lab record fault
 //! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
 //! balance.rs    server-svc's replicas: one channel each, round-robin, retry elsewhere
+//! cache.rs      the balancers of targets requests name: bounded by count and idle time
+//! allow.rs      which servers a request may name (the allowlist): PERMISSION_DENIED otherwise
+//! options.rs    the bounds of a request's options, checked before anything is built
 //! resolve.rs    dns:, ipv4:, ipv6: names (gRPC naming) and their resolvers
 //! report.rs     engine events -> HandshakeStep entries and the HandshakeReport
 //! service.rs    HandshakeClientService: options -> session -> report or status
@@ -27,8 +30,11 @@
 //! The same `session::run` serves the gRPC service and the CLI, so what a
 //! student sees in a terminal is what a program gets over gRPC.
 
+pub mod allow;
 pub mod balance;
 pub mod bench;
+pub mod cache;
+pub mod options;
 pub mod report;
 pub mod resolve;
 pub mod service;

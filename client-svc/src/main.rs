@@ -190,6 +190,18 @@ struct ServeArgs {
         value_name = "SECS"
     )]
     max_connection_age_grace: u64,
+    /// A server a request (SessionOptions.server) may name besides
+    /// --server, in any target form (tls://HOST:PORT, http://HOST:PORT,
+    /// dns:///HOST:PORT, ipv4:ADDR:PORT); repeatable. Any other is refused
+    /// with PERMISSION_DENIED before it is looked up or connected to. By
+    /// default only --server (and its replicas) may be named.
+    #[arg(
+        long = "allow-server",
+        env = "CLIENT_SVC_ALLOW_SERVERS",
+        value_delimiter = ',',
+        value_name = "TARGET"
+    )]
+    allow_servers: Vec<String>,
     /// Seconds between lookups of a dns: --server: new replicas get
     /// sessions from then on, gone ones no more.
     #[arg(
@@ -351,6 +363,7 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
         max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
         resolve_interval_secs = args.resolve_interval,
+        allowed_servers = %handshake::quote::list(&args.allow_servers),
         "client-svc serving"
     );
     if t.lab_show_secrets {
@@ -371,7 +384,9 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         timeout: Duration::from_secs(t.timeout),
         sessions: proto::limits::LiveSessions::with_max(args.max_sessions),
         upstream,
-    });
+        allow_servers: args.allow_servers,
+    })
+    .map_err(usage)?;
     client_svc::service::serve(
         listener,
         service,

@@ -10,14 +10,24 @@
 //!   `ipv6:addr` / `ipv6:[addr]:port[,...]`: a fixed list.
 //!
 //! The port defaults to 443, as in gRPC's naming; server-svc listens on
-//! 50051, so give it.
+//! 50051, so give it. A list names at most [`MAX_ADDRESSES`] addresses
+//! (a request's list is input: each address costs a channel).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
+use handshake::quote;
+
 /// The port of a name that gives none (gRPC's default).
 pub const DEFAULT_PORT: u16 = 443;
+
+/// Most addresses an `ipv4:` or `ipv6:` list may name: far more replicas
+/// than a deployment runs (server-svc's autoscaler stops at 6), few enough
+/// that a request's list costs little (one channel each, kept while the
+/// balancer is).
+pub const MAX_ADDRESSES: usize = 256;
 
 /// A boxed future, for a trait object's async method.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,12 +63,8 @@ impl Resolve for Name {
                     let found = tokio::net::lookup_host((host.as_str(), *port))
                         .await
                         .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-                    let mut addrs: Vec<SocketAddr> = Vec::new();
-                    for a in found {
-                        if !addrs.contains(&a) {
-                            addrs.push(a);
-                        }
-                    }
+                    let mut seen = HashSet::new();
+                    let addrs: Vec<SocketAddr> = found.filter(|a| seen.insert(*a)).collect();
                     if addrs.is_empty() {
                         return Err(format!("{host} resolves to no address"));
                     }
@@ -73,7 +79,12 @@ impl Resolve for Name {
 /// name or why it is malformed.
 pub fn parse_name(target: &str) -> Option<Result<Name, String>> {
     let (scheme, rest) = target.split_once(':')?;
-    let bad = |why: String| Err(format!("invalid server {target:?}: {why}"));
+    let bad = |why: String| {
+        Err(format!(
+            "invalid server {:?}: {why}",
+            quote::truncate(target, quote::MAX_TEXT)
+        ))
+    };
     let parsed = match scheme.to_ascii_lowercase().as_str() {
         "dns" => dns(rest),
         "ipv4" => list(rest, ipv4),
@@ -92,7 +103,8 @@ fn dns(rest: &str) -> Result<Name, String> {
                 .ok_or("want dns:///host:port (three slashes)")?;
             if !authority.is_empty() {
                 return Err(format!(
-                    "a DNS server ({authority}) cannot be named: client-svc uses the system resolver (write dns:///host:port)"
+                    "a DNS server ({}) cannot be named: client-svc uses the system resolver (write dns:///host:port)",
+                    quote::truncate(authority, quote::MAX_TEXT)
                 ));
             }
             endpoint
@@ -114,8 +126,14 @@ fn dns(rest: &str) -> Result<Name, String> {
     })
 }
 
-/// A comma-separated list of addresses.
+/// A comma-separated list of at most [`MAX_ADDRESSES`] addresses.
 fn list(rest: &str, one: fn(&str) -> Result<SocketAddr, String>) -> Result<Name, String> {
+    let count = rest.bytes().filter(|&b| b == b',').count() + 1;
+    if count > MAX_ADDRESSES {
+        return Err(format!(
+            "{count} addresses; a list names at most {MAX_ADDRESSES}"
+        ));
+    }
     let addrs = rest
         .split(',')
         .map(|a| one(a.trim()))
@@ -126,9 +144,12 @@ fn list(rest: &str, one: fn(&str) -> Result<SocketAddr, String>) -> Result<Name,
 /// `a.b.c.d[:port]`.
 fn ipv4(s: &str) -> Result<SocketAddr, String> {
     let (host, port) = host_port(s)?;
-    let ip: Ipv4Addr = host
-        .parse()
-        .map_err(|_| format!("{host:?} is not an IPv4 address"))?;
+    let ip: Ipv4Addr = host.parse().map_err(|_| {
+        format!(
+            "{:?} is not an IPv4 address",
+            quote::truncate(host, quote::MAX_TEXT)
+        )
+    })?;
     Ok(SocketAddr::new(IpAddr::V4(ip), port))
 }
 
@@ -143,7 +164,12 @@ fn ipv6(s: &str) -> Result<SocketAddr, String> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
         .parse()
-        .map_err(|_| format!("{host:?} is not an IPv6 address (with a port: [addr]:port)"))?;
+        .map_err(|_| {
+            format!(
+                "{:?} is not an IPv6 address (with a port: [addr]:port)",
+                quote::truncate(host, quote::MAX_TEXT)
+            )
+        })?;
     Ok(SocketAddr::new(IpAddr::V6(ip), port))
 }
 
@@ -157,7 +183,12 @@ fn host_port(s: &str) -> Result<(&str, u16), String> {
             "" => (&s[..=close], None),
             rest => match rest.strip_prefix(':') {
                 Some(p) => (&s[..=close], Some(p)),
-                None => return Err(format!("unexpected {rest:?} after the address")),
+                None => {
+                    return Err(format!(
+                        "unexpected {:?} after the address",
+                        quote::truncate(rest, quote::MAX_TEXT)
+                    ));
+                }
             },
         }
     } else {
@@ -173,7 +204,12 @@ fn host_port(s: &str) -> Result<(&str, u16), String> {
         None => DEFAULT_PORT,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(format!("the port {p:?} is not 1 to 65535")),
+            _ => {
+                return Err(format!(
+                    "the port {:?} is not 1 to 65535",
+                    quote::truncate(p, quote::MAX_TEXT)
+                ));
+            }
         },
     };
     if host.is_empty() {

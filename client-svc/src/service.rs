@@ -9,22 +9,29 @@
 //! `google.rpc.Status` packing it, from [`proto::status::with_report`]); an
 //! unreachable server-svc is UNAVAILABLE.
 //!
+//! A request is checked before anything is built from it: its sizes
+//! (`options.rs`: INVALID_ARGUMENT beyond them) and its server, which must
+//! be allowed (`allow.rs`: PERMISSION_DENIED otherwise, before any lookup
+//! or connection).
+//!
 //! One [`Balancer`] is kept per server target: one tonic channel (one
 //! HTTP/2 connection, multiplexing every session's stream) per server-svc
 //! replica, so a load test measures handshakes, not TCP connections, and
 //! sessions go round-robin over the replicas of a `dns:`, `ipv4:` or
-//! `ipv6:` name. A `tls://` target has no such thing to share: each
-//! session is its own TCP connection, as with any TLS client.
+//! `ipv6:` name. The configured server's is kept for the life of the
+//! service; other targets' in a [`TargetCache`] bounded by count and idle
+//! time. A `tls://` target has no such thing to share: each session is its
+//! own TCP connection, as with any TLS client.
 //!
 //! At most `--max-sessions` sessions (Handshake and WatchHandshake calls)
 //! run at once; beyond, a call gets RESOURCE_EXHAUSTED at once. [`serve`]
 //! runs the service with health, reflection and `proto::limits`.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use handshake::quote;
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
 use proto::keylog::KeyLog;
 use proto::limits::{Limits, LiveSessions};
@@ -41,14 +48,12 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
+use crate::allow::Allowlist;
 use crate::balance::{Balancer, ChannelOptions};
+use crate::cache::{self, TargetCache};
+use crate::options;
 use crate::report::ReportBuilder;
 use crate::session::{self, Outcome, SessionError, SessionSpec, Target};
-
-/// Server targets whose balancer is kept at most; targets beyond get one
-/// per call, so requests naming ever new servers cannot grow the cache
-/// without bound.
-const MAX_CHANNELS: usize = 64;
 
 /// What the service uses when a request leaves something out.
 #[derive(Clone, Debug)]
@@ -69,21 +74,31 @@ pub struct Settings {
     pub sessions: LiveSessions,
     /// How channels to server-svc are made: keepalive, re-resolution.
     pub upstream: ChannelOptions,
+    /// Servers a request may name besides `server` (`--allow-server`).
+    pub allow_servers: Vec<String>,
 }
 
 /// The service.
 #[derive(Debug)]
 pub struct ClientService {
     settings: Settings,
-    balancers: Mutex<HashMap<String, Balancer>>,
+    allow: Allowlist,
+    /// The configured server's balancer, made on first use and kept.
+    default: Mutex<Option<Balancer>>,
+    /// Other allowed targets' balancers, bounded by count and idle time.
+    balancers: Mutex<TargetCache<Balancer>>,
 }
 
 impl ClientService {
-    pub fn new(settings: Settings) -> Self {
-        Self {
+    /// Err: the configured server or an allowed one is malformed.
+    pub fn new(settings: Settings) -> Result<Self, String> {
+        let allow = Allowlist::new(&settings.server, &settings.allow_servers)?;
+        Ok(Self {
             settings,
-            balancers: Mutex::new(HashMap::new()),
-        }
+            allow,
+            default: Mutex::new(None),
+            balancers: Mutex::new(TargetCache::new(cache::MAX_TARGETS, cache::IDLE)),
+        })
     }
 
     /// Where `url` is: a real TLS server, or server-svc's replicas over
@@ -95,35 +110,42 @@ impl ClientService {
         }
     }
 
-    /// The balancer for `url`, made once and reused.
+    /// The balancer for `url`, made once and reused (while in the cache).
     fn balancer(&self, url: &str) -> Result<Balancer, Status> {
+        let make = || session::balancer(url, &self.settings.upstream);
         // A poisoned lock only means another call panicked mid-insert; the
-        // map itself is still usable.
-        let mut balancers = self
-            .balancers
+        // value itself is still usable.
+        if url == self.settings.server {
+            let mut default = self.default.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(b) = default.as_ref() {
+                return Ok(b.clone());
+            }
+            let b = make().map_err(Status::invalid_argument)?;
+            *default = Some(b.clone());
+            return Ok(b);
+        }
+        self.balancers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(b) = balancers.get(url) {
-            return Ok(b.clone());
-        }
-        let b =
-            session::balancer(url, &self.settings.upstream).map_err(Status::invalid_argument)?;
-        if balancers.len() < MAX_CHANNELS {
-            balancers.insert(url.to_owned(), b.clone());
-        }
-        Ok(b)
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(url, Instant::now(), make)
+            .map_err(Status::invalid_argument)
     }
 
-    /// The session a request asks for, and where to run it.
-    pub fn prepare(
+    /// The session a request asks for, and where to run it: INVALID_ARGUMENT
+    /// for options beyond their bounds or malformed, PERMISSION_DENIED for
+    /// a server not allowed (nothing looked up or connected for it).
+    /// Public for the `client_options` fuzz target.
+    pub async fn prepare(
         &self,
         options: Option<pb::SessionOptions>,
     ) -> Result<(Target, SessionSpec), Status> {
         let o = options.unwrap_or_default();
+        options::check(&o)?;
         let lab = o.lab.unwrap_or_default();
         let server = if o.server.is_empty() {
             self.settings.server.clone()
         } else {
+            self.allow.check(&o.server).await?;
             o.server
         };
         let name = if o.server_name.is_empty() {
@@ -133,7 +155,9 @@ impl ClientService {
         };
         let server_name = ServerName::try_from(name.clone()).map_err(|e| {
             Status::invalid_argument(format!(
-                "server_name {name:?} is not a DNS name or IP address: {e}"
+                "server_name {:?} is not a DNS name or IP address: {}",
+                quote::truncate(&name, quote::MAX_TEXT),
+                quote::Short(e)
             ))
         })?;
 
@@ -229,7 +253,7 @@ impl HandshakeClientService for ClientService {
         // Held until the call ends, however it ends (a caller that goes
         // away drops this future, and the guard with it).
         let _live = self.settings.sessions.enter_or_refuse("client-svc")?;
-        let (target, spec) = self.prepare(request.into_inner().options)?;
+        let (target, spec) = self.prepare(request.into_inner().options).await?;
         let (outcome, report) = run_and_report(target, &spec, |_| {}).await;
         match &outcome.result {
             Ok(_) => Ok(Response::new(pb::HandshakeResponse {
@@ -248,15 +272,15 @@ impl HandshakeClientService for ClientService {
         // Held by the session's task until the session ends (its own
         // timeout bounds it, even if the watcher went away).
         let live = self.settings.sessions.enter_or_refuse("client-svc")?;
-        let (target, spec) = self.prepare(request.into_inner().options)?;
+        let (target, spec) = self.prepare(request.into_inner().options).await?;
         // At most fifteen items (thirteen steps, a failed step, the end):
         // unbounded is bounded enough, and never blocks the session.
         let (tx, rx) = mpsc::unbounded_channel();
+        let watch = WatchSender { tx, ended: false };
         tokio::spawn(async move {
             let _live = live;
             let (outcome, report) = run_and_report(target, &spec, |step| {
-                // A watcher that went away just stops receiving.
-                let _ = tx.send(Ok(pb::WatchHandshakeResponse {
+                watch.send(Ok(pb::WatchHandshakeResponse {
                     event: Some(WatchEvent::Step(step)),
                 }));
             })
@@ -267,9 +291,43 @@ impl HandshakeClientService for ClientService {
                 }),
                 Err(e) => Err(error_status(e, &report)),
             };
-            let _ = tx.send(last);
+            watch.end(last);
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
+    }
+}
+
+/// A WatchHandshake stream's sending end. The stream ends with the report
+/// or an error status ([`WatchSender::end`]); a session task that stops
+/// before that (a panic) drops this, and the stream ends with INTERNAL:
+/// dropping the bare sender would end it with OK and no report, which a
+/// caller cannot tell from success.
+struct WatchSender {
+    tx: mpsc::UnboundedSender<Result<pb::WatchHandshakeResponse, Status>>,
+    ended: bool,
+}
+
+impl WatchSender {
+    fn send(&self, item: Result<pb::WatchHandshakeResponse, Status>) {
+        // A watcher that went away just stops receiving.
+        let _ = self.tx.send(item);
+    }
+
+    /// The last item: the report, or the session's status.
+    fn end(mut self, last: Result<pb::WatchHandshakeResponse, Status>) {
+        self.send(last);
+        self.ended = true;
+    }
+}
+
+impl Drop for WatchSender {
+    fn drop(&mut self) {
+        if !self.ended {
+            tracing::error!("a watched session ended without a report");
+            self.send(Err(Status::internal(
+                "client-svc's session ended without a report (an internal error of client-svc; see its log)",
+            )));
+        }
     }
 }
 
@@ -295,4 +353,35 @@ pub async fn serve(
         grace,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_watch_whose_session_stops_early_ends_with_an_error() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let watch = WatchSender { tx, ended: false };
+            watch.send(Ok(pb::WatchHandshakeResponse { event: None }));
+            panic!("the engine panicked");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(rx.recv().await.unwrap().is_ok());
+        let last = rx.recv().await.expect("a last item, not the end");
+        assert_eq!(last.unwrap_err().code(), tonic::Code::Internal);
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_ends_sends_its_last_item_only() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        WatchSender { tx, ended: false }.end(Err(Status::not_found("x")));
+        assert_eq!(
+            rx.recv().await.unwrap().unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        assert!(rx.recv().await.is_none());
+    }
 }

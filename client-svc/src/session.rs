@@ -9,12 +9,18 @@
 //! handshake the application message is sent, the reply collected, and the
 //! session closed with close_notify.
 //!
-//! The reply: server-svc answers each application record with one record,
-//! so the reply is complete when as many records came back as were sent. A
-//! real TLS server says nothing of the kind, so there the reply is
-//! everything received until the server's close_notify, TCP EOF, or
-//! [`REPLY_QUIET`] without new data once some has come (at most
-//! [`MAX_REPLY`] bytes), all within the session's timeout.
+//! The reply: server-svc answers each application record the client sends
+//! (the message is cut into records of at most 2^14 bytes) with
+//! "echo: " + that record's plaintext, in as many records as that takes
+//! (a full record's echo is 2^14 + 6 bytes: two records). So the reply
+//! to a message is known in advance ([`expected_echo`]): it is complete
+//! once that many bytes have come, and a session succeeds only if they
+//! are exactly those; a reply cut short (the stream or close_notify ends
+//! it first) or different fails the session. A real TLS server says
+//! nothing of the kind, so there the reply is everything received until
+//! the server's close_notify, TCP EOF, or [`REPLY_QUIET`] without new data
+//! once some has come (at most [`MAX_REPLY`] bytes), all within the
+//! session's timeout.
 //!
 //! Every engine event is handed to the caller as it happens, with the time
 //! since the session started (the engine reads no clock; this driver does,
@@ -30,7 +36,9 @@ use std::time::Duration;
 
 use handshake::keys::hex;
 use handshake::msgs::enums::ContentType;
+use handshake::quote;
 use handshake::rand::{Rng, SystemRng};
+use handshake::record::MAX_PLAINTEXT;
 use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
 use proto::keylog::KeyLog;
 use proto::pb;
@@ -54,17 +62,31 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const REPLY_QUIET: Duration = Duration::from_millis(500);
 
 /// At most this much of a real TLS server's reply is kept; the reply is
-/// complete once it is reached.
-pub const MAX_REPLY: usize = 1 << 20;
+/// complete once it is reached. Twice the largest application message the
+/// service takes (`options::MAX_APPLICATION_MESSAGE`), so server-svc's
+/// TLS front can echo the largest whole.
+pub const MAX_REPLY: usize = 2 << 20;
+
+/// What server-svc puts before its echo of each application record
+/// (service.proto, `HandshakeService.Connect`).
+pub const ECHO_PREFIX: &[u8] = b"echo: ";
 
 /// How long to wait, once the session is over, for the server to end its
 /// side (and, for server-svc, to learn the step it names in its status).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Largest plaintext of one record (RFC 5246 6.2.1): server-svc answers
-/// each application record with one record, so a message of n records
-/// gets n replies.
-const MAX_PLAINTEXT: usize = 1 << 14;
+/// server-svc's reply to `message` sent by this engine: for each record
+/// of at most [`MAX_PLAINTEXT`] bytes (how `Connection::send_application_data`
+/// cuts it), "echo: " + that record's plaintext.
+pub fn expected_echo(message: &[u8]) -> Vec<u8> {
+    let records = message.len().div_ceil(MAX_PLAINTEXT).max(1);
+    let mut echo = Vec::with_capacity(message.len() + records * ECHO_PREFIX.len());
+    for chunk in message.chunks(MAX_PLAINTEXT) {
+        echo.extend_from_slice(ECHO_PREFIX);
+        echo.extend_from_slice(chunk);
+    }
+    echo
+}
 
 /// What session to run.
 #[derive(Clone, Debug)]
@@ -237,7 +259,8 @@ pub async fn run(
             transport: Transport::new(target),
             failure: None,
             handshake_done: false,
-            replies_left: None,
+            message_sent: false,
+            expected_reply: Vec::new(),
             reply_complete: false,
             quiet_until: None,
             reply: Vec::new(),
@@ -287,8 +310,10 @@ struct Driver<'a, F> {
     /// The engine's failure, reported once its step is settled.
     failure: Option<(Step, Error)>,
     handshake_done: bool,
-    /// server-svc: replies still awaited; `None` until the message is sent.
-    replies_left: Option<usize>,
+    /// The application message has been sent.
+    message_sent: bool,
+    /// server-svc: the whole reply, once the message is sent.
+    expected_reply: Vec<u8>,
     reply_complete: bool,
     /// A real TLS server: the reply is complete if nothing comes by then.
     quiet_until: Option<Instant>,
@@ -385,11 +410,17 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             if self.failure.is_some() {
                 return None;
             }
-            if self.handshake_done && self.replies_left.is_none() {
+            if self.handshake_done && !self.message_sent {
                 self.send_message();
                 continue;
             }
             if self.reply_complete {
+                if !self.until_close
+                    && let Some(why) = echo_mismatch(&self.reply, &self.expected_reply)
+                {
+                    self.fail(Error::unexpected(why));
+                    continue;
+                }
                 if let Some(conn) = self.conn.as_mut() {
                     // close_notify (RFC 5246 7.2.1); the engine is in its
                     // traffic phase here, so this cannot fail in practice
@@ -431,7 +462,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     }
                     self.pump();
                 }
-                Ok(Incoming::End(what)) if self.until_close && self.replies_left.is_some() => {
+                Ok(Incoming::End(what)) if self.until_close && self.message_sent => {
                     tracing::info!("the reply ends without close_notify: {what}");
                     self.reply_complete = true;
                 }
@@ -512,7 +543,13 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
     fn send_message(&mut self) {
         let message = self.spec.message();
         let records = message.len().div_ceil(MAX_PLAINTEXT).max(1);
-        self.replies_left = Some(records);
+        self.message_sent = true;
+        if !self.until_close {
+            self.expected_reply = expected_echo(message);
+            // What came before the message (nothing, from server-svc) is
+            // already enough to judge.
+            self.reply_complete = self.reply.len() >= self.expected_reply.len();
+        }
         // Data a real server sent unasked does not start the reply's quiet
         // period early.
         if self.quiet_until.is_some() {
@@ -583,10 +620,13 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                             self.reply_complete = true;
                         }
                     } else {
+                        // Complete at the echo's length; whether it is the
+                        // echo is checked then (`exchange`). Nothing more
+                        // is read after, so this holds at most one record
+                        // beyond the echo.
                         self.reply.extend_from_slice(data);
-                        if let Some(n) = self.replies_left.as_mut() {
-                            *n = n.saturating_sub(1);
-                            self.reply_complete |= *n == 0;
+                        if self.message_sent {
+                            self.reply_complete |= self.reply.len() >= self.expected_reply.len();
                         }
                     }
                 }
@@ -644,6 +684,25 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         (self.on_event)(Progress::Failed(&failure), self.start.elapsed());
         failure
     }
+}
+
+/// Why `reply` is not server-svc's echo `expected`, if it is not: bounded
+/// text (the bytes themselves are in the report).
+fn echo_mismatch(reply: &[u8], expected: &[u8]) -> Option<String> {
+    if reply == expected {
+        return None;
+    }
+    let at = reply
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(reply.len().min(expected.len()));
+    Some(format!(
+        "server-svc's reply is not the echo of the application message: {} bytes came where the echo is {} bytes, differing from byte {at} ({:?})",
+        reply.len(),
+        expected.len(),
+        quote::bytes(&reply[at..reply.len().min(at + 32)])
+    ))
 }
 
 /// Lab fault: flips the last byte (part of the AEAD tag) of an application

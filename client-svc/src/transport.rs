@@ -99,7 +99,8 @@ pub fn tls_address(url: &str) -> Option<Result<String, String>> {
     let rest = url[TLS_SCHEME.len()..].trim_end_matches('/');
     let bad = |why: &str| {
         Err(format!(
-            "invalid server {url:?}: {why} (want tls://host:port)"
+            "invalid server {:?}: {why} (want tls://host:port)",
+            handshake::quote::truncate(url, handshake::quote::MAX_TEXT)
         ))
     };
     let Some((host, port)) = rest.rsplit_once(':') else {

@@ -22,7 +22,9 @@ use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
 use crate::kx::{EcdheKeyPair, rsa_encrypt_pre_master, rsa_pre_master};
 use crate::msgs::codec::Codec;
-use crate::msgs::enums::{AlertDescription, EcPointFormat, ExtensionType, ProtocolVersion};
+use crate::msgs::enums::{
+    AlertDescription, EcPointFormat, ExtensionType, HandshakeType, ProtocolVersion,
+};
 use crate::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use crate::msgs::handshake::{
     Certificate, ClientHello, ClientKeyExchange, HandshakeMessage, HandshakePayload, Random,
@@ -102,7 +104,7 @@ impl ClientState {
             }
             (Self::ExpectCertificate(mut neg), Message::Handshake(m)) => {
                 let typ = m.typ();
-                let message = neg.hs.transcript.add(&m);
+                let message = neg.hs.transcript.add(&m)?;
                 let HandshakePayload::Certificate(certificate) = m.payload else {
                     return Err(unexpected_type(core, Step::ServerCertificate, typ));
                 };
@@ -156,7 +158,7 @@ impl ClientState {
                     )));
                 }
                 let ske = ske.clone();
-                with.neg.hs.transcript.add(&m);
+                with.neg.hs.transcript.add(&m)?;
                 Self::ExpectServerHelloDone(with, Some(ske))
             }
             (Self::ExpectServerHelloDone(with, ske), Message::Handshake(m)) => {
@@ -171,8 +173,12 @@ impl ClientState {
                 Self::ExpectFinished(hs)
             }
             (Self::ExpectFinished(hs), Message::Protected(rec)) => {
-                core.receive_finished(&rec, &hs.transcript)?;
-                return Ok(core.finish());
+                if core.receive_finished(&rec, &hs.transcript)?.is_none() {
+                    // Split over records: the rest is still to come.
+                    Self::ExpectFinished(hs)
+                } else {
+                    return Ok(core.finish());
+                }
             }
             (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
         };
@@ -190,6 +196,18 @@ impl ClientState {
             Self::ExpectFinished(_) => Step::ServerEncryptedHandshakeMessage,
         }
     }
+
+    /// The plaintext handshake message type this state waits for, checked
+    /// before the message's body is decoded.
+    pub(crate) fn expected_handshake(&self) -> Option<HandshakeType> {
+        match self {
+            Self::ExpectServerHello(_) => Some(HandshakeType::SERVER_HELLO),
+            Self::ExpectCertificate(_) => Some(HandshakeType::CERTIFICATE),
+            Self::ExpectServerKeyExchange(_) => Some(HandshakeType::SERVER_KEY_EXCHANGE),
+            Self::ExpectServerHelloDone(..) => Some(HandshakeType::SERVER_HELLO_DONE),
+            Self::ExpectChangeCipherSpec(_) | Self::ExpectFinished(_) => None,
+        }
+    }
 }
 
 fn send_client_hello(
@@ -199,6 +217,7 @@ fn send_client_hello(
     now: UnixTime,
 ) -> Result<Hs, Error> {
     core.at(Step::ClientHello);
+    check_hello_lists(&config)?;
     let mut client_random = [0u8; 32];
     core.rng.fill(&mut client_random)?;
 
@@ -241,7 +260,11 @@ fn send_client_hello(
     };
     let m = HandshakeMessage::from(HandshakePayload::ClientHello(hello));
     let mut transcript = Transcript::default();
-    let message = transcript.add(&m);
+    // The lists each fit (above), but all the extensions together share
+    // one 2-byte length too: the codec refuses what does not fit.
+    let message = transcript.add(&m).map_err(|e| {
+        Error::internal(format!("the ClientHello cannot be encoded: {}", e.reason()))
+    })?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -254,6 +277,43 @@ fn send_client_hello(
         client_random,
         transcript,
     })
+}
+
+/// The most cipher suites a ClientHello holds: cipher_suites<2..2^16-2>
+/// (RFC 5246 7.4.1.2), two bytes each.
+pub const MAX_CIPHER_SUITES: usize = 0xfffe / 2;
+
+/// The most groups or signature schemes a ClientHello holds: each list is
+/// `<2..2^16-1>` bytes inside its extension's `extension_data<0..2^16-1>`,
+/// so 2 + 2n <= 2^16-1 (RFC 8422 5.1.1, RFC 5246 7.4.1.4.1). Together with
+/// the other extensions they must also fit the extensions block's 2^16-1
+/// bytes, which the codec checks.
+pub const MAX_HELLO_LIST: usize = (0xffff - 2) / 2;
+
+/// Refuses a configuration whose lists cannot go in a ClientHello, naming
+/// the list, before anything is sent (an encoder given them would have to
+/// write a wrong length).
+fn check_hello_lists(config: &ClientConfig) -> Result<(), Error> {
+    for (what, len, max) in [
+        (
+            "cipher_suites",
+            config.cipher_suites.len(),
+            MAX_CIPHER_SUITES,
+        ),
+        ("groups", config.groups.len(), MAX_HELLO_LIST),
+        (
+            "signature_schemes",
+            config.signature_schemes.len(),
+            MAX_HELLO_LIST,
+        ),
+    ] {
+        if len > max {
+            return Err(Error::internal(format!(
+                "ClientConfig.{what} has {len} entries; a ClientHello holds at most {max}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn on_server_hello(core: &mut Core, mut hs: Hs, sh: ServerHello) -> Result<Negotiated, Error> {
@@ -316,7 +376,7 @@ fn on_server_hello(core: &mut Core, mut hs: Hs, sh: ServerHello) -> Result<Negot
         .transcript
         .add(&HandshakeMessage::from(HandshakePayload::ServerHello(
             sh.clone(),
-        )));
+        )))?;
     core.emit(
         Direction::Received,
         StepDetail::ServerHello {
@@ -377,15 +437,18 @@ fn on_server_hello_done(
     } = neg;
 
     // 4. Server Hello Done (with the ServerKeyExchange before it, if any).
-    let message = hs.transcript.add(shd);
-    let key_exchange = ske.as_ref().map(|ske| ServerKeyExchangeInfo {
-        group: ske.params.group,
-        public: ske.params.public.clone(),
-        scheme: ske.scheme,
-        signature: ske.signature.clone(),
-        message: HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske.clone()))
-            .get_encoding(),
-    });
+    let message = hs.transcript.add(shd)?;
+    let key_exchange = match &ske {
+        Some(ske) => Some(ServerKeyExchangeInfo {
+            group: ske.params.group,
+            public: ske.params.public.clone(),
+            scheme: ske.scheme,
+            signature: ske.signature.clone(),
+            message: HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske.clone()))
+                .get_encoding()?,
+        }),
+        None => None,
+    };
     core.emit(
         Direction::Received,
         StepDetail::ServerHelloDone {
@@ -432,7 +495,7 @@ fn on_server_hello_done(
     }
     if let Some(ske) = &ske {
         let signed =
-            ServerKeyExchange::signed_message(&hs.client_random, &server_random, &ske.params);
+            ServerKeyExchange::signed_message(&hs.client_random, &server_random, &ske.params)?;
         crate::verify::verify_signature(end_entity, ske.scheme, &signed, &ske.signature)?;
     }
     core.emit(
@@ -454,7 +517,7 @@ fn on_server_hello_done(
                 let len = encrypted.len();
                 (
                     pre_master,
-                    ClientKeyExchange::rsa(&encrypted),
+                    ClientKeyExchange::rsa(&encrypted)?,
                     None,
                     None,
                     Some(len),
@@ -466,7 +529,7 @@ fn on_server_hello_done(
                 let shared = pair.agree(&ske.params.public)?;
                 (
                     shared,
-                    ClientKeyExchange::ecdh(&public),
+                    ClientKeyExchange::ecdh(&public)?,
                     Some(ske.params.group),
                     Some(public),
                     None,
@@ -485,7 +548,7 @@ fn on_server_hello_done(
     );
     core.at(Step::ClientKeyExchange);
     let m = HandshakeMessage::from(HandshakePayload::ClientKeyExchange(cke));
-    let message = hs.transcript.add(&m);
+    let message = hs.transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,

@@ -8,8 +8,11 @@
 //!
 //! The role-specific handshakes live in `client.rs` and `server.rs`; this
 //! file holds what both share: the outgoing queue, the event queue, the
-//! record protection once ChangeCipherSpec switches it on, alerts, and the
-//! traffic phase after Finished.
+//! record protection once ChangeCipherSpec switches it on, the reassembly
+//! of handshake messages split over protected records, the check of each
+//! plaintext handshake message's type against the state before its body is
+//! decoded, alerts (and the cap on warnings), and the traffic phase after
+//! Finished.
 
 use std::collections::VecDeque;
 use std::mem;
@@ -20,10 +23,12 @@ use crate::client::ClientState;
 use crate::config::Faults;
 use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
-use crate::keys::{SessionSecrets, ct_eq};
+use crate::keys::{SessionSecrets, VERIFY_DATA_LEN, ct_eq};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
-use crate::msgs::handshake::{Finished, HandshakeMessage, HandshakePayload, Random};
+use crate::msgs::handshake::{
+    Finished, HandshakeMessage, HandshakePayload, Random, max_handshake_len,
+};
 use crate::msgs::message::{Alert, Message, ProtectedRecord};
 use crate::rand::Rng;
 use crate::record::{MAX_PLAINTEXT, RecordDecrypter, RecordEncrypter};
@@ -37,6 +42,14 @@ const CLOSE_NOTIFY: Alert = Alert {
     level: AlertLevel::WARNING,
     description: AlertDescription::CLOSE_NOTIFY,
 };
+
+/// Warning alerts accepted per handshake; the next one is fatal
+/// (unexpected_message). Warnings carry no progress, and a peer that sends
+/// one now and then must not hold a session open: OpenSSL's
+/// `MAX_WARN_ALERT_COUNT` is 5 with the same effect (its fifth warning is
+/// fatal). After the handshake the same cap applies to warnings in a row:
+/// application data from the peer starts the count again.
+pub const MAX_WARNING_ALERTS: usize = 4;
 
 /// One TLS 1.2 session, client or server side.
 pub struct Connection {
@@ -75,6 +88,17 @@ pub(crate) struct Core {
     pub(crate) handshake_complete: bool,
     /// Reads the caller's clock for step timestamps, if it gave one.
     clock: Option<Clock>,
+    /// Handshake bytes opened from protected records and not yet a whole
+    /// message: RFC 5246 6.2.1 lets any handshake message span records,
+    /// protected ones too. Its type and declared length are checked as
+    /// soon as they are in ([`Core::take_handshake`]), so it holds at most
+    /// one record's plaintext more than the longest message allowed now.
+    handshake_fragments: Vec<u8>,
+    /// The ciphertext of the records that carried the peer's Finished so
+    /// far, for the step report.
+    finished_records: Vec<u8>,
+    /// Warning alerts received this handshake, or in a row after it.
+    warnings: usize,
 }
 
 /// A caller-supplied clock: time since an origin of the caller's choosing.
@@ -95,6 +119,9 @@ impl Core {
             secrets: None,
             handshake_complete: false,
             clock: None,
+            handshake_fragments: Vec::new(),
+            finished_records: Vec::new(),
+            warnings: 0,
         }
     }
 
@@ -143,6 +170,60 @@ impl Core {
             Error::unexpected("protected record before the peer's ChangeCipherSpec")
         })?;
         dec.decrypt(rec.typ, &rec.fragment)
+    }
+
+    /// Opens a protected handshake record and appends its plaintext to the
+    /// handshake message being reassembled.
+    fn open_handshake(&mut self, rec: &ProtectedRecord) -> Result<(), Error> {
+        let plain = self.open(rec)?;
+        if plain.is_empty() {
+            // RFC 5246 6.2.1: zero-length handshake fragments MUST NOT be
+            // sent (and each would cost a decryption for nothing).
+            return Err(Error::decode("empty protected handshake record"));
+        }
+        self.handshake_fragments.extend_from_slice(&plain);
+        Ok(())
+    }
+
+    /// Whether a protected handshake message is partly in: until it is
+    /// whole, a record of any other kind is unexpected (RFC 5246 6.2.1
+    /// allows interleaving only between whole messages).
+    fn mid_handshake_message(&self) -> bool {
+        !self.handshake_fragments.is_empty()
+    }
+
+    /// The next whole handshake message opened from protected records, as
+    /// `msg_type || length || body`, or `None` while more records are
+    /// needed. The type is checked first, as soon as its byte is in:
+    /// `max_body` gives the longest body accepted for it, or `None` if the
+    /// type is not expected now (unexpected_message, with `context` saying
+    /// what was expected); a longer declared length is decode_error, before
+    /// the body is waited for.
+    fn take_handshake(
+        &mut self,
+        max_body: impl Fn(HandshakeType) -> Option<usize>,
+        context: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let Some(&typ) = self.handshake_fragments.first() else {
+            return Ok(None);
+        };
+        let typ = HandshakeType(typ);
+        let Some(max) = max_body(typ) else {
+            return Err(Error::unexpected(format!("encrypted {typ} {context}")));
+        };
+        let Some(h) = self.handshake_fragments.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
+        if len > max {
+            return Err(Error::decode(format!(
+                "encrypted {typ} declares {len} bytes, at most {max} are allowed"
+            )));
+        }
+        if self.handshake_fragments.len() < 4 + len {
+            return Ok(None);
+        }
+        Ok(Some(self.handshake_fragments.drain(..4 + len).collect()))
     }
 
     /// Step 8, Gen secret key: the master secret (RFC 7627's when both sides
@@ -227,7 +308,7 @@ impl Core {
         let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
             verify_data: verify_data.to_vec(),
         }));
-        let plain = transcript.add(&m);
+        let plain = transcript.add(&m)?;
         let record = self.send_protected(ContentType::HANDSHAKE, &plain)?;
         self.emit(
             Direction::Sent,
@@ -256,30 +337,39 @@ impl Core {
     }
 
     /// Step 12 (client) or 10 (server): opens the peer's Finished, the
-    /// first protected record, and checks
-    /// it against the transcript so far (RFC 5246 7.4.9); reports it and
-    /// returns the message for the transcript.
+    /// first protected handshake message, and checks it against the
+    /// transcript so far (RFC 5246 7.4.9); reports it and returns the
+    /// message for the transcript. The peer may split the Finished over
+    /// several records (RFC 5246 6.2.1): until it is whole this returns
+    /// `None` and the state waits for the next record.
     pub(crate) fn receive_finished(
         &mut self,
         rec: &ProtectedRecord,
         transcript: &Transcript,
-    ) -> Result<HandshakeMessage, Error> {
+    ) -> Result<Option<HandshakeMessage>, Error> {
         let sender = match self.role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        self.at(match sender {
+        let step = match sender {
             Role::Client => Step::ClientEncryptedHandshakeMessage,
             Role::Server => Step::ServerEncryptedHandshakeMessage,
-        });
+        };
+        self.at(step);
         if rec.typ != ContentType::HANDSHAKE {
             return Err(Error::unexpected(format!(
                 "expected the encrypted Finished, got a {} record",
                 rec.typ
             )));
         }
-        let plain = self.open(rec)?;
-        let m = HandshakeMessage::read_bytes(&plain)?;
+        self.open_handshake(rec)?;
+        self.finished_records.extend_from_slice(&rec.fragment);
+        let finished = |typ| (typ == HandshakeType::FINISHED).then_some(VERIFY_DATA_LEN);
+        let context = format!("while waiting for step {step} (Finished)");
+        let Some(bytes) = self.take_handshake(finished, &context)? else {
+            return Ok(None);
+        };
+        let m = HandshakeMessage::read_bytes(&bytes)?;
         let HandshakePayload::Finished(fin) = &m.payload else {
             return Err(Error::unexpected(format!(
                 "{} instead of the encrypted Finished",
@@ -309,14 +399,17 @@ impl Core {
                 "the {who}'s Finished verify_data is wrong"
             )));
         }
+        // The records' ciphertext as it travelled, concatenated if the
+        // peer split the message.
+        let record = mem::take(&mut self.finished_records);
         self.emit(
             Direction::Received,
             StepDetail::EncryptedHandshakeMessage {
                 verify_data: fin.verify_data.clone(),
-                record: rec.fragment.clone(),
+                record,
             },
         );
-        Ok(m)
+        Ok(Some(m))
     }
 
     /// Step 13, Finish: both Finished verified, application data may flow.
@@ -330,13 +423,15 @@ impl Core {
             self.emit(Direction::Local, detail);
         }
         self.handshake_complete = true;
+        // From here on the warning cap counts warnings in a row.
+        self.warnings = 0;
         State::Traffic
     }
 
     /// Queues a fatal alert for a local error, protected if our write keys
     /// are on (RFC 5246 7.2: alerts are records like any other).
     fn send_alert(&mut self, alert: Alert) {
-        let bytes = alert.get_encoding();
+        let bytes = alert.to_bytes();
         if self.encrypter.is_some() {
             // If even the alert cannot be sealed, there is nothing more to
             // send: the session is over either way.
@@ -388,6 +483,14 @@ impl Connection {
             State::Server(s) => self.core.at(s.expecting()),
             _ => {}
         }
+        if self.core.mid_handshake_message()
+            && !matches!(&msg, Message::Protected(r) if r.typ == ContentType::HANDSHAKE)
+        {
+            return Err(Error::unexpected(format!(
+                "{} in the middle of a fragmented encrypted handshake message",
+                describe(&msg)
+            )));
+        }
         let msg = match msg {
             Message::Alert(alert) => {
                 if self.core.decrypter.is_some() {
@@ -398,6 +501,17 @@ impl Connection {
             Message::Protected(rec) if rec.typ == ContentType::ALERT => {
                 let plain = self.core.open(&rec)?;
                 return self.on_alert(Alert::read_bytes(&plain)?);
+            }
+            // A plaintext handshake message: its type is checked against
+            // the state before its body is decoded, so a message in the
+            // wrong place is unexpected_message whatever its body holds.
+            Message::Handshake(h) => {
+                self.expect_handshake(h.typ())?;
+                Message::Handshake(h)
+            }
+            Message::RawHandshake(raw) => {
+                self.expect_handshake(raw.typ())?;
+                Message::Handshake(raw.decode()?)
             }
             m => m,
         };
@@ -414,6 +528,29 @@ impl Connection {
             }
             other => other,
         };
+        // A record that ended the peer's Finished may have carried the
+        // start of its next handshake message too.
+        if matches!(self.state, State::Traffic) && self.core.mid_handshake_message() {
+            self.on_traffic_handshake()?;
+        }
+        Ok(())
+    }
+
+    /// Fails with unexpected_message unless the state waits for a
+    /// plaintext handshake message of type `typ`.
+    fn expect_handshake(&mut self, typ: HandshakeType) -> Result<(), Error> {
+        let (step, expected) = match &self.state {
+            State::Client(s) => (s.expecting(), s.expected_handshake()),
+            State::Server(s) => (s.expecting(), s.expected_handshake()),
+            _ => {
+                return Err(Error::unexpected(format!(
+                    "plaintext {typ} after the handshake"
+                )));
+            }
+        };
+        if expected != Some(typ) {
+            return Err(unexpected_type(&mut self.core, step, typ));
+        }
         Ok(())
     }
 
@@ -422,30 +559,12 @@ impl Connection {
             Message::Protected(rec) if rec.typ == ContentType::APPLICATION_DATA => {
                 let plain = self.core.open(&rec)?;
                 self.core.events.push_back(Event::ApplicationData(plain));
+                self.core.warnings = 0;
                 Ok(State::Traffic)
             }
             Message::Protected(rec) if rec.typ == ContentType::HANDSHAKE => {
-                let plain = self.core.open(&rec)?;
-                let m = HandshakeMessage::read_bytes(&plain)?;
-                let asks_renegotiation = match self.core.role {
-                    Role::Client => m.typ() == HandshakeType::HELLO_REQUEST,
-                    Role::Server => m.typ() == HandshakeType::CLIENT_HELLO,
-                };
-                if !asks_renegotiation {
-                    return Err(Error::unexpected(format!(
-                        "{} after the handshake",
-                        m.typ()
-                    )));
-                }
-                // RFC 5246 7.2.2: renegotiation is declined with a
-                // no_renegotiation warning; the session goes on (RFC 5746
-                // is supported for the initial handshake only).
-                let alert = Alert {
-                    level: AlertLevel::WARNING,
-                    description: AlertDescription::NO_RENEGOTIATION,
-                };
-                self.core
-                    .send_protected(ContentType::ALERT, &alert.get_encoding())?;
+                self.core.open_handshake(&rec)?;
+                self.on_traffic_handshake()?;
                 Ok(State::Traffic)
             }
             Message::Protected(rec) => Err(Error::unexpected(format!(
@@ -459,13 +578,46 @@ impl Connection {
         }
     }
 
+    /// Handshake messages after the handshake, whole ones as they come in.
+    /// The only one a peer may send asks for renegotiation: a HelloRequest
+    /// (empty) from a server, a ClientHello from a client. Any other type
+    /// is refused as soon as its first byte is in; a renegotiation request
+    /// is declined without reading its body, which cannot change the
+    /// answer.
+    fn on_traffic_handshake(&mut self) -> Result<(), Error> {
+        let (asked, max) = match self.core.role {
+            Role::Client => (HandshakeType::HELLO_REQUEST, 0),
+            Role::Server => (
+                HandshakeType::CLIENT_HELLO,
+                max_handshake_len(HandshakeType::CLIENT_HELLO),
+            ),
+        };
+        let max_body = |typ| (typ == asked).then_some(max);
+        while self
+            .core
+            .take_handshake(max_body, "after the handshake")?
+            .is_some()
+        {
+            // RFC 5246 7.2.2: renegotiation is declined with a
+            // no_renegotiation warning; the session goes on (RFC 5746
+            // is supported for the initial handshake only).
+            let alert = Alert {
+                level: AlertLevel::WARNING,
+                description: AlertDescription::NO_RENEGOTIATION,
+            };
+            self.core
+                .send_protected(ContentType::ALERT, &alert.to_bytes())?;
+        }
+        Ok(())
+    }
+
     fn on_alert(&mut self, alert: Alert) -> Result<(), Error> {
         if alert.description == AlertDescription::CLOSE_NOTIFY {
             match self.state {
                 // RFC 5246 7.2.1: answer with a close_notify of our own.
                 State::Traffic => {
                     self.core
-                        .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                        .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.to_bytes())?;
                 }
                 State::Closing => {}
                 // During the handshake the session simply did not happen.
@@ -477,6 +629,18 @@ impl Connection {
         }
         if alert.level == AlertLevel::WARNING && alert.description != AlertDescription::CLOSE_NOTIFY
         {
+            self.core.warnings += 1;
+            if self.core.warnings > MAX_WARNING_ALERTS {
+                let when = if self.core.handshake_complete {
+                    "in a row after the handshake"
+                } else {
+                    "during the handshake"
+                };
+                return Err(Error::unexpected(format!(
+                    "more than {MAX_WARNING_ALERTS} warning alerts {when} (the last: {})",
+                    alert.description
+                )));
+            }
             self.core.events.push_back(Event::Warning(alert));
             return Ok(());
         }
@@ -538,7 +702,7 @@ impl Connection {
         match self.state {
             State::Traffic => {
                 self.core
-                    .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.get_encoding())?;
+                    .send_protected(ContentType::ALERT, &CLOSE_NOTIFY.to_bytes())?;
                 self.state = State::Closing;
                 Ok(())
             }
@@ -602,13 +766,18 @@ impl std::fmt::Debug for Connection {
 /// and the step being waited for.
 pub(crate) fn unexpected(core: &mut Core, step: Step, msg: &Message) -> Error {
     core.at(step);
-    let what = match msg {
+    Error::unexpected(format!("{} while waiting for step {step}", describe(msg)))
+}
+
+/// What a message is, for a reason.
+fn describe(msg: &Message) -> String {
+    match msg {
         Message::Handshake(h) => format!("{}", h.typ()),
+        Message::RawHandshake(h) => format!("{}", h.typ()),
         Message::ChangeCipherSpec => "ChangeCipherSpec".into(),
         Message::Alert(a) => format!("alert {}", a.description),
         Message::Protected(p) => format!("encrypted {} record", p.typ),
-    };
-    Error::unexpected(format!("{what} while waiting for step {step}"))
+    }
 }
 
 /// A handshake message of the wrong type for `step`.

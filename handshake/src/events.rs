@@ -97,7 +97,9 @@ pub enum Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtensionInfo {
     pub typ: ExtensionType,
-    /// A short reading of its content, e.g. `x25519, secp256r1`.
+    /// A short reading of its content, e.g. `x25519, secp256r1`: at most
+    /// [`MAX_NAMES`] code points or [`crate::quote::MAX_ITEMS`] names of
+    /// [`crate::quote::MAX_TEXT`] bytes each, whatever the peer sent.
     pub summary: String,
 }
 
@@ -239,11 +241,14 @@ impl From<&crate::msgs::extensions::ClientExtension> for ExtensionInfo {
     fn from(ext: &crate::msgs::extensions::ClientExtension) -> Self {
         use crate::msgs::extensions::ClientExtension as E;
         let summary = match ext {
-            E::ServerName(names) => names
-                .iter()
-                .map(|n| String::from_utf8_lossy(&n.name).into_owned())
-                .collect::<Vec<_>>()
-                .join(", "),
+            // Each name and their number quoted within bounds: a peer may
+            // send a 64 KB name or thousands of them.
+            E::ServerName(names) => {
+                crate::quote::list_with(names, crate::quote::MAX_ITEMS, |n, out| {
+                    out.push_str(&crate::quote::bytes(&n.name));
+                    Ok(())
+                })
+            }
             E::SupportedGroups(g) => names(g),
             E::EcPointFormats(f) => names(f),
             E::SignatureAlgorithms(s) => names(s),

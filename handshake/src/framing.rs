@@ -17,28 +17,28 @@
 //! and a peer may coalesce several handshake messages into one record or
 //! fragment one message over several (RFC 5246 6.2.1). The [`Deframer`]
 //! undoes both for plaintext handshake records, yielding one
-//! [`Message::Handshake`] per handshake message, exactly as the engine
-//! expects. Protected records are passed on whole as [`Message::Protected`]
-//! for the engine to open: the only protected handshake message of TLS 1.2
-//! is Finished, which peers seal in one record of its own (the engine reads
-//! exactly one handshake message from a protected handshake record, so a
-//! Finished split over two protected records would be refused).
+//! [`Message::RawHandshake`] per handshake message: whole, but decoded by
+//! the engine, which checks its type against the state first. Protected records are passed on whole as [`Message::Protected`]
+//! for the engine to open; the engine reassembles the handshake messages
+//! inside them itself (a Finished split over several protected records, or
+//! a renegotiation request after the handshake), since only it holds the
+//! keys.
 //!
 //! Nothing here reads a socket or a clock: the caller pushes the bytes it
 //! received and pops messages.
 
 use crate::error::Error;
-use crate::msgs::codec::Codec;
-use crate::msgs::enums::{AlertDescription, ContentType, ProtocolVersion};
-use crate::msgs::handshake::{HandshakeMessage, MAX_HANDSHAKE_LEN};
-use crate::msgs::message::Message;
+use crate::msgs::codec::put_u16;
+use crate::msgs::enums::{AlertDescription, ContentType, HandshakeType, ProtocolVersion};
+use crate::msgs::handshake::max_handshake_len;
+use crate::msgs::message::{Message, RawHandshake};
 use crate::record::{MAX_CIPHERTEXT, MAX_PLAINTEXT};
 
 /// type(1) || version(2) || length(2).
 pub const RECORD_HEADER_LEN: usize = 5;
 
 /// msg_type(1) || length(3) (RFC 5246 7.4).
-const HANDSHAKE_HEADER_LEN: usize = 4;
+const HANDSHAKE_HEADER_LEN: usize = RawHandshake::HEADER_LEN;
 
 /// A record header, checked.
 #[derive(Clone, Copy, Debug)]
@@ -69,19 +69,21 @@ struct Header {
 /// - the length is at most 2^14 for plaintext records and 2^14 + 2048 for
 ///   protected ones (RFC 5246 6.2.1, 6.2.3), else record_overflow; the check
 ///   is made on the header, before the fragment is buffered;
-/// - handshake, alert and change_cipher_spec records are not empty (RFC
-///   5246 6.2.1: zero-length fragments MAY be sent only for application
-///   data), else decode_error;
+/// - handshake and alert records are not empty (RFC 5246 6.2.1:
+///   zero-length fragments MAY be sent only for application data), else
+///   decode_error; an empty change_cipher_spec record is unexpected_message
+///   like any ChangeCipherSpec that is not the single byte 1;
 /// - a plaintext handshake message split over records is not interrupted by
 ///   a record of another type (RFC 5246 6.2.1 allows interleaving only
 ///   between whole messages), else unexpected_message;
 /// - each reassembled handshake message declares at most
-///   [`MAX_HANDSHAKE_LEN`] bytes (checked as soon as its 4-byte header is
-///   in), else decode_error, and decodes with
-///   [`HandshakeMessage::read_bytes`];
-/// - a plaintext alert is exactly 2 bytes and a ChangeCipherSpec the single
-///   byte 1, else decode_error ([`Message::read`]); plaintext application
-///   data is unexpected_message.
+///   [`max_handshake_len`] bytes for its type (checked as soon as its
+///   4-byte header is in), else decode_error; its body is not decoded here
+///   (the engine does, once it has checked the type: [`RawHandshake`]);
+/// - a plaintext alert is exactly 2 bytes, else decode_error, and a
+///   ChangeCipherSpec the single byte 1, else unexpected_message
+///   ([`Message::read`]); plaintext application data is
+///   unexpected_message.
 ///
 /// An error is final: the stream cannot be resynchronised, so every later
 /// `pop` returns the same error, and the caller closes the connection
@@ -103,7 +105,8 @@ struct Header {
 /// `push` buffers whatever it is given; `pop` consumes. A caller reading
 /// from a socket should stop reading while [`Deframer::buffered`] exceeds
 /// what it is willing to hold (one record is at most 5 + 2^14 + 2048 bytes;
-/// a handshake message being reassembled at most 4 + [`MAX_HANDSHAKE_LEN`]).
+/// a handshake message being reassembled at most 4 +
+/// [`crate::msgs::handshake::MAX_CLIENT_HELLO_LEN`]).
 #[derive(Debug, Default)]
 pub struct Deframer {
     /// Received bytes not yet cut into records.
@@ -227,6 +230,13 @@ impl Deframer {
                 ),
             ));
         }
+        if len == 0 && typ == ContentType::CHANGE_CIPHER_SPEC {
+            // Not the single byte 1, like any other malformed CCS
+            // ([`Message::read`]).
+            return Err(Error::unexpected(
+                "empty change_cipher_spec record (ChangeCipherSpec is the single byte 1)",
+            ));
+        }
         if len == 0 && typ != ContentType::APPLICATION_DATA {
             return Err(Error::decode(format!(
                 "empty {typ} record (RFC 5246 6.2.1 allows empty application data only)"
@@ -251,10 +261,11 @@ impl Deframer {
             return Ok(None);
         };
         let len = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
-        if len > MAX_HANDSHAKE_LEN {
+        if len > max_handshake_len(HandshakeType(h[0])) {
             return Err(Error::decode(format!(
-                "handshake message of type {} declares {len} bytes, more than {MAX_HANDSHAKE_LEN}",
-                h[0]
+                "handshake message of type {} declares {len} bytes, more than {}",
+                h[0],
+                max_handshake_len(HandshakeType(h[0]))
             )));
         }
         let end = HANDSHAKE_HEADER_LEN + len;
@@ -262,9 +273,7 @@ impl Deframer {
             return Ok(None);
         }
         let bytes: Vec<u8> = self.handshake.drain(..end).collect();
-        Ok(Some(Message::Handshake(HandshakeMessage::read_bytes(
-            &bytes,
-        )?)))
+        Ok(Some(Message::RawHandshake(RawHandshake::new(bytes)?)))
     }
 }
 
@@ -281,9 +290,9 @@ impl Deframer {
 /// bytes of plaintext.
 pub fn encode_records(msg: &Message, out: &mut Vec<u8>) -> Result<(), Error> {
     let typ = msg.content_type();
-    let fragment = msg.fragment();
+    let fragment = msg.fragment()?;
     match msg {
-        Message::Handshake(_) => {
+        Message::Handshake(_) | Message::RawHandshake(_) => {
             for chunk in fragment.chunks(MAX_PLAINTEXT) {
                 put_record(typ, chunk, out);
             }
@@ -302,8 +311,8 @@ pub fn encode_records(msg: &Message, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 fn put_record(typ: ContentType, fragment: &[u8], out: &mut Vec<u8>) {
-    typ.encode(out);
-    ProtocolVersion::TLSV1_2.encode(out);
+    out.push(typ.0);
+    put_u16(ProtocolVersion::TLSV1_2.0, out);
     // Both callers keep fragments within MAX_CIPHERTEXT < 2^16.
     out.extend_from_slice(&(fragment.len() as u16).to_be_bytes());
     out.extend_from_slice(fragment);
@@ -317,8 +326,9 @@ mod tests {
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
     use super::*;
+    use crate::msgs::codec::Codec;
     use crate::msgs::enums::{AlertLevel, HandshakeType};
-    use crate::msgs::handshake::{Certificate, Finished, HandshakePayload};
+    use crate::msgs::handshake::{Certificate, Finished, HandshakeMessage, HandshakePayload};
     use crate::msgs::message::{Alert, ProtectedRecord};
     use crate::rand::SeededRng;
     use crate::suites::ALL_SUITES;
@@ -348,13 +358,21 @@ mod tests {
         }))
     }
 
-    /// Every message the deframer yields until it needs more bytes.
+    /// Every message the deframer yields until it needs more bytes, with
+    /// handshake messages decoded (as the engine does) for comparison.
     fn drain(d: &mut Deframer) -> Result<Vec<Message>, Error> {
         let mut out = Vec::new();
         while let Some(m) = d.pop()? {
-            out.push(m);
+            out.push(decoded(m)?);
         }
         Ok(out)
+    }
+
+    fn decoded(m: Message) -> Result<Message, Error> {
+        match m {
+            Message::RawHandshake(raw) => Ok(Message::Handshake(raw.decode()?)),
+            m => Ok(m),
+        }
     }
 
     fn deframe(bytes: &[u8]) -> Result<Vec<Message>, Error> {
@@ -388,7 +406,7 @@ mod tests {
         ];
         let mut body = Vec::new();
         for m in &msgs {
-            m.encode(&mut body);
+            m.encode(&mut body).unwrap();
         }
         let got = deframe(&record(22, 0x0303, &body)).unwrap();
         let want: Vec<Message> = msgs.into_iter().map(Message::from).collect();
@@ -398,8 +416,10 @@ mod tests {
     #[test]
     fn coalesced_messages_come_out_before_the_next_record() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body);
-        finished(2).encode(&mut body);
+        hs(HandshakePayload::ServerHelloDone)
+            .encode(&mut body)
+            .unwrap();
+        finished(2).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0303, &body);
         bytes.extend(record(20, 0x0303, &[1]));
         let got = deframe(&bytes).unwrap();
@@ -419,7 +439,7 @@ mod tests {
         let cert = certificate(40_000);
         let mut bytes = Vec::new();
         encode_records(&cert.clone().into(), &mut bytes).unwrap();
-        let encoded = cert.get_encoding();
+        let encoded = cert.get_encoding().unwrap();
         assert_eq!(
             bytes.len(),
             encoded.len() + 3 * RECORD_HEADER_LEN,
@@ -428,7 +448,7 @@ mod tests {
         assert_eq!(deframe(&bytes).unwrap(), vec![cert.clone().into()]);
 
         // By hand, cutting inside the 4-byte handshake header too.
-        let encoded = certificate(20_000).get_encoding();
+        let encoded = certificate(20_000).get_encoding().unwrap();
         let cert = certificate(20_000);
         let mut bytes = Vec::new();
         for part in [&encoded[..2], &encoded[2..10_000], &encoded[10_000..]] {
@@ -445,8 +465,8 @@ mod tests {
     #[test]
     fn message_tail_shares_a_record_with_the_next_message() {
         let (a, b) = (certificate(300), finished(7));
-        let mut stream = a.get_encoding();
-        stream.extend(b.get_encoding());
+        let mut stream = a.get_encoding().unwrap();
+        stream.extend(b.get_encoding().unwrap());
         let cut = 150;
         let mut bytes = record(22, 0x0303, &stream[..cut]);
         bytes.extend(record(22, 0x0303, &stream[cut..]));
@@ -456,8 +476,10 @@ mod tests {
     #[test]
     fn one_byte_at_a_time() {
         let mut body = Vec::new();
-        hs(HandshakePayload::ServerHelloDone).encode(&mut body);
-        finished(3).encode(&mut body);
+        hs(HandshakePayload::ServerHelloDone)
+            .encode(&mut body)
+            .unwrap();
+        finished(3).encode(&mut body).unwrap();
         let mut bytes = record(22, 0x0301, &body);
         bytes.extend(record(21, 0x0303, &[1, 0]));
         bytes.extend(record(20, 0x0303, &[1]));
@@ -548,11 +570,13 @@ mod tests {
 
     #[test]
     fn handshake_message_over_the_cap_is_decode_error() {
-        let len = MAX_HANDSHAKE_LEN + 1;
-        let header = [1, (len >> 16) as u8, (len >> 8) as u8, len as u8];
-        let err = deframe(&record(22, 0x0303, &header)).unwrap_err();
-        assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
-        assert!(err.reason().contains("declares"), "{}", err.reason());
+        use crate::msgs::handshake::{MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN};
+        for (typ, len) in [(2, MAX_HANDSHAKE_LEN + 1), (1, MAX_CLIENT_HELLO_LEN + 1)] {
+            let header = [typ, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+            let err = deframe(&record(22, 0x0303, &header)).unwrap_err();
+            assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
+            assert!(err.reason().contains("declares"), "{}", err.reason());
+        }
     }
 
     #[test]
@@ -565,7 +589,7 @@ mod tests {
         assert!(err.reason().contains("SSLv2"), "{}", err.reason());
 
         // After a first valid record the same byte is an unknown type.
-        let mut bytes2 = record(22, 0x0303, &finished(1).get_encoding());
+        let mut bytes2 = record(22, 0x0303, &finished(1).get_encoding().unwrap());
         bytes2.extend(bytes);
         assert_eq!(alert_of(&bytes2), AlertDescription::UNEXPECTED_MESSAGE);
     }
@@ -573,7 +597,7 @@ mod tests {
     #[test]
     fn bad_version_is_protocol_version() {
         for version in [0x0203, 0x0403, 0x0000, 0xfeff] {
-            let bytes = record(22, version, &finished(1).get_encoding());
+            let bytes = record(22, version, &finished(1).get_encoding().unwrap());
             assert_eq!(
                 alert_of(&bytes),
                 AlertDescription::PROTOCOL_VERSION,
@@ -582,7 +606,7 @@ mod tests {
         }
         // Any {3, x} passes the record layer.
         for version in [0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x03ff] {
-            let bytes = record(22, version, &finished(1).get_encoding());
+            let bytes = record(22, version, &finished(1).get_encoding().unwrap());
             assert_eq!(deframe(&bytes).unwrap().len(), 1, "{version:04x}");
         }
     }
@@ -602,11 +626,15 @@ mod tests {
 
     #[test]
     fn empty_records() {
-        for typ in [20u8, 21, 22] {
+        for typ in [21u8, 22] {
             let err = deframe(&record(typ, 0x0303, &[])).unwrap_err();
             assert_eq!(err.alert(), AlertDescription::DECODE_ERROR, "{typ}");
             assert!(err.reason().contains("empty"), "{}", err.reason());
         }
+        // An empty ChangeCipherSpec is not the single byte 1.
+        let err = deframe(&record(20, 0x0303, &[])).unwrap_err();
+        assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE);
+        assert!(err.reason().contains("empty"), "{}", err.reason());
         // Plaintext application data is refused, empty or not.
         assert_eq!(
             alert_of(&record(23, 0x0303, &[])),
@@ -622,17 +650,22 @@ mod tests {
                 AlertDescription::DECODE_ERROR
             );
         }
-        for body in [&[2u8][..], &[1, 1]] {
+        // RFC 5246 7.1: a ChangeCipherSpec is the single byte 1; another
+        // value, or two coalesced, is unexpected_message (as OpenSSL has it).
+        for body in [&[2u8][..], &[0], &[1, 1], &[1, 0], &[1; 300]] {
+            let err = deframe(&record(20, 0x0303, body)).unwrap_err();
             assert_eq!(
-                alert_of(&record(20, 0x0303, body)),
-                AlertDescription::DECODE_ERROR
+                err.alert(),
+                AlertDescription::UNEXPECTED_MESSAGE,
+                "{body:?}"
             );
+            assert!(err.reason().contains("single byte 1"), "{}", err.reason());
         }
     }
 
     #[test]
     fn interleaving_inside_a_fragmented_message_is_unexpected() {
-        let encoded = certificate(100).get_encoding();
+        let encoded = certificate(100).get_encoding().unwrap();
         for (typ, body) in [(21u8, &[1u8, 0][..]), (20, &[1]), (23, &[0; 20])] {
             let mut bytes = record(22, 0x0303, &encoded[..50]);
             bytes.extend(record(typ, 0x0303, body));
@@ -653,10 +686,25 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_handshake_message_is_decode_error() {
-        // A ServerHelloDone with a 1-byte body: well framed, not decodable.
-        let bytes = record(22, 0x0303, &[14, 0, 0, 1, 0]);
-        assert_eq!(alert_of(&bytes), AlertDescription::DECODE_ERROR);
+    fn handshake_bodies_are_left_for_the_engine_to_decode() {
+        // A ServerHelloDone with a 1-byte body, and a ClientHello body
+        // relabelled as ServerHello: well framed, not decodable. The
+        // deframer passes them on; the engine checks the type first.
+        // version, random, session_id<0>, cipher_suites<2>, compression<1>.
+        let hello = [&[3, 3][..], &[7; 32], &[0, 0, 2, 0xc0, 0x2f, 1, 0]].concat();
+        for body in [vec![14, 0, 0, 1, 0], [vec![2, 0, 0, 41], hello].concat()] {
+            let mut d = Deframer::new();
+            d.push(&record(22, 0x0303, &body));
+            let Some(Message::RawHandshake(raw)) = d.pop().unwrap() else {
+                panic!("a raw handshake message");
+            };
+            assert_eq!(raw.as_bytes(), body);
+            assert_eq!(raw.typ(), HandshakeType(body[0]));
+            assert_eq!(
+                raw.decode().unwrap_err().alert(),
+                AlertDescription::DECODE_ERROR
+            );
+        }
     }
 
     #[test]
@@ -744,7 +792,7 @@ mod tests {
             for piece in bytes.chunks(chunk) {
                 self.deframer.push(piece);
                 while let Some(m) = self.deframer.pop().expect("deframes") {
-                    got.push(m.clone());
+                    got.push(decoded(m.clone()).expect("decodes"));
                     to.handle(m).expect("the peer accepts it");
                 }
             }

@@ -20,7 +20,7 @@ use crate::suites::{HashAlgorithm, SuiteParams};
 /// Length of the master secret (RFC 5246 8.1).
 const MASTER_SECRET_LEN: usize = 48;
 /// Length of Finished.verify_data for every TLS 1.2 suite here (RFC 5246 7.4.9).
-const VERIFY_DATA_LEN: usize = 12;
+pub(crate) const VERIFY_DATA_LEN: usize = 12;
 
 /// `PRF(secret, label, seed)` truncated to `out_len` bytes: P_SHA256 or
 /// P_SHA384 according to `hash` (RFC 5246 5; the suite's PRF hash per RFC

@@ -14,7 +14,8 @@
 //! # Layout
 //!
 //! ```text
-//! conn.rs        Connection: queues, record protection switch, alerts, traffic phase
+//! conn.rs        Connection: queues, record protection, protected handshake reassembly,
+//!                type-before-body checks, alerts, traffic phase
 //! client.rs      the client's states (ExpectServerHello .. ExpectFinished)
 //! server.rs      the server's states (ExpectClientHello .. ExpectFinished)
 //! config.rs      ClientConfig, ServerConfig, CertifiedKey
@@ -55,13 +56,14 @@ mod conn;
 mod server;
 mod transcript;
 
+pub use client::{MAX_CIPHER_SUITES, MAX_HELLO_LIST};
 pub use config::{CertifiedKey, ClientConfig, Faults, ServerConfig, SuitePreference};
-pub use conn::{Clock, Connection};
+pub use conn::{Clock, Connection, MAX_WARNING_ALERTS};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};
 pub use keys::SessionSecrets;
 pub use msgs::enums::{AlertDescription, CipherSuite, NamedGroup, SignatureScheme};
-pub use msgs::message::{Alert, Message, ProtectedRecord};
+pub use msgs::message::{Alert, Message, ProtectedRecord, RawHandshake};
 pub use verify::ServerCertVerifier;
 
 /// Which end of the connection an engine plays.

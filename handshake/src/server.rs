@@ -7,6 +7,7 @@
 //! ChangeCipherSpec, Finished ->
 //! ```
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::Role;
@@ -26,6 +27,7 @@ use crate::msgs::handshake::{
     ServerKeyExchange,
 };
 use crate::msgs::message::Message;
+use crate::quote;
 use crate::rand::Rng;
 use crate::suites::{KeyExchange, SuiteParams, lookup};
 use crate::transcript::Transcript;
@@ -70,7 +72,7 @@ impl ServerState {
             (Self::ExpectClientHello(config), Message::Handshake(m)) => {
                 let typ = m.typ();
                 let mut transcript = Transcript::default();
-                let message = transcript.add(&m);
+                let message = transcript.add(&m)?;
                 let HandshakePayload::ClientHello(ch) = m.payload else {
                     return Err(unexpected_type(core, Step::ClientHello, typ));
                 };
@@ -87,8 +89,13 @@ impl ServerState {
                 Self::ExpectFinished(transcript, faults)
             }
             (Self::ExpectFinished(mut transcript, faults), Message::Protected(rec)) => {
-                let finished = core.receive_finished(&rec, &transcript)?;
-                transcript.add(&finished);
+                let Some(finished) = core.receive_finished(&rec, &transcript)? else {
+                    // Split over records: the rest is still to come.
+                    return Ok(State::Server(Box::new(Self::ExpectFinished(
+                        transcript, faults,
+                    ))));
+                };
+                transcript.add(&finished)?;
                 core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
                 return Ok(core.finish());
             }
@@ -105,6 +112,17 @@ impl ServerState {
             Self::ExpectFinished(..) => Step::ClientEncryptedHandshakeMessage,
         }
     }
+
+    /// The plaintext handshake message type this state waits for, checked
+    /// before the message's body is decoded.
+    pub(crate) fn expected_handshake(&self) -> Option<crate::msgs::enums::HandshakeType> {
+        use crate::msgs::enums::HandshakeType;
+        match self {
+            Self::ExpectClientHello(_) => Some(HandshakeType::CLIENT_HELLO),
+            Self::ExpectClientKeyExchange(_) => Some(HandshakeType::CLIENT_KEY_EXCHANGE),
+            Self::ExpectChangeCipherSpec(..) | Self::ExpectFinished(..) => None,
+        }
+    }
 }
 
 /// What the ClientHello asks for, read once.
@@ -116,8 +134,14 @@ struct Offer<'a> {
     secure_renegotiation: bool,
 }
 
+/// Reads the extensions once, in time linear in their number: a hello may
+/// carry 16,000 of them.
 fn read_offer(ch: &ClientHello) -> Result<Offer<'_>, Error> {
-    let mut seen = Vec::new();
+    // A hash set, not a list searched for each extension: that was
+    // quadratic in the count. SipHash's random keys keep a peer from
+    // choosing colliding types.
+    let mut seen = HashSet::with_capacity(ch.extensions().len());
+    let mut sent_groups = false;
     let mut offer = Offer {
         // RFC 8422 4: without supported_groups the server may assume the
         // client supports any curve; secp256r1 is the one every client has.
@@ -133,14 +157,16 @@ fn read_offer(ch: &ClientHello) -> Result<Offer<'_>, Error> {
     };
     for ext in ch.extensions() {
         let typ = ext.typ();
-        if seen.contains(&typ) {
+        if !seen.insert(typ) {
             return Err(Error::illegal_parameter(format!(
                 "ClientHello repeats extension {typ}"
             )));
         }
-        seen.push(typ);
         match ext {
-            ClientExtension::SupportedGroups(g) => offer.groups = g.clone(),
+            ClientExtension::SupportedGroups(g) => {
+                sent_groups = true;
+                offer.groups = g.clone();
+            }
             ClientExtension::SignatureAlgorithms(s) => offer.schemes = s,
             ClientExtension::EcPointFormats(f) => {
                 offer.uncompressed_points = f.contains(&EcPointFormat::UNCOMPRESSED)
@@ -167,7 +193,28 @@ fn read_offer(ch: &ClientHello) -> Result<Offer<'_>, Error> {
             _ => {}
         }
     }
+    // RFC 8422 5.1.2: a client that names RFC 8422 curves in
+    // supported_groups and sends ec_point_formats without "uncompressed"
+    // gets illegal_parameter. (Without supported_groups it only rules out
+    // the ECDHE suites; an RSA suite may still be chosen.)
+    if !offer.uncompressed_points && sent_groups && offer.groups.iter().any(|g| is_rfc8422(*g)) {
+        return Err(Error::illegal_parameter(
+            "ec_point_formats does not include uncompressed (RFC 8422 5.1.2)",
+        ));
+    }
     Ok(offer)
+}
+
+/// The curves RFC 8422 5.1.1 defines.
+fn is_rfc8422(group: NamedGroup) -> bool {
+    matches!(
+        group,
+        NamedGroup::SECP256R1
+            | NamedGroup::SECP384R1
+            | NamedGroup::SECP521R1
+            | NamedGroup::X25519
+            | NamedGroup::X448
+    )
 }
 
 /// Reads supported_versions (RFC 8446 4.2.1): ProtocolVersion versions<2..254>.
@@ -292,21 +339,31 @@ fn choose<'a>(
             .find_map(|s| usable(config, offer, *s).ok())
             .ok_or_else(|| Error::handshake_failure("lab fault: every enabled suite was offered"));
     }
+    // Each enabled suite at most once, however often the client repeats
+    // it: `usable` reads the client's lists, so running it once per
+    // offered copy would be quadratic.
     let candidates: Vec<CipherSuite> = match config.preference {
         SuitePreference::Server => enabled
             .iter()
             .filter(|s| offered.contains(s))
             .copied()
             .collect(),
-        SuitePreference::Client => offered
-            .iter()
-            .filter(|s| enabled.contains(s))
-            .copied()
-            .collect(),
+        SuitePreference::Client => {
+            let mut c = Vec::with_capacity(enabled.len());
+            for s in offered {
+                if enabled.contains(s) && !c.contains(s) {
+                    c.push(*s);
+                }
+            }
+            c
+        }
     };
     if candidates.is_empty() {
         return Err(Error::handshake_failure(format!(
-            "no cipher suite in common: the client offers {offered:?}, this server enables {enabled:?}"
+            "no cipher suite in common: the client offers {} suites ({}), this server enables {}",
+            offered.len(),
+            quote::list(offered),
+            quote::list(enabled)
         )));
     }
     let mut refusals = Vec::new();
@@ -411,7 +468,7 @@ fn on_client_hello(
         message: Vec::new(),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHello(sh));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -427,7 +484,7 @@ fn on_client_hello(
     };
     let chain = choice.key.info.clone();
     let m = HandshakeMessage::from(HandshakePayload::Certificate(certificate));
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -442,7 +499,7 @@ fn on_client_hello(
                 group,
                 public: pair.public_key().to_vec(),
             };
-            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params);
+            let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params)?;
             let mut signature = choice.key.key.sign(scheme, &signed)?;
             if config.faults.corrupt_signature
                 && let Some(last) = signature.last_mut()
@@ -462,14 +519,14 @@ fn on_client_hello(
                 message: Vec::new(),
             };
             let m = HandshakeMessage::from(HandshakePayload::ServerKeyExchange(ske));
-            let message = transcript.add(&m);
+            let message = transcript.add(&m)?;
             core.send(m.into());
             (Some(pair), Some(ServerKeyExchangeInfo { message, ..info }))
         }
         None => (None, None),
     };
     let m = HandshakeMessage::from(HandshakePayload::ServerHelloDone);
-    let message = transcript.add(&m);
+    let message = transcript.add(&m)?;
     core.send(m.into());
     core.emit(
         Direction::Sent,
@@ -535,7 +592,7 @@ fn on_client_key_exchange(
             ));
         }
     };
-    let message = transcript.add(m);
+    let message = transcript.add(m)?;
     core.emit(
         Direction::Received,
         StepDetail::ClientKeyExchange {

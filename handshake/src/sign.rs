@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
@@ -45,7 +46,8 @@ enum Inner {
     },
     Ecdsa {
         curve: NamedGroup,
-        /// The key with the curve's own hash (P-256/SHA-256, P-384/SHA-384).
+        /// The key with the curve's own hash (P-256/SHA-256, P-384/SHA-384);
+        /// it signs other hashes as digests (see `sign`).
         signer: EcdsaKeyPair,
     },
 }
@@ -132,20 +134,34 @@ impl ServerKey {
     /// Picks the scheme to sign ServerKeyExchange with from the client's
     /// signature_algorithms (RFC 5246 7.4.1.4.1), in this server's order.
     ///
-    /// For ECDSA, TLS 1.2's SignatureAndHashAlgorithm names only the hash,
-    /// so a P-256 key could sign a SHA-384 digest; like rustls, this server
-    /// only signs with the hash that matches its curve (P-256 with SHA-256,
-    /// P-384 with SHA-384), which aws-lc-rs provides as one algorithm and
-    /// every client offers. SHA-1 is never chosen (RFC 9155).
+    /// For ECDSA, TLS 1.2's SignatureAndHashAlgorithm names only the hash
+    /// (RFC 5246 7.4.1.4.1; the curve in the TLS 1.3 names does not bind in
+    /// TLS 1.2), so any offered hash goes with any curve, as OpenSSL
+    /// signs: the curve's own hash first (P-256 with SHA-256, P-384 with
+    /// SHA-384), then SHA-384 or SHA-512, then the rest. Never chosen:
+    /// SHA-1 (RFC 9155 deprecates it for TLS 1.2 signatures), and for
+    /// ECDSA SHA-224 (ecdsa_sha224, 0x0303): its 112 bits are below the
+    /// 128-bit strength of every suite here, and neither rustls' verifier
+    /// nor this engine's client would check it; a client that offers
+    /// nothing else gets handshake_failure.
     pub fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<SignatureScheme> {
         let ours: &[SignatureScheme] = match &self.inner {
             Inner::Rsa { .. } => RSA_PREFERENCE,
             Inner::Ecdsa {
                 curve: NamedGroup::SECP384R1,
                 ..
-            } => &[SignatureScheme::ECDSA_NISTP384_SHA384],
-            Inner::Ecdsa { .. } => &[SignatureScheme::ECDSA_NISTP256_SHA256],
+            } => &[
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                SignatureScheme::ECDSA_NISTP521_SHA512,
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+            ],
+            Inner::Ecdsa { .. } => &[
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                SignatureScheme::ECDSA_NISTP521_SHA512,
+            ],
         };
+        // At most six of ours, each looked for once: linear in the offer.
         ours.iter().copied().find(|s| offered.contains(s))
     }
 
@@ -182,16 +198,43 @@ impl ServerKey {
                 Ok(sig)
             }
             Inner::Ecdsa { curve, signer } => {
-                let native = match *curve {
-                    NamedGroup::SECP384R1 => SignatureScheme::ECDSA_NISTP384_SHA384,
-                    _ => SignatureScheme::ECDSA_NISTP256_SHA256,
+                let hash = match scheme {
+                    SignatureScheme::ECDSA_NISTP256_SHA256 => &digest::SHA256,
+                    SignatureScheme::ECDSA_NISTP384_SHA384 => &digest::SHA384,
+                    SignatureScheme::ECDSA_NISTP521_SHA512 => &digest::SHA512,
+                    _ => return Err(misfit()),
                 };
-                if scheme != native {
-                    return Err(misfit());
-                }
-                let sig = signer
-                    .sign(&rng, message)
-                    .map_err(|_| Error::internal(format!("ECDSA signing with {scheme} failed")))?;
+                let failed = |_| Error::internal(format!("ECDSA signing with {scheme} failed"));
+                // The hash the key was loaded with (see `from_pkcs8`).
+                let native = match *curve {
+                    NamedGroup::SECP384R1 => &digest::SHA384,
+                    _ => &digest::SHA256,
+                };
+                let sig = if hash == native {
+                    signer.sign(&rng, message).map_err(failed)?
+                } else {
+                    // aws-lc-rs signs each curve with its own hash only
+                    // (no ECDSA_P256_SHA384 signing algorithm), but signs a
+                    // digest given to it. ECDSA reads a hash as the integer
+                    // of its leftmost bits, as many as the curve's order
+                    // has (FIPS 186-5 6.4.1; SEC 1 4.1.3 step 5): 256 for
+                    // P-256, 384 for P-384. So the other hash, cut to that
+                    // many bytes (or left-padded with zeros, which do not
+                    // change the integer), is exactly what ECDSA with that
+                    // hash signs; aws-lc makes the same cut itself on a
+                    // longer digest. Checked in tests against aws-lc-rs's
+                    // own verifiers (ECDSA_P256_SHA384_ASN1, ...) and
+                    // OpenSSL.
+                    let h = digest::digest(hash, message);
+                    let digest = digest::Digest::import_less_safe(
+                        &leftmost(h.as_ref(), native.output_len()),
+                        native,
+                    )
+                    .map_err(|_| {
+                        Error::internal(format!("{scheme}: digest of the wrong length"))
+                    })?;
+                    signer.sign_digest(&digest).map_err(failed)?
+                };
                 Ok(sig.as_ref().to_vec())
             }
         }
@@ -246,6 +289,18 @@ impl ServerKey {
             *out = (m & mask) | (*out & !mask);
         }
         Ok(pre_master)
+    }
+}
+
+/// `hash` as ECDSA reads it on a curve whose order is `len` bytes long:
+/// its first `len` bytes, or the whole of it behind leading zeros.
+fn leftmost(hash: &[u8], len: usize) -> Vec<u8> {
+    if hash.len() >= len {
+        hash[..len].to_vec()
+    } else {
+        let mut e = vec![0u8; len - hash.len()];
+        e.extend_from_slice(hash);
+        e
     }
 }
 

@@ -28,14 +28,16 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// Appends `msg` and returns its encoding (for events).
-    pub fn add(&mut self, msg: &HandshakeMessage) -> Vec<u8> {
-        let enc = msg.get_encoding();
+    /// Appends `msg` and returns its encoding (for events). Fails only if
+    /// a message built here cannot be encoded ([`Codec::encode`]); nothing
+    /// is added then.
+    pub fn add(&mut self, msg: &HandshakeMessage) -> Result<Vec<u8>, Error> {
+        let enc = msg.get_encoding()?;
         match &mut self.running {
             Some(ctx) => ctx.update(&enc),
             None => self.buffer.extend_from_slice(&enc),
         }
-        enc
+        Ok(enc)
     }
 
     /// From now on hashes with `alg` (the suite's hash): what was buffered
@@ -85,9 +87,9 @@ mod tests {
     fn running_hash_equals_hash_of_all_messages() {
         for alg in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
             let mut t = Transcript::default();
-            let mut all = t.add(&message());
+            let mut all = t.add(&message()).unwrap();
             t.start(alg);
-            all.extend(t.add(&message()));
+            all.extend(t.add(&message()).unwrap());
             let first = t.hash().unwrap();
             assert_eq!(
                 first,
@@ -95,7 +97,7 @@ mod tests {
                 "{alg:?}"
             );
             // Taking a hash does not disturb the running one.
-            all.extend(t.add(&message()));
+            all.extend(t.add(&message()).unwrap());
             t.start(HashAlgorithm::Sha384);
             assert_eq!(
                 t.hash().unwrap(),
@@ -108,7 +110,7 @@ mod tests {
     #[test]
     fn no_hash_before_the_suite_is_known() {
         let mut t = Transcript::default();
-        t.add(&message());
+        t.add(&message()).unwrap();
         let e = t.hash().unwrap_err();
         assert_eq!(e.alert(), crate::AlertDescription::INTERNAL_ERROR);
     }

@@ -16,7 +16,8 @@ use handshake::msgs::enums::{
 use handshake::msgs::extensions::{ClientExtension, ServerExtension, ServerNameEntry};
 use handshake::msgs::handshake::{
     Certificate, ClientHello, ClientKeyExchange, EcdheParams, Finished, HandshakeMessage,
-    HandshakePayload, MAX_HANDSHAKE_LEN, Random, ServerHello, ServerKeyExchange,
+    HandshakePayload, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, Random, ServerHello,
+    ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
 use handshake::suites::ALL_SUITES;
@@ -57,10 +58,14 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 /// `value` encodes to exactly `wire`, `wire` decodes to exactly `value`, and
 /// `read` stops at the end of the structure when more bytes follow.
 fn assert_codec<T: Codec + PartialEq + Debug>(value: &T, wire: &[u8]) {
-    assert_eq!(value.get_encoding(), wire, "encoding of {value:?}");
+    assert_eq!(value.get_encoding().unwrap(), wire, "encoding of {value:?}");
     let decoded = T::read_bytes(wire).unwrap_or_else(|e| panic!("decoding {value:?}: {e}"));
     assert_eq!(&decoded, value);
-    assert_eq!(decoded.get_encoding(), wire, "re-encoding of {value:?}");
+    assert_eq!(
+        decoded.get_encoding().unwrap(),
+        wire,
+        "re-encoding of {value:?}"
+    );
 }
 
 /// Like `assert_codec`, for structures that have their own length (all but
@@ -106,7 +111,7 @@ fn assert_handshake(msg: &HandshakeMessage, wire: &[u8]) {
     assert_eq!(msg.typ(), HandshakeType(wire[0]));
     let m = Message::Handshake(msg.clone());
     assert_eq!(m.content_type(), ContentType::HANDSHAKE);
-    assert_eq!(m.fragment(), wire);
+    assert_eq!(m.fragment().unwrap(), wire);
     assert_eq!(
         Message::read(ContentType::HANDSHAKE, wire, false).unwrap(),
         m
@@ -307,7 +312,7 @@ fn client_hello_with_32_byte_session_id_and_many_suites() {
         compression_methods: vec![0; 255],
         extensions: None,
     };
-    let enc = ch.get_encoding();
+    let enc = ch.get_encoding().unwrap();
     assert_eq!(enc.len(), 2 + 32 + 33 + 2 + 600 + 1 + 255);
     assert_eq!(&enc[34..35], &[32]);
     assert_eq!(&enc[67..69], &[0x02, 0x58]);
@@ -511,7 +516,9 @@ fn certificate_of_the_lab_pki_round_trips() {
             p.ecdsa_p256.cert().clone(),
         ],
     };
-    let enc = hs(HandshakePayload::Certificate(c.clone())).get_encoding();
+    let enc = hs(HandshakePayload::Certificate(c.clone()))
+        .get_encoding()
+        .unwrap();
     let total: usize = c.certificate_list.iter().map(|d| 3 + d.len()).sum();
     assert_eq!(enc.len(), 4 + 3 + total);
     assert_eq!(
@@ -575,7 +582,7 @@ fn server_key_exchange_known_answer() {
     assert_handshake(&hs(HandshakePayload::ServerKeyExchange(ske.clone())), &wire);
 
     // The signed message: client_random + server_random + ServerECDHParams.
-    let signed = ServerKeyExchange::signed_message(&random_a(), &random_b(), &ske.params);
+    let signed = ServerKeyExchange::signed_message(&random_a(), &random_b(), &ske.params).unwrap();
     assert_eq!(
         signed,
         cat(&[&random_a(), &random_b(), &hex("03 00 1d 20"), &[0x42; 32]])
@@ -596,7 +603,7 @@ fn server_key_exchange_known_answer() {
 
 #[test]
 fn server_key_exchange_bounds() {
-    let good = ske_x25519().get_encoding();
+    let good = ske_x25519().get_encoding().unwrap();
     // explicit_prime (1) and explicit_char2 (2) curves, and nonsense: illegal_parameter.
     for curve_type in [0u8, 1, 2, 4, 0xff] {
         let mut bad = good.clone();
@@ -610,7 +617,8 @@ fn server_key_exchange_bounds() {
             typ: HandshakeType::SERVER_KEY_EXCHANGE,
             body: bad,
         })
-        .get_encoding();
+        .get_encoding()
+        .unwrap();
         assert_eq!(
             decode_err::<HandshakeMessage>(&wire),
             AlertDescription::ILLEGAL_PARAMETER
@@ -660,7 +668,7 @@ fn server_hello_done_known_answer() {
 #[test]
 fn client_key_exchange_rsa() {
     // EncryptedPreMasterSecret: opaque<0..2^16-1>.
-    let cke = ClientKeyExchange::rsa(&[0x11; 3]);
+    let cke = ClientKeyExchange::rsa(&[0x11; 3]).unwrap();
     assert_eq!(cke.body, hex("00 03 11 11 11"));
     assert_eq!(cke.encrypted_pre_master().unwrap(), &[0x11; 3]);
     assert_handshake(
@@ -671,14 +679,14 @@ fn client_key_exchange_rsa() {
 
     // A 2048-bit RSA ciphertext.
     let big = vec![0x5c; 256];
-    let cke = ClientKeyExchange::rsa(&big);
+    let cke = ClientKeyExchange::rsa(&big).unwrap();
     assert_eq!(&cke.body[..2], &[0x01, 0x00]);
     assert_eq!(cke.encrypted_pre_master().unwrap(), &big[..]);
     let wire = cat(&[&hex("10 00 01 02 01 00"), &big]);
     assert_handshake(&hs(HandshakePayload::ClientKeyExchange(cke)), &wire);
 
     // The empty ciphertext is well-formed (the RSA check fails later).
-    let cke = ClientKeyExchange::rsa(&[]);
+    let cke = ClientKeyExchange::rsa(&[]).unwrap();
     assert_eq!(cke.body, hex("00 00"));
     assert_eq!(cke.encrypted_pre_master().unwrap(), &[] as &[u8]);
 }
@@ -686,7 +694,7 @@ fn client_key_exchange_rsa() {
 #[test]
 fn client_key_exchange_ecdh() {
     // ClientECDiffieHellmanPublic: ECPoint ecdh_Yc<1..2^8-1>.
-    let cke = ClientKeyExchange::ecdh(&hex("04 aa bb"));
+    let cke = ClientKeyExchange::ecdh(&hex("04 aa bb")).unwrap();
     assert_eq!(cke.body, hex("03 04 aa bb"));
     assert_eq!(cke.ecdh_public().unwrap(), &hex("04 aa bb")[..]);
     assert_handshake(
@@ -697,10 +705,12 @@ fn client_key_exchange_ecdh() {
     // An uncompressed P-256 point (65 bytes) and an x25519 key (32 bytes).
     for len in [32usize, 65, 97, 133, 255] {
         let public = vec![0x04; len];
-        let cke = ClientKeyExchange::ecdh(&public);
+        let cke = ClientKeyExchange::ecdh(&public).unwrap();
         assert_eq!(cke.body[0] as usize, len);
         assert_eq!(cke.ecdh_public().unwrap(), &public[..]);
-        let wire = hs(HandshakePayload::ClientKeyExchange(cke.clone())).get_encoding();
+        let wire = hs(HandshakePayload::ClientKeyExchange(cke.clone()))
+            .get_encoding()
+            .unwrap();
         assert_eq!(
             HandshakeMessage::read_bytes(&wire).unwrap().payload,
             HandshakePayload::ClientKeyExchange(cke)
@@ -716,10 +726,10 @@ fn client_key_exchange_wrong_prefix_is_decode_error() {
     assert_eq!(cke("").encrypted_pre_master().unwrap_err().alert(), decode);
     assert_eq!(cke("").ecdh_public().unwrap_err().alert(), decode);
     // The RSA form read as ECDH: a zero-length point (00) with bytes after.
-    let rsa = ClientKeyExchange::rsa(&[1, 2, 3]);
+    let rsa = ClientKeyExchange::rsa(&[1, 2, 3]).unwrap();
     assert_eq!(rsa.ecdh_public().unwrap_err().alert(), decode);
     // The ECDH form read as RSA: 0x0304 bytes claimed, 3 there.
-    let ecdh = ClientKeyExchange::ecdh(&[4, 5, 6]);
+    let ecdh = ClientKeyExchange::ecdh(&[4, 5, 6]).unwrap();
     assert_eq!(ecdh.encrypted_pre_master().unwrap_err().alert(), decode);
     // A one-byte body is a truncated RSA length.
     assert_eq!(
@@ -837,7 +847,7 @@ fn alert_known_answers() {
     }
     let m = Message::Alert(fatal);
     assert_eq!(m.content_type(), ContentType::ALERT);
-    assert_eq!(m.fragment(), hex("02 32"));
+    assert_eq!(m.fragment().unwrap(), hex("02 32"));
     assert_eq!(
         Message::read(ContentType::ALERT, &hex("02 32"), false).unwrap(),
         m
@@ -848,17 +858,21 @@ fn alert_known_answers() {
 fn change_cipher_spec_known_answer() {
     let m = Message::ChangeCipherSpec;
     assert_eq!(m.content_type(), ContentType::CHANGE_CIPHER_SPEC);
-    assert_eq!(ContentType::CHANGE_CIPHER_SPEC.get_encoding(), hex("14"));
-    assert_eq!(m.fragment(), hex("01"));
+    assert_eq!(
+        ContentType::CHANGE_CIPHER_SPEC.get_encoding().unwrap(),
+        hex("14")
+    );
+    assert_eq!(m.fragment().unwrap(), hex("01"));
     for protected in [false, true] {
         assert_eq!(
             Message::read(ContentType::CHANGE_CIPHER_SPEC, &[1], protected).unwrap(),
             m
         );
+        // Not a ChangeCipherSpec at all: unexpected_message, as OpenSSL.
         for bad in ["", "00", "02", "ff", "01 01", "01 00", "00 01"] {
             assert_eq!(
                 message_err(ContentType::CHANGE_CIPHER_SPEC, &hex(bad), protected),
-                AlertDescription::DECODE_ERROR,
+                AlertDescription::UNEXPECTED_MESSAGE,
                 "{bad:?} protected {protected}"
             );
         }
@@ -914,7 +928,7 @@ fn message_read_for_every_content_type() {
                 })
             );
             assert_eq!(m.content_type(), typ);
-            assert_eq!(m.fragment(), fragment);
+            assert_eq!(m.fragment().unwrap(), fragment);
         }
     }
 
@@ -954,7 +968,10 @@ fn content_type_and_handshake_type_code_points() {
     for (t, v) in types {
         assert_eq!(t.0, v);
     }
-    assert_eq!(ProtocolVersion::TLSV1_2.get_encoding(), hex("03 03"));
+    assert_eq!(
+        ProtocolVersion::TLSV1_2.get_encoding().unwrap(),
+        hex("03 03")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -980,7 +997,8 @@ fn ch_err(body: &[u8]) -> AlertDescription {
         typ: HandshakeType::CLIENT_HELLO,
         body: body.to_vec(),
     })
-    .get_encoding();
+    .get_encoding()
+    .unwrap();
     assert_eq!(decode_err::<HandshakeMessage>(&wire), alert);
     assert_eq!(message_err(ContentType::HANDSHAKE, &wire, false), alert);
     alert
@@ -1044,7 +1062,8 @@ fn client_hello_bounds() {
         ),
         ..minimal_client_hello(None)
     }))
-    .get_encoding();
+    .get_encoding()
+    .unwrap();
     let body = &full[4..];
     let no_ext_len = 2 + 32 + 1 + 4 + 2;
     for n in 0..body.len() {
@@ -1159,15 +1178,28 @@ fn handshake_length_bounds() {
         typ: HandshakeType(0xfe),
         body: vec![0x33; MAX_HANDSHAKE_LEN],
     });
-    let wire = at_max.get_encoding();
+    let wire = at_max.get_encoding().unwrap();
     assert_eq!(&wire[..4], &hex("fe 01 00 00"));
     assert_eq!(HandshakeMessage::read_bytes(&wire).unwrap(), at_max);
-    // One more byte is refused, whatever the type, even with all of it there.
-    for typ in [0xfeu8, 1, 11, 20] {
+    // One more byte is refused, whatever the type but ClientHello, even
+    // with all of it there.
+    for typ in [0xfeu8, 2, 11, 20] {
         let mut over = vec![typ, 0x01, 0x00, 0x01];
         over.extend_from_slice(&vec![0x33; MAX_HANDSHAKE_LEN + 1]);
         assert_eq!(decode_err::<HandshakeMessage>(&over), decode, "type {typ}");
     }
+    // A ClientHello may be larger (see handshake/tests/hostile_hello.rs),
+    // up to MAX_CLIENT_HELLO_LEN.
+    let over = MAX_CLIENT_HELLO_LEN + 1;
+    let mut bytes = vec![1, (over >> 16) as u8, (over >> 8) as u8, over as u8];
+    bytes.extend_from_slice(&vec![0x33; over]);
+    let err = HandshakeMessage::read_bytes(&bytes).unwrap_err();
+    assert_eq!(err.alert(), decode);
+    assert!(
+        err.reason().contains("handshake message"),
+        "{}",
+        err.reason()
+    );
     // The largest uint24, with nothing behind it.
     assert_eq!(decode_err::<HandshakeMessage>(&hex("01 ff ff ff")), decode);
     // A length longer than the bytes there; a header cut short.
@@ -1200,7 +1232,11 @@ fn coalesced_handshake_messages_read_one_at_a_time() {
     let c = hs(HandshakePayload::Finished(Finished {
         verify_data: vec![9; 12],
     }));
-    let bytes = cat(&[&a.get_encoding(), &b.get_encoding(), &c.get_encoding()]);
+    let bytes = cat(&[
+        &a.get_encoding().unwrap(),
+        &b.get_encoding().unwrap(),
+        &c.get_encoding().unwrap(),
+    ]);
     let mut r = Reader::new(&bytes);
     assert_eq!(HandshakeMessage::read(&mut r).unwrap(), a);
     assert_eq!(HandshakeMessage::read(&mut r).unwrap(), b);
@@ -1216,18 +1252,18 @@ fn coalesced_handshake_messages_read_one_at_a_time() {
 /// handshake message reads back from its encoding, body included.
 fn check_wire_message(sender: Role, msg: &Message, seen: &mut Vec<(Role, String)>) {
     let protected = matches!(msg, Message::Protected(_));
-    let fragment = msg.fragment();
+    let fragment = msg.fragment().unwrap();
     let back = Message::read(msg.content_type(), &fragment, protected)
         .unwrap_or_else(|e| panic!("{sender:?} sent {msg:?}, which reads back as {e}"));
     assert_eq!(&back, msg);
-    assert_eq!(back.fragment(), fragment);
+    assert_eq!(back.fragment().unwrap(), fragment);
     match msg {
         Message::Handshake(h) => {
-            let enc = h.get_encoding();
+            let enc = h.get_encoding().unwrap();
             assert_eq!(enc, fragment);
             let decoded = HandshakeMessage::read_bytes(&enc).unwrap();
             assert_eq!(&decoded, h);
-            assert_eq!(decoded.get_encoding(), enc);
+            assert_eq!(decoded.get_encoding().unwrap(), enc);
             // The length header is right.
             let len = u32::from_be_bytes([0, enc[1], enc[2], enc[3]]) as usize;
             assert_eq!(len, enc.len() - 4);
@@ -1268,6 +1304,7 @@ fn check_wire_message(sender: Role, msg: &Message, seen: &mut Vec<(Role, String)
         }
         Message::Alert(a) => panic!("{sender:?} sent a plaintext alert {a:?}"),
         Message::Protected(p) => seen.push((sender, format!("protected {:?}", p.typ))),
+        Message::RawHandshake(r) => panic!("{sender:?} sent an undecoded {r:?}"),
     }
 }
 

@@ -334,9 +334,21 @@ fn choose_scheme_follows_server_preference() {
         assert_eq!(k.choose_scheme(&sha1_only), None);
         assert_eq!(k.choose_scheme(&[]), None);
     }
-    // An ECDSA key signs only with its curve's own hash.
-    assert_eq!(p256.choose_scheme(&[S::ECDSA_NISTP384_SHA384]), None);
-    assert_eq!(p384.choose_scheme(&[S::ECDSA_NISTP256_SHA256]), None);
+    // An ECDSA key signs with any offered SHA-2 hash (TLS 1.2 names only
+    // the hash), its curve's own first, never SHA-224 (0x0303).
+    assert_eq!(
+        p256.choose_scheme(&[S::ECDSA_NISTP384_SHA384]),
+        Some(S::ECDSA_NISTP384_SHA384)
+    );
+    assert_eq!(
+        p384.choose_scheme(&[S::ECDSA_NISTP256_SHA256]),
+        Some(S::ECDSA_NISTP256_SHA256)
+    );
+    assert_eq!(
+        p384.choose_scheme(&[S::ECDSA_NISTP256_SHA256, S::ECDSA_NISTP521_SHA512]),
+        Some(S::ECDSA_NISTP521_SHA512)
+    );
+    assert_eq!(p256.choose_scheme(&[S(0x0303), S::ECDSA_SHA1]), None);
     assert_eq!(
         rsa.choose_scheme(&[S::ECDSA_NISTP256_SHA256, S::ECDSA_NISTP384_SHA384]),
         None
@@ -345,10 +357,7 @@ fn choose_scheme_follows_server_preference() {
         p256.choose_scheme(&[S::RSA_PSS_RSAE_SHA256, S::RSA_PKCS1_SHA256]),
         None
     );
-    assert_eq!(
-        p256.choose_scheme(&[S::ECDSA_NISTP521_SHA512, S::ED25519, S(0x0a0a)]),
-        None
-    );
+    assert_eq!(p256.choose_scheme(&[S::ED25519, S(0x0a0a)]), None);
 }
 
 /// Every scheme `choose_scheme` can return for `k`: offer each one alone.
@@ -368,7 +377,7 @@ fn sign_then_verify_every_choosable_scheme() {
     for (name, leaf) in leaves() {
         let k = key(leaf);
         let schemes = choosable(&k);
-        let expected_count = if k.key_type() == KeyType::Rsa { 6 } else { 1 };
+        let expected_count = if k.key_type() == KeyType::Rsa { 6 } else { 3 };
         assert_eq!(schemes.len(), expected_count, "{name}: {schemes:?}");
         assert!(!schemes.contains(&S::RSA_PKCS1_SHA1) && !schemes.contains(&S::ECDSA_SHA1));
         for scheme in schemes {
@@ -404,7 +413,10 @@ fn sign_then_verify_every_choosable_scheme() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8, "6 RSA schemes + one per ECDSA curve");
+    assert_eq!(
+        checked, 12,
+        "6 RSA schemes + SHA-256, -384 and -512 per ECDSA curve"
+    );
 }
 
 #[test]
@@ -425,7 +437,7 @@ fn sign_with_a_scheme_that_does_not_fit_is_internal_error() {
         AlertDescription::INTERNAL_ERROR
     );
     assert_eq!(
-        alert(key(&p.ecdsa_p384).sign(S::ECDSA_NISTP521_SHA512, m)),
+        alert(key(&p.ecdsa_p384).sign(S::ED25519, m)),
         AlertDescription::INTERNAL_ERROR
     );
     assert_eq!(

@@ -261,7 +261,10 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
         body: Vec::new(),
     });
     let fragment = enc
-        .encrypt(ContentType::HANDSHAKE, &hello_request.get_encoding())
+        .encrypt(
+            ContentType::HANDSHAKE,
+            &hello_request.get_encoding().unwrap(),
+        )
         .unwrap();
     pair.client
         .handle(Message::Protected(ProtectedRecord {

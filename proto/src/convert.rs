@@ -10,7 +10,7 @@
 use handshake::Error;
 use handshake::msgs::codec::{Codec, LengthPrefix, put_opaque, put_u16, put_vec};
 use handshake::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
-use handshake::msgs::handshake::{HandshakeMessage, HandshakePayload, MAX_HANDSHAKE_LEN};
+use handshake::msgs::handshake::{HandshakeMessage, HandshakePayload, max_handshake_len};
 use handshake::{Alert, Message, ProtectedRecord};
 
 use crate::pb;
@@ -45,20 +45,19 @@ pub fn from_response(resp: pb::ConnectResponse) -> Result<Message, Error> {
             fit_len(total, 0xff_ffff, "certificate_list")?;
             put_vec(LengthPrefix::U24, b, |b| {
                 for c in &c.certificate_list {
-                    put_opaque(LengthPrefix::U24, c, b);
+                    put_opaque(LengthPrefix::U24, c, b)?;
                 }
-            });
-            Ok(())
+                Ok(())
+            })
         }),
         Some(Resp::ServerKeyExchange(k)) => handshake(HandshakeType::SERVER_KEY_EXCHANGE, |b| {
             fit(&k.public_key, 0xff, "ECPoint")?;
             fit(&k.signature, 0xffff, "signature")?;
             b.push(3); // named_curve
             put_u16(u16_of(k.named_curve, "named_curve")?, b);
-            put_opaque(LengthPrefix::U8, &k.public_key, b);
+            put_opaque(LengthPrefix::U8, &k.public_key, b)?;
             put_u16(u16_of(k.signature_algorithm, "signature_algorithm")?, b);
-            put_opaque(LengthPrefix::U16, &k.signature, b);
-            Ok(())
+            put_opaque(LengthPrefix::U16, &k.signature, b)
         }),
         Some(Resp::ServerHelloDone(_)) => handshake(HandshakeType::SERVER_HELLO_DONE, |_| Ok(())),
         Some(Resp::ChangeCipherSpec(_)) => Ok(Message::ChangeCipherSpec),
@@ -72,6 +71,7 @@ pub fn from_response(resp: pb::ConnectResponse) -> Result<Message, Error> {
 /// sends are an internal error.
 pub fn to_request(msg: Message) -> Result<pb::ConnectRequest, Error> {
     let m = match msg {
+        Message::RawHandshake(raw) => return to_request(Message::Handshake(raw.decode()?)),
         Message::Handshake(h) => match h.payload {
             HandshakePayload::ClientHello(h) => Req::ClientHello(pb::ClientHello {
                 client_version: h.client_version.0.into(),
@@ -79,7 +79,7 @@ pub fn to_request(msg: Message) -> Result<pb::ConnectRequest, Error> {
                 session_id: h.session_id,
                 cipher_suites: h.cipher_suites.iter().map(|s| s.0.into()).collect(),
                 compression_methods: h.compression_methods,
-                extensions: h.extensions.map(|e| extensions(&e)),
+                extensions: h.extensions.map(|e| extensions(&e)).transpose()?,
             }),
             HandshakePayload::ClientKeyExchange(k) => {
                 // The body is v16(encrypted) for RSA or v8(public) for ECDHE;
@@ -105,6 +105,7 @@ pub fn to_request(msg: Message) -> Result<pb::ConnectRequest, Error> {
 /// The engine's message as the server sends it.
 pub fn to_response(msg: Message) -> Result<pb::ConnectResponse, Error> {
     let m = match msg {
+        Message::RawHandshake(raw) => return to_response(Message::Handshake(raw.decode()?)),
         Message::Handshake(h) => match h.payload {
             HandshakePayload::ServerHello(h) => Resp::ServerHello(pb::ServerHello {
                 server_version: h.server_version.0.into(),
@@ -112,7 +113,7 @@ pub fn to_response(msg: Message) -> Result<pb::ConnectResponse, Error> {
                 session_id: h.session_id,
                 cipher_suite: h.cipher_suite.0.into(),
                 compression_method: h.compression_method.into(),
-                extensions: h.extensions.map(|e| extensions(&e)),
+                extensions: h.extensions.map(|e| extensions(&e)).transpose()?,
             }),
             HandshakePayload::Certificate(c) => Resp::Certificate(pb::Certificate {
                 certificate_list: c.certificate_list.iter().map(|c| c.to_vec()).collect(),
@@ -149,14 +150,15 @@ fn handshake(
 ) -> Result<Message, Error> {
     let mut b = Vec::new();
     body(&mut b)?;
-    fit_len(b.len(), MAX_HANDSHAKE_LEN, "handshake message")?;
+    fit_len(b.len(), max_handshake_len(typ), "handshake message")?;
     let mut bytes = vec![typ.0];
-    put_opaque(LengthPrefix::U24, &b, &mut bytes);
+    put_opaque(LengthPrefix::U24, &b, &mut bytes)?;
     Ok(Message::Handshake(HandshakeMessage::read_bytes(&bytes)?))
 }
 
-/// Refuses a field too long for its length prefix, before encoding it
-/// (an encoder given too much would write a wrong length).
+/// Refuses a field too long for its length prefix, before encoding it: the
+/// encoder would refuse it too, but as our internal_error, where a field
+/// the peer sent too long is the peer's decode_error.
 fn fit(bytes: &[u8], max: usize, what: &str) -> Result<(), Error> {
     fit_len(bytes.len(), max, what)
 }
@@ -191,10 +193,10 @@ fn put_extensions(e: &Option<pb::Extensions>, b: &mut Vec<u8>) -> Result<(), Err
     put_vec(LengthPrefix::U16, b, |b| {
         for (typ, data) in items {
             put_u16(typ, b);
-            put_opaque(LengthPrefix::U16, data, b);
+            put_opaque(LengthPrefix::U16, data, b)?;
         }
-    });
-    Ok(())
+        Ok(())
+    })
 }
 
 fn client_hello(h: &pb::ClientHello, b: &mut Vec<u8>) -> Result<(), Error> {
@@ -208,13 +210,14 @@ fn client_hello(h: &pb::ClientHello, b: &mut Vec<u8>) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     put_u16(u16_of(h.client_version, "client_version")?, b);
     b.extend_from_slice(&random(&h.random)?);
-    put_opaque(LengthPrefix::U8, &h.session_id, b);
+    put_opaque(LengthPrefix::U8, &h.session_id, b)?;
     put_vec(LengthPrefix::U16, b, |b| {
         for s in suites {
             put_u16(s, b);
         }
-    });
-    put_opaque(LengthPrefix::U8, &h.compression_methods, b);
+        Ok(())
+    })?;
+    put_opaque(LengthPrefix::U8, &h.compression_methods, b)?;
     put_extensions(&h.extensions, b)
 }
 
@@ -222,7 +225,7 @@ fn server_hello(h: &pb::ServerHello, b: &mut Vec<u8>) -> Result<(), Error> {
     fit(&h.session_id, 32, "session_id")?;
     put_u16(u16_of(h.server_version, "server_version")?, b);
     b.extend_from_slice(&random(&h.random)?);
-    put_opaque(LengthPrefix::U8, &h.session_id, b);
+    put_opaque(LengthPrefix::U8, &h.session_id, b)?;
     put_u16(u16_of(h.cipher_suite, "cipher_suite")?, b);
     b.push(u8_of(h.compression_method, "compression_method")?);
     put_extensions(&h.extensions, b)
@@ -232,11 +235,11 @@ fn client_key_exchange(k: &pb::ClientKeyExchange, b: &mut Vec<u8>) -> Result<(),
     match &k.exchange_keys {
         Some(ExchangeKeys::EncryptedPreMasterSecret(e)) => {
             fit(e, 0xffff, "encrypted_pre_master_secret")?;
-            put_opaque(LengthPrefix::U16, e, b);
+            put_opaque(LengthPrefix::U16, e, b)?;
         }
         Some(ExchangeKeys::EcdhPublic(p)) => {
             fit(p, 0xff, "ecdh_public")?;
-            put_opaque(LengthPrefix::U8, p, b);
+            put_opaque(LengthPrefix::U8, p, b)?;
         }
         None => return Err(Error::decode("ClientKeyExchange carries no key")),
     }
@@ -286,17 +289,16 @@ fn to_record(r: ProtectedRecord) -> pb::EncryptedRecord {
 }
 
 /// Each extension as {type, data}: its encoding without the 4-byte header.
-fn extensions<E: Codec>(exts: &[E]) -> pb::Extensions {
-    pb::Extensions {
-        items: exts
-            .iter()
-            .map(|e| {
-                let enc = e.get_encoding();
-                pb::Extension {
-                    r#type: u32::from(u16::from_be_bytes([enc[0], enc[1]])),
-                    data: enc[4..].to_vec(),
-                }
+fn extensions<E: Codec>(exts: &[E]) -> Result<pb::Extensions, Error> {
+    let items = exts
+        .iter()
+        .map(|e| {
+            let enc = e.get_encoding()?;
+            Ok(pb::Extension {
+                r#type: u32::from(u16::from_be_bytes([enc[0], enc[1]])),
+                data: enc[4..].to_vec(),
             })
-            .collect(),
-    }
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(pb::Extensions { items })
 }

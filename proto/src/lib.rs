@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! lib.rs      the generated code under `pb`, and the descriptor set for reflection
+//! accept.rs   accepting TCP connections, backing off while accept fails (out of descriptors)
 //! convert.rs  pb messages <-> the engine's `handshake::Message`
 //! status.rs   TLS alerts <-> gRPC status codes; the report in status details
 //! serve.rs    tracing, health, reflection and graceful shutdown for both services
@@ -19,6 +20,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/handshake.v1.serde.rs"));
 }
 
+pub mod accept;
 pub mod convert;
 mod deadline;
 pub mod keylog;

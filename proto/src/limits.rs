@@ -16,12 +16,12 @@ use tonic::Status;
 use tonic::transport::Server;
 
 /// Default `--max-sessions`. A session waiting for its peer holds about
-/// 14 KB (measured: 3,000 gRPC sessions waiting after ServerHelloDone
-/// added 42 MB to server-svc's resident memory), so ten thousand take
-/// about 150 MB, while a flood of new streams beyond that is refused at
-/// once instead of growing the process until the kernel kills it. It is
-/// also the load the performance report measures memory at (10,000
-/// sessions open after ServerHelloDone).
+/// 20 KB (measured in release builds: 19.2 to 21.0 KB per gRPC session
+/// waiting after ServerHelloDone, docs/PERFORMANCE.md section (e)), so ten
+/// thousand take about 200 MB, while a flood of new streams beyond that is
+/// refused at once instead of growing the process until the kernel kills
+/// it. It is also the load the performance report measures memory at
+/// (10,000 sessions open after ServerHelloDone).
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 
 /// Default `--keepalive-interval`, seconds: an HTTP/2 PING after this long

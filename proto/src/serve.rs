@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::accept::Acceptor;
 use crate::deadline::Deadlined;
 use crate::limits::Limits;
 
@@ -136,20 +136,27 @@ pub async fn serve(
     }
 }
 
-/// Accepted connections with TCP_NODELAY: a handshake is a ping-pong of
-/// small messages, and Nagle's algorithm against delayed ACKs would add
-/// 40 ms to some steps (tonic's own `tcp_nodelay` setting does not apply to
-/// a listener passed in). Each ends by itself after the maximum age and
-/// its grace ([`Deadlined`]).
+/// Accepted connections, with a backoff while accepting fails (not
+/// tonic's `TcpIncoming`, which retries at once: 100% CPU while out of
+/// file descriptors; see [`Acceptor`]), and with TCP_NODELAY: a handshake
+/// is a ping-pong of small messages, and Nagle's algorithm against delayed
+/// ACKs would add 40 ms to some steps. Each ends by itself after the
+/// maximum age and its grace ([`Deadlined`]).
 fn incoming(
     listener: TcpListener,
     limits: &Limits,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<Deadlined>> {
     use tokio_stream::StreamExt as _;
     let lifetime = limits.connection_deadline();
-    TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(move |accepted| accepted.map(|io| Deadlined::new(io, lifetime)))
+    Acceptor::new(listener, "gRPC")
+        .into_stream()
+        .map(move |accepted| {
+            accepted.map(|io| {
+                // Only fails if the socket is already gone: hyper finds out.
+                let _ = io.set_nodelay(true);
+                Deadlined::new(io, lifetime)
+            })
+        })
 }
 
 async fn set_all(reporter: &HealthReporter, name: &str, status: ServingStatus) {

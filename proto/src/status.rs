@@ -5,9 +5,21 @@
 //!
 //! client-svc adds the report so far as rich error details: the
 //! `grpc-status-details-bin` trailer holds a `google.rpc.Status` (the same
-//! code and message) whose one detail is an `Any` packing the
+//! code and message) whose first detail is an `Any` packing the
 //! `HandshakeReport` ([`with_report`], read back by [`report_from_status`]).
+//!
+//! Both travel in HTTP/2 headers, which clients commonly cap at 16 KiB (a
+//! larger block makes C-core and Python clients report RESOURCE_EXHAUSTED
+//! instead of the real status). So whatever the caller passes, a status
+//! message made here is at most [`MAX_MESSAGE`] bytes and details at most
+//! [`MAX_DETAILS`]: long texts are cut and marked "… (N bytes more)", and a
+//! report that still does not fit loses its bulkiest parts, a second
+//! detail ([`pb::ReportTrimmed`], read by [`trimmed_from_status`]) saying
+//! what was left out.
 
+use std::borrow::Cow;
+
+use handshake::quote::{MAX_TEXT, truncate};
 use handshake::{AlertDescription, Error, Origin, Step};
 use prost::Message as _;
 use prost_types::Any;
@@ -68,7 +80,7 @@ pub fn to_status(error: &Error, step: Step) -> Status {
         ),
         Origin::Peer => format!("{who}tls alert {} at step {step}", error.alert()),
     };
-    let mut status = Status::new(code_for(error.alert()), message);
+    let mut status = Status::new(code_for(error.alert()), bounded_message(&message));
     let md = status.metadata_mut();
     if let Ok(v) = error.alert().to_string().parse() {
         md.insert(ALERT_KEY, v);
@@ -77,6 +89,28 @@ pub fn to_status(error: &Error, step: Step) -> Status {
         md.insert(STEP_KEY, v);
     }
     status
+}
+
+/// The longest status message made here, in bytes, marker included: one
+/// line a person reads (an error reason is at most 768 bytes), and small
+/// enough that the message (percent-encoded: up to three times as long)
+/// and [`MAX_DETAILS`] (base64: a third longer) fit together in a 16 KiB
+/// header block.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// Room kept for the "… (N bytes more)" marker: `…` is 3 bytes, N at most
+/// 20 digits, the rest 14.
+const MARKER_ROOM: usize = 40;
+
+/// `message` whole if it is at most [`MAX_MESSAGE`] bytes, else cut at a
+/// character boundary and ending "… (N bytes more)", at most
+/// [`MAX_MESSAGE`] bytes in all. For any status message that may quote
+/// input (`Status::invalid_argument(bounded_message(&text))`).
+pub fn bounded_message(message: &str) -> Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE {
+        return Cow::Borrowed(message);
+    }
+    truncate(message, MAX_MESSAGE - MARKER_ROOM)
 }
 
 /// The alert a status names, if it came from [`to_status`].
@@ -112,53 +146,177 @@ pub struct RpcStatus {
 /// The `Any.type_url` of a packed `handshake.v1.HandshakeReport`.
 pub const REPORT_TYPE_URL: &str = "type.googleapis.com/handshake.v1.HandshakeReport";
 
-/// Encoded details larger than this carry the report without message bytes
-/// (and then without fields): details travel in an HTTP/2 header, and
-/// clients commonly refuse header blocks over 16 KiB.
+/// The `Any.type_url` of a packed `handshake.v1.ReportTrimmed`.
+pub const TRIMMED_TYPE_URL: &str = "type.googleapis.com/handshake.v1.ReportTrimmed";
+
+/// The most bytes of encoded details (the `google.rpc.Status`) made by
+/// [`with_report`]: details travel in an HTTP/2 header, and clients
+/// commonly refuse header blocks over 16 KiB.
 pub const MAX_DETAILS: usize = 8 * 1024;
 
-/// `status` (code, message and metadata kept) with `report` in its details,
-/// as a `google.rpc.Status` holding the report in an `Any`, trimmed to fit
-/// in [`MAX_DETAILS`].
+/// `status` (code and metadata kept, message bounded by
+/// [`bounded_message`]) with `report` in its details, as a
+/// `google.rpc.Status` holding the report in an `Any`, trimmed to fit in
+/// [`MAX_DETAILS`] whatever the report holds.
 pub fn with_report(status: &Status, report: &pb::HandshakeReport) -> Status {
+    let message = bounded_message(status.message());
+    let details = details(status.code(), &message, report);
     Status::with_details_and_metadata(
         status.code(),
-        status.message(),
-        details(status, report).into(),
+        message,
+        details.into(),
         status.metadata().clone(),
     )
 }
 
-/// The encoded `google.rpc.Status` for `status` carrying `report`, dropping
-/// the report's bulkiest parts until it fits (see [`MAX_DETAILS`]).
-fn details(status: &Status, report: &pb::HandshakeReport) -> Vec<u8> {
-    let encode = |report: &pb::HandshakeReport| {
+/// One way to make a report smaller, what it leaves out, and whether it
+/// changed anything.
+type Trim = (&'static str, fn(&mut pb::HandshakeReport) -> bool);
+
+/// The ways to make a report smaller, tried in this order until it fits:
+/// least informative first. Each is linear in the report.
+const TRIMS: [Trim; 5] = [
+    ("texts over 256 bytes cut", cut_texts),
+    ("step message bytes", |r| {
+        r.steps.iter_mut().fold(false, |cut, s| {
+            let had = !s.message.is_empty();
+            s.message = Vec::new();
+            cut | had
+        })
+    }),
+    ("step fields", |r| {
+        r.steps.iter_mut().fold(false, |cut, s| {
+            let had = !s.fields.is_empty();
+            s.fields = Vec::new();
+            cut | had
+        })
+    }),
+    ("certificate chain", |r| {
+        let had = !r.certificate_chain.is_empty();
+        r.certificate_chain = Vec::new();
+        had
+    }),
+    ("steps but the last", |r| {
+        let had = r.steps.len() > 1;
+        let last = r.steps.pop();
+        r.steps = last.into_iter().collect();
+        had
+    }),
+];
+
+/// The encoded `google.rpc.Status` (`code`, `message`) carrying `report`,
+/// trimmed by [`TRIMS`] until it fits in [`MAX_DETAILS`], with a
+/// `ReportTrimmed` saying what went. Should even the last trim not be
+/// enough (only texts of at most 256 bytes and one step are left, so it
+/// cannot happen with a message of [`MAX_MESSAGE`]), the details hold no
+/// report rather than too many bytes.
+fn details(code: Code, message: &str, report: &pb::HandshakeReport) -> Vec<u8> {
+    let encode = |report: &pb::HandshakeReport, trimmed: Option<&pb::ReportTrimmed>| {
+        let mut details = vec![Any {
+            type_url: REPORT_TYPE_URL.to_owned(),
+            value: report.encode_to_vec(),
+        }];
+        if let Some(t) = trimmed {
+            details.push(Any {
+                type_url: TRIMMED_TYPE_URL.to_owned(),
+                value: t.encode_to_vec(),
+            });
+        }
         RpcStatus {
-            code: i32::from(status.code()),
-            message: status.message().to_string(),
-            details: vec![Any {
-                type_url: REPORT_TYPE_URL.to_string(),
-                value: report.encode_to_vec(),
-            }],
+            code: i32::from(code),
+            message: message.to_owned(),
+            details,
         }
         .encode_to_vec()
     };
-    let full = encode(report);
+    let full = encode(report, None);
     if full.len() <= MAX_DETAILS {
         return full;
     }
+    let full_len = report.encoded_len();
     let mut r = report.clone();
+    let mut trimmed = pb::ReportTrimmed::default();
+    for (what, trim) in TRIMS {
+        if !trim(&mut r) {
+            continue;
+        }
+        trimmed.omitted.push(what.to_owned());
+        trimmed.omitted_bytes = (full_len.saturating_sub(r.encoded_len())) as u64;
+        let out = encode(&r, Some(&trimmed));
+        if out.len() <= MAX_DETAILS {
+            return out;
+        }
+    }
+    RpcStatus {
+        code: i32::from(code),
+        message: message.to_owned(),
+        details: Vec::new(),
+    }
+    .encode_to_vec()
+}
+
+/// Cuts every text of the report longer than [`MAX_TEXT`] bytes, marked
+/// "… (N bytes more)". True if any was cut.
+fn cut_texts(r: &mut pb::HandshakeReport) -> bool {
+    let mut cut = false;
+    let mut text = |s: &mut String| {
+        if s.len() > MAX_TEXT {
+            *s = truncate(s, MAX_TEXT).into_owned();
+            cut = true;
+        }
+    };
+    let failure = |f: &mut pb::Failure, text: &mut dyn FnMut(&mut String)| {
+        text(&mut f.step_name);
+        text(&mut f.reason);
+    };
+    text(&mut r.session_id);
+    text(&mut r.certificate_verdict);
+    text(&mut r.application_message);
+    text(&mut r.reply);
+    if let Some(f) = &mut r.failure {
+        failure(f, &mut text);
+    }
+    if let Some(n) = &mut r.negotiated {
+        text(&mut n.key_exchange);
+    }
     for s in &mut r.steps {
-        s.message.clear();
+        text(&mut s.name);
+        for f in &mut s.fields {
+            text(&mut f.name);
+            text(&mut f.value);
+        }
+        if let Some(f) = &mut s.failure {
+            failure(f, &mut text);
+        }
     }
-    let trimmed = encode(&r);
-    if trimmed.len() <= MAX_DETAILS {
-        return trimmed;
+    for c in &mut r.certificate_chain {
+        for s in [
+            &mut c.subject,
+            &mut c.issuer,
+            &mut c.serial,
+            &mut c.sha256_fingerprint,
+            &mut c.public_key,
+        ] {
+            text(s);
+        }
+        for s in c.dns_names.iter_mut().chain(c.ip_addresses.iter_mut()) {
+            text(s);
+        }
     }
-    for s in &mut r.steps {
-        s.fields.clear();
+    if let Some(k) = &mut r.secrets {
+        for s in [
+            &mut k.pre_master_secret,
+            &mut k.master_secret,
+            &mut k.client_write_key,
+            &mut k.server_write_key,
+            &mut k.client_write_iv,
+            &mut k.server_write_iv,
+            &mut k.key_log_line,
+        ] {
+            text(s);
+        }
     }
-    encode(&r)
+    cut
 }
 
 /// The report in a status's details, if they are a `google.rpc.Status`
@@ -167,6 +325,16 @@ pub fn report_from_status(status: &Status) -> Option<pb::HandshakeReport> {
     let rpc = RpcStatus::decode(status.details()).ok()?;
     let any = rpc.details.iter().find(|a| a.type_url == REPORT_TYPE_URL)?;
     pb::HandshakeReport::decode(any.value.as_slice()).ok()
+}
+
+/// What [`with_report`] left out of the report to fit, if it trimmed it.
+pub fn trimmed_from_status(status: &Status) -> Option<pb::ReportTrimmed> {
+    let rpc = RpcStatus::decode(status.details()).ok()?;
+    let any = rpc
+        .details
+        .iter()
+        .find(|a| a.type_url == TRIMMED_TYPE_URL)?;
+    pb::ReportTrimmed::decode(any.value.as_slice()).ok()
 }
 
 #[cfg(test)]
@@ -260,6 +428,7 @@ mod tests {
         assert_eq!(rpc.details[0].type_url, REPORT_TYPE_URL);
         assert_eq!(rpc.details[0].value, small.encode_to_vec(), "small: whole");
         assert_eq!(report_from_status(&status), Some(small));
+        assert_eq!(trimmed_from_status(&status), None, "nothing trimmed");
     }
 
     #[test]
@@ -276,6 +445,10 @@ mod tests {
                 .iter()
                 .all(|s| s.message.is_empty() && !s.fields.is_empty())
         );
+        let t = trimmed_from_status(&status).expect("what was trimmed");
+        assert_eq!(t.omitted, ["step message bytes"]);
+        // The bytes, their tags and lengths, and shorter step lengths.
+        assert!((5 * 3000..5 * 3100).contains(&t.omitted_bytes), "{t:?}");
 
         // Too many fields even without message bytes: the fields go too.
         let huge = report(100);
@@ -284,6 +457,135 @@ mod tests {
         let d = report_from_status(&status).unwrap();
         assert_eq!(d.steps.len(), 100);
         assert!(d.steps.iter().all(|s| s.fields.is_empty()));
+    }
+
+    /// The encoded details fit and decode; returns the report and what
+    /// was trimmed.
+    fn bounded(status: &Status) -> (pb::HandshakeReport, Option<pb::ReportTrimmed>) {
+        assert!(
+            status.details().len() <= MAX_DETAILS,
+            "{} bytes of details",
+            status.details().len()
+        );
+        assert!(status.message().len() <= MAX_MESSAGE);
+        let rpc = RpcStatus::decode(status.details()).expect("a google.rpc.Status");
+        assert_eq!(rpc.code, i32::from(status.code()));
+        assert_eq!(rpc.message, status.message(), "the same message twice");
+        let report = report_from_status(status).expect("the report is still there");
+        (report, trimmed_from_status(status))
+    }
+
+    #[test]
+    fn long_texts_are_cut_and_marked_and_the_rest_kept() {
+        let big = "m".repeat(1 << 20);
+        let mut r = report(2);
+        r.application_message = big.clone();
+        r.reply = format!("echo: {big}");
+        r.certificate_verdict = "v".repeat(100_000);
+        r.failure = Some(pb::Failure {
+            step: 12,
+            reason: "r".repeat(100_000),
+            ..Default::default()
+        });
+        let status = with_report(&finished_failure(), &r);
+        let (d, trimmed) = bounded(&status);
+        assert!(d.application_message.starts_with("mmmm"));
+        assert!(
+            d.application_message
+                .ends_with(&format!("… ({} bytes more)", (1 << 20) - MAX_TEXT)),
+            "{}",
+            &d.application_message[MAX_TEXT..]
+        );
+        assert!(d.reply.starts_with("echo: mmm") && d.reply.ends_with("bytes more)"));
+        assert!(d.certificate_verdict.ends_with("(99744 bytes more)"));
+        assert!(d.failure.unwrap().reason.ends_with("(99744 bytes more)"));
+        // Only the texts had to go: the steps' bytes are whole.
+        assert_eq!(d.steps, r.steps);
+        let trimmed = trimmed.expect("a ReportTrimmed detail");
+        assert_eq!(trimmed.omitted, ["texts over 256 bytes cut"]);
+        assert!(trimmed.omitted_bytes > 1 << 21, "{trimmed:?}");
+    }
+
+    #[test]
+    fn any_report_fits_whatever_it_holds() {
+        let long = || "x".repeat(100_000);
+        let cert = pb::CertificateInfo {
+            subject: long(),
+            dns_names: vec!["a.example".to_owned(); 10_000],
+            ..Default::default()
+        };
+        let step = pb::HandshakeStep {
+            number: 3,
+            name: long(),
+            fields: vec![
+                pb::Field {
+                    name: "n".into(),
+                    value: long(),
+                };
+                50
+            ],
+            message: vec![7; 100_000],
+            ..Default::default()
+        };
+        let r = pb::HandshakeReport {
+            session_id: long(),
+            steps: vec![step; 200],
+            certificate_chain: vec![cert; 20],
+            application_message: long(),
+            ..Default::default()
+        };
+        let status = with_report(&finished_failure(), &r);
+        let (d, trimmed) = bounded(&status);
+        assert_eq!(d.steps.len(), 1, "only the last step is left");
+        assert!(d.certificate_chain.is_empty());
+        assert!(d.session_id.ends_with("bytes more)"));
+        let trimmed = trimmed.expect("a ReportTrimmed detail");
+        assert_eq!(
+            trimmed.omitted,
+            [
+                "texts over 256 bytes cut",
+                "step message bytes",
+                "step fields",
+                "certificate chain",
+                "steps but the last"
+            ]
+        );
+        assert_eq!(
+            trimmed.omitted_bytes as usize,
+            r.encoded_len() - d.encoded_len()
+        );
+    }
+
+    #[test]
+    fn messages_are_bounded_whatever_the_caller_passes() {
+        // A reason is capped by Error::new; the message is bounded anyway.
+        let err = Error::new(AlertDescription::DECODE_ERROR, "é".repeat(1 << 20));
+        let status = to_status(&err, Step::ClientHello);
+        assert!(
+            status.message().len() <= MAX_MESSAGE,
+            "{}",
+            status.message().len()
+        );
+
+        // A status from elsewhere with a 4 MB message.
+        let huge = Status::invalid_argument(format!("server_name {}", "n".repeat(4 << 20)));
+        let status = with_report(&huge, &report(1));
+        let (d, trimmed) = bounded(&status);
+        assert_eq!(d, report(1), "a small report is whole");
+        assert_eq!(trimmed, None);
+        assert!(status.message().starts_with("server_name nnn"));
+        assert!(
+            status.message().ends_with(" bytes more)"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(bounded_message("short"), "short");
+        let long = "é".repeat(MAX_MESSAGE);
+        let cut = bounded_message(&long);
+        assert!(
+            cut.len() <= MAX_MESSAGE && cut.ends_with("bytes more)"),
+            "{cut}"
+        );
     }
 
     #[test]

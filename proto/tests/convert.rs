@@ -129,7 +129,7 @@ fn a_well_formed_hello_decodes_to_its_rfc_encoding() {
         panic!("not a handshake message")
     };
     use handshake::msgs::codec::Codec;
-    let enc = m.get_encoding();
+    let enc = m.get_encoding().unwrap();
     // u8(1) || u24(len) || 0303 || random || 00 || 0002 009c || 01 00 || 0004 0017 0000
     assert_eq!(&enc[..4], &[1, 0, 0, (enc.len() - 4) as u8]);
     assert_eq!(&enc[4..6], &[3, 3]);

@@ -129,6 +129,21 @@ pub struct ServeArgs {
     )]
     pub handshake_timeout: u64,
 
+    /// Seconds a handshake may take in all, from the stream's start (on
+    /// --tls-listen: from accept) to the client's Finished, however busy
+    /// the client keeps it (a warning alert every few seconds resets the
+    /// idle timeout, not this). Past it the session ends with a fatal
+    /// user_canceled alert, then over gRPC DEADLINE_EXCEEDED (with
+    /// `tls-alert` and `tls-step`), on --tls-listen the close.
+    #[arg(
+        long,
+        env = "SERVER_SVC_HANDSHAKE_DEADLINE",
+        value_name = "SECS",
+        default_value_t = DEFAULT_HANDSHAKE_DEADLINE,
+        value_parser = parse_timeout
+    )]
+    pub handshake_deadline: u64,
+
     /// Seconds that sessions in flight get to finish after SIGTERM/SIGINT
     /// before they are cut.
     #[arg(
@@ -143,7 +158,8 @@ pub struct ServeArgs {
     /// connections together. Beyond it a new Connect stream gets
     /// RESOURCE_EXHAUSTED at once (not queued), a new TLS connection a
     /// fatal internal_error alert and the close. A waiting session holds
-    /// about 14 KB: the default is about 150 MB of sessions.
+    /// about 20 KB (19.2 to 21.0 KB measured in release builds): the
+    /// default is about 200 MB of sessions.
     #[arg(
         long,
         env = "SERVER_SVC_MAX_SESSIONS",
@@ -154,9 +170,9 @@ pub struct ServeArgs {
     pub max_sessions: usize,
 
     /// Largest gRPC message received or sent, in bytes; a larger one ends
-    /// its stream with OUT_OF_RANGE. The default is twice the largest TLS
-    /// message the engine accepts (a 64 KiB handshake message), so no
-    /// stream can make the server buffer megabytes.
+    /// its stream with OUT_OF_RANGE. The default takes the largest
+    /// ClientHello the engine accepts (131,396 bytes, about 217 KB as
+    /// protobuf), so no stream can make the server buffer megabytes.
     #[arg(
         long,
         env = "SERVER_SVC_MAX_MESSAGE_SIZE",
@@ -236,8 +252,19 @@ pub struct ServeArgs {
     pub lab_corrupt_signature: bool,
 }
 
-/// Default `--max-message-size`: 128 KiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024;
+/// Default `--handshake-deadline`, seconds: a handshake is a few round
+/// trips, well under a second even to a distant client; thirty seconds
+/// leave room for a person typing at `openssl s_client` and still free a
+/// session that a client holds open with warning alerts long before the
+/// connection's maximum age would.
+pub const DEFAULT_HANDSHAKE_DEADLINE: u64 = 30;
+
+/// Default `--max-message-size`: 256 KiB. The largest ClientHello RFC
+/// 5246 allows (`handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN`,
+/// 131,396 bytes) grows in protobuf (a suite is a varint of up to 3 bytes,
+/// an extension item carries tags and lengths) to about 217 KB; every
+/// other message is far smaller.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
 impl ServeArgs {
     /// The HTTP/2 and message limits these flags set.
@@ -397,6 +424,7 @@ mod tests {
             panic!("serve expected");
         };
         assert_eq!(args.max_sessions, proto::limits::DEFAULT_MAX_SESSIONS);
+        assert_eq!(args.handshake_deadline, DEFAULT_HANDSHAKE_DEADLINE);
         let limits = args.limits();
         assert_eq!(limits.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);
         assert_eq!(
@@ -427,6 +455,7 @@ mod tests {
             ["--max-sessions", "0"],
             ["--max-message-size", "0"],
             ["--keepalive-timeout", "0"],
+            ["--handshake-deadline", "0"],
         ] {
             let err = Cli::try_parse_from(["server-svc", bad[0], bad[1]]).unwrap_err();
             let line = one_line(&err);

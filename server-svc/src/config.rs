@@ -27,6 +27,8 @@ pub struct Settings {
     /// A stream with no message for this long is closed; a TLS front
     /// connection has this long for its handshake, then for its request.
     pub handshake_timeout: Duration,
+    /// `--handshake-deadline`: the longest a handshake may take in all.
+    pub handshake_deadline: Duration,
     /// How long sessions in flight get to finish at shutdown.
     pub grace_period: Duration,
     /// `--max-sessions`: sessions at once, gRPC and TLS front together.
@@ -86,6 +88,7 @@ impl Settings {
             key_log: args.key_log.clone(),
             server,
             handshake_timeout: Duration::from_secs(args.handshake_timeout),
+            handshake_deadline: Duration::from_secs(args.handshake_deadline),
             grace_period: Duration::from_secs(args.grace_period),
             max_sessions: args.max_sessions,
             limits: args.limits(),

@@ -8,8 +8,9 @@
 //! holding `"echo: "` followed by the same bytes. Every failure sends the
 //! TLS alert on the stream and then ends it with the gRPC status of
 //! `proto::status::to_status` (code by kind of alert, `tls-alert` and
-//! `tls-step` metadata); a stream idle for `--handshake-timeout` seconds
-//! ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
+//! `tls-step` metadata); a stream idle for `--handshake-timeout` seconds,
+//! or whose handshake is not done `--handshake-deadline` seconds after it
+//! started, ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
 //! reflection (`proto::serve`). Limits keep load from taking it down
 //! (`proto::limits`): at most `--max-sessions` sessions at once (beyond,
 //! RESOURCE_EXHAUSTED at once), `--max-message-size`, HTTP/2 keepalive, and
@@ -149,6 +150,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         preference = ?settings.server.preference,
         extended_master_secret = settings.server.extended_master_secret,
         handshake_timeout_secs = settings.handshake_timeout.as_secs(),
+        handshake_deadline_secs = settings.handshake_deadline.as_secs(),
         grace_period_secs = settings.grace_period.as_secs(),
         max_sessions = settings.max_sessions,
         max_message_size = settings.limits.max_message_size,
@@ -161,6 +163,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     // cost the same memory and CPU.
     let live = LiveSessions::with_max(settings.max_sessions);
     let service = HandshakeService::new(config.clone(), settings.handshake_timeout)
+        .with_handshake_deadline(settings.handshake_deadline)
         .with_key_log(key_log.clone())
         .with_sessions(live.clone());
 
@@ -182,6 +185,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         Some((listener, local)) => {
             info!(tls_listen = %local, "TLS front listening (real TLS 1.2 over TCP)");
             let front = TlsFront::new(config, settings.handshake_timeout)
+                .with_handshake_deadline(settings.handshake_deadline)
                 .with_key_log(key_log)
                 .with_sessions(live);
             let tls = front.serve(listener, stopped(stop_rx), settings.grace_period);

@@ -28,6 +28,7 @@ use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span};
 
+use crate::cli::DEFAULT_HANDSHAKE_DEADLINE;
 use crate::error::{Error, Result};
 use crate::session::{LiveSessions, Session};
 
@@ -47,20 +48,31 @@ const OUTBOUND_CAPACITY: usize = 16;
 pub struct HandshakeService {
     config: Arc<ServerConfig>,
     idle_timeout: Duration,
+    handshake_deadline: Duration,
     key_log: Option<Arc<KeyLog>>,
     live: LiveSessions,
 }
 
 impl HandshakeService {
     /// Sessions use `config`; a stream with no message from the client for
-    /// `idle_timeout` is closed with DEADLINE_EXCEEDED.
+    /// `idle_timeout` is closed with DEADLINE_EXCEEDED, and so is one whose
+    /// handshake is not done within the default `--handshake-deadline`.
     pub fn new(config: Arc<ServerConfig>, idle_timeout: Duration) -> Self {
         Self {
             config,
             idle_timeout,
+            handshake_deadline: Duration::from_secs(DEFAULT_HANDSHAKE_DEADLINE),
             key_log: None,
             live: LiveSessions::default(),
         }
+    }
+
+    /// A session whose handshake is not done `deadline` after its stream
+    /// started is closed with a user_canceled alert and DEADLINE_EXCEEDED,
+    /// however often the client sends (`--handshake-deadline`).
+    pub fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
+        self.handshake_deadline = deadline;
+        self
     }
 
     /// Appends every session's NSS key log line (`CLIENT_RANDOM <client
@@ -106,7 +118,8 @@ impl HandshakeServiceTrait for HandshakeService {
             to_status(&e, Step::ClientHello)
         })?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        let session = Session::new(conn, tx, self.idle_timeout, self.key_log.clone());
+        let session = Session::new(conn, tx, self.idle_timeout, self.key_log.clone())
+            .with_handshake_deadline(self.handshake_deadline);
         tokio::spawn(
             session
                 .run(request.into_inner(), live)

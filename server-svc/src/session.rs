@@ -16,10 +16,12 @@
 //! - the engine fails (a bad message, a bad record, an alert from the
 //!   client), or the request cannot be converted (`Connection::abort`): the
 //!   queued alert is sent, then `proto::status::to_status(error, step)`;
-//! - no message for the idle timeout: a fatal user_canceled alert (RFC 5246
-//!   7.2.1: the handshake is cancelled for a reason unrelated to a protocol
-//!   failure), then DEADLINE_EXCEEDED with the same `tls-alert` and
-//!   `tls-step` metadata;
+//! - no message for the idle timeout, or the handshake not done by the
+//!   handshake deadline (counted from the stream's start, whatever the
+//!   client sends meanwhile: warning alerts reset the idle timeout, not
+//!   this): a fatal user_canceled alert (RFC 5246 7.2.1: the handshake is
+//!   cancelled for a reason unrelated to a protocol failure), then
+//!   DEADLINE_EXCEEDED with the same `tls-alert` and `tls-step` metadata;
 //! - a message larger than `--max-message-size`: tonic's OUT_OF_RANGE
 //!   status, as it gives it;
 //! - the client resets the stream or stops reading for the idle timeout:
@@ -39,7 +41,7 @@ use proto::limits::SessionGuard;
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{Instant, sleep_until, timeout};
 use tonic::{Code, Status, Streaming};
 use tracing::{debug, info};
 
@@ -55,12 +57,24 @@ pub(crate) struct Session {
     pub(crate) conn: Connection,
     pub(crate) tx: Outbound,
     pub(crate) idle_timeout: Duration,
+    /// `--handshake-deadline`: the handshake must be done this long after
+    /// the session started.
+    handshake_deadline: Duration,
     /// `--key-log`: where the session's CLIENT_RANDOM line goes.
     key_log: Option<Arc<KeyLog>>,
     /// Set by a `Failed` event: the step and why.
     failed: Option<(Step, Error)>,
     /// The client sent close_notify.
     closed: bool,
+}
+
+/// Which limit a session ran past.
+#[derive(Clone, Copy)]
+enum Expired {
+    /// No message for the idle timeout.
+    Idle,
+    /// The handshake not done by its deadline.
+    Handshake,
 }
 
 /// Why the loop stopped.
@@ -82,19 +96,29 @@ impl Session {
             conn,
             tx,
             idle_timeout,
+            handshake_deadline: Duration::from_secs(crate::cli::DEFAULT_HANDSHAKE_DEADLINE),
             key_log,
             failed: None,
             closed: false,
         }
     }
 
+    pub(crate) fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
+        self.handshake_deadline = deadline;
+        self
+    }
+
     /// Runs the session to its end. `_live` counts it while it runs.
     pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: SessionGuard) {
         info!("session started");
+        let handshake_deadline = Instant::now() + self.handshake_deadline;
         let end = loop {
-            let mut timed_out = false;
+            let mut timed_out = None;
             let received = tokio::select! {
-                r = timeout(self.idle_timeout, inbound.message()) => r,
+                r = timeout(self.idle_timeout, inbound.message()) => r.map_err(|_| Expired::Idle),
+                () = sleep_until(handshake_deadline), if !self.conn.is_handshake_complete() => {
+                    Err(Expired::Handshake)
+                }
                 // The response stream is gone while the client still
                 // sends: tonic ended it (a response over
                 // --max-message-size, its status already sent) or the
@@ -105,15 +129,11 @@ impl Session {
                 }
             };
             match received {
-                Err(_) => {
-                    timed_out = true;
-                    self.conn.abort(Error::new(
-                        AlertDescription::USER_CANCELED,
-                        format!(
-                            "no message from the client for {} s",
-                            self.idle_timeout.as_secs_f64()
-                        ),
-                    ));
+                Err(expired) => {
+                    timed_out = Some(expired);
+                    let reason = self.expired(expired);
+                    self.conn
+                        .abort(Error::new(AlertDescription::USER_CANCELED, reason));
                 }
                 Ok(Ok(Some(req))) => match from_request(req) {
                     // A failure is reported as a Failed event; the returned
@@ -157,14 +177,13 @@ impl Session {
                 break End::Quiet;
             }
             if let Some((step, error)) = self.failed.take() {
-                let status = if timed_out {
-                    deadline_status(&error, step, self.idle_timeout)
-                } else {
-                    to_status(&error, step)
+                let status = match timed_out {
+                    Some(expired) => self.deadline_status(expired, &error, step),
+                    None => to_status(&error, step),
                 };
                 break End::Status(status);
             }
-            if timed_out {
+            if timed_out.is_some() {
                 // abort() found the session already over: nothing to send
                 // but the deadline itself.
                 break End::Status(Status::deadline_exceeded("session idle for too long"));
@@ -279,16 +298,33 @@ fn is_decode_error(status: &Status) -> bool {
     status.code() == Code::Internal && status.message().starts_with("failed to decode")
 }
 
-/// DEADLINE_EXCEEDED, with the alert and step metadata `to_status` gives.
-fn deadline_status(error: &Error, step: Step, idle: Duration) -> Status {
-    let metadata = to_status(error, step).metadata().clone();
-    Status::with_metadata(
-        Code::DeadlineExceeded,
-        format!(
-            "no message from the client for {} s at step {step}: session closed (tls alert {})",
-            idle.as_secs_f64(),
-            error.alert()
-        ),
-        metadata,
-    )
+impl Session {
+    /// What ran out, for the alert's reason and the status.
+    fn expired(&self, expired: Expired) -> String {
+        match expired {
+            Expired::Idle => format!(
+                "no message from the client for {} s",
+                self.idle_timeout.as_secs_f64()
+            ),
+            Expired::Handshake => format!(
+                "the handshake did not complete within {} s (--handshake-deadline)",
+                self.handshake_deadline.as_secs_f64()
+            ),
+        }
+    }
+
+    /// DEADLINE_EXCEEDED for the limit that `expired`, with the alert and
+    /// step metadata `to_status` gives.
+    fn deadline_status(&self, expired: Expired, error: &Error, step: Step) -> Status {
+        let metadata = to_status(error, step).metadata().clone();
+        Status::with_metadata(
+            Code::DeadlineExceeded,
+            format!(
+                "{} at step {step}: session closed (tls alert {})",
+                self.expired(expired),
+                error.alert()
+            ),
+            metadata,
+        )
+    }
 }

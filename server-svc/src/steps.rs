@@ -3,8 +3,11 @@
 //! Step events carry no secrets (see `handshake::events`), and nothing here
 //! asks the engine for them.
 
+use std::fmt::Write as _;
+
 use handshake::events::{ExtensionInfo, HelloInfo, names};
 use handshake::keys::hex;
+use handshake::quote;
 use handshake::{Direction, StepDetail, StepEvent};
 use tracing::info;
 
@@ -187,15 +190,14 @@ fn chosen(h: &HelloInfo) -> String {
     names(&h.cipher_suites)
 }
 
+/// The extensions as `type (summary); ...`: the first
+/// [`quote::MAX_ITEMS`] and "… and N more" (a hello may carry 16,000).
 fn extensions(e: &[ExtensionInfo]) -> String {
-    e.iter()
-        .map(|x| {
-            if x.summary.is_empty() {
-                x.typ.to_string()
-            } else {
-                format!("{} ({})", x.typ, x.summary)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    quote::list_with(e, quote::MAX_ITEMS, |x, out| {
+        if x.summary.is_empty() {
+            write!(out, "{}", x.typ)
+        } else {
+            write!(out, "{} ({})", x.typ, x.summary)
+        }
+    })
 }

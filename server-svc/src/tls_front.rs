@@ -21,10 +21,11 @@
 //! - a framing error (garbage, an SSLv2 ClientHello, an oversized record)
 //!   or an engine failure: the engine's fatal alert, one record, then the
 //!   close; an alert from the client: the close;
-//! - the handshake not done within the timeout from accept (a client
-//!   trickling bytes), or no whole request within the timeout after the
-//!   handshake: a fatal user_canceled alert (encrypted once the keys are
-//!   on), as on the gRPC side, then the close;
+//! - the handshake not done within the timeout or the handshake deadline
+//!   (whichever is shorter) from accept, however the client keeps busy
+//!   (trickling bytes, warning alerts), or no whole request within the
+//!   timeout after the handshake: a fatal user_canceled alert (encrypted
+//!   once the keys are on), as on the gRPC side, then the close;
 //! - the client closes (EOF mid-record: decode_error), resets, or stops
 //!   reading for the timeout: the close.
 //!
@@ -49,13 +50,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
-use handshake::msgs::handshake::MAX_HANDSHAKE_LEN;
+use handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN;
 use handshake::rand::SystemRng;
 use handshake::record::MAX_CIPHERTEXT;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
     ServerConfig, Step, StepDetail,
 };
+use proto::accept::Acceptor;
 use proto::keylog::KeyLog;
 use proto::limits::SessionGuard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,7 +81,7 @@ const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
 /// What the deframer may hold after its messages are popped: an incomplete
 /// record and a handshake message being reassembled (it refuses larger
 /// ones itself), plus one read. Beyond that the connection is cut.
-const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_HANDSHAKE_LEN + READ_CHUNK;
+const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
 
 /// The longest a close lingers to read what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
@@ -93,20 +95,32 @@ const LINGER_BYTES: usize = 64 * 1024;
 pub struct TlsFront {
     config: Arc<ServerConfig>,
     timeout: Duration,
+    handshake_deadline: Duration,
     key_log: Option<Arc<KeyLog>>,
     live: LiveSessions,
 }
 
 impl TlsFront {
-    /// Connections use `config`; each has `timeout` to complete its
-    /// handshake from accept, then `timeout` to send its request.
+    /// Connections use `config`; each has `timeout` (or the handshake
+    /// deadline, if shorter) to complete its handshake from accept, then
+    /// `timeout` to send its request.
     pub fn new(config: Arc<ServerConfig>, timeout: Duration) -> Self {
         Self {
             config,
             timeout,
+            handshake_deadline: Duration::from_secs(crate::cli::DEFAULT_HANDSHAKE_DEADLINE),
             key_log: None,
             live: LiveSessions::default(),
         }
+    }
+
+    /// A connection whose handshake is not done `deadline` after accept
+    /// gets a fatal user_canceled alert and the close, however often the
+    /// client sends (`--handshake-deadline`; the timeout given to
+    /// [`TlsFront::new`] still applies if shorter).
+    pub fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
+        self.handshake_deadline = deadline;
+        self
     }
 
     /// Appends each session's NSS key log line to `key_log` once its keys
@@ -140,30 +154,25 @@ impl TlsFront {
     ) -> Result<()> {
         let front = Arc::new(self);
         let mut tasks = JoinSet::new();
+        // Accept failures (out of file descriptors) are not the listener's
+        // end: the acceptor backs off and logs once per episode.
+        let mut acceptor = Acceptor::new(listener, "TLS front");
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => match front.live.try_enter() {
-                        Some(live) => {
-                            tasks.spawn(front.clone().connection(stream, peer, live));
-                        }
-                        None => {
-                            tasks.spawn(refuse(stream, peer, front.live.max()));
-                        }
-                    },
-                    Err(e) => {
-                        // Out of file descriptors, or a connection reset
-                        // before it was accepted: not the listener's end.
-                        warn!(error = %e, "TLS front: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                (stream, peer) = acceptor.accept() => match front.live.try_enter() {
+                    Some(live) => {
+                        tasks.spawn(front.clone().connection(stream, peer, live));
+                    }
+                    None => {
+                        tasks.spawn(refuse(stream, peer, front.live.max()));
                     }
                 },
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => reap(done),
             }
         }
-        drop(listener);
+        drop(acceptor);
         info!(
             connections = tasks.len(),
             grace_secs = grace.as_secs_f64(),
@@ -200,6 +209,7 @@ impl TlsFront {
                 }
             };
             TlsSession::new(stream, conn, self.timeout, self.key_log.clone())
+                .with_handshake_limit(self.timeout.min(self.handshake_deadline))
                 .run()
                 .await;
         }
@@ -242,6 +252,8 @@ struct TlsSession {
     conn: Connection,
     deframer: Deframer,
     timeout: Duration,
+    /// How long from accept the handshake may take.
+    handshake_limit: Duration,
     key_log: Option<Arc<KeyLog>>,
     /// The steps the engine reported, in order, for the page.
     steps: Vec<(Step, Direction)>,
@@ -277,6 +289,7 @@ impl TlsSession {
             conn,
             deframer: Deframer::new(),
             timeout,
+            handshake_limit: timeout,
             key_log,
             steps: Vec::new(),
             suite: None,
@@ -285,6 +298,11 @@ impl TlsSession {
             failed: false,
             peer_closed: false,
         }
+    }
+
+    fn with_handshake_limit(mut self, limit: Duration) -> Self {
+        self.handshake_limit = limit;
+        self
     }
 
     async fn run(mut self) {
@@ -308,8 +326,10 @@ impl TlsSession {
     async fn serve(&mut self) -> End {
         let mut buf = vec![0u8; READ_CHUNK];
         // The handshake must be complete by this deadline, counted from
-        // accept; then the request by a second one.
-        let mut deadline = Instant::now() + self.timeout;
+        // accept and never pushed back (a client that keeps sending, e.g.
+        // warning alerts, is cut all the same); then the request by a
+        // second one.
+        let mut deadline = Instant::now() + self.handshake_limit;
         let mut handshake_done = false;
         loop {
             match timeout_at(deadline, self.stream.read(&mut buf)).await {
@@ -322,7 +342,7 @@ impl TlsSession {
                     } else {
                         format!(
                             "the handshake did not complete within {} s of the connection",
-                            self.timeout.as_secs_f64()
+                            self.handshake_limit.as_secs_f64()
                         )
                     };
                     self.conn

@@ -274,7 +274,7 @@ stop "$server"
 # --- (e) memory -----------------------------------------------------------------
 echo "==> (e) memory: idle and with $HOLD sessions held after ServerHelloDone" >&2
 port=$(free_port)
-server=$(start_server "$port" --handshake-timeout 600)
+server=$(start_server "$port" --handshake-timeout 600 --handshake-deadline 600)
 pids+=("$server")
 wait_port "$port"
 sleep 1

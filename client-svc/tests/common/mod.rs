@@ -118,6 +118,16 @@ struct EchoServer {
     session_ids: Arc<Mutex<Vec<String>>>,
     /// The client's address of every call (one per connection), in order.
     peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// The answer to one application record (server-svc's: "echo: " + it).
+    reply: Reply,
+}
+
+/// What a stand-in answers to one application record's plaintext.
+pub type Reply = fn(&[u8]) -> Vec<u8>;
+
+/// server-svc's answer: "echo: " + the record's plaintext.
+pub fn echo(data: &[u8]) -> Vec<u8> {
+    [b"echo: ".as_slice(), data].concat()
 }
 
 #[tonic::async_trait]
@@ -139,6 +149,7 @@ impl HandshakeService for EchoServer {
         let mut conn = Connection::server(self.config.clone(), Box::new(SystemRng))
             .map_err(|e| Status::internal(e.to_string()))?;
         let (tx, rx) = mpsc::channel(32);
+        let reply = self.reply;
         tokio::spawn(async move {
             while let Ok(Some(req)) = inbound.message().await {
                 match from_request(req) {
@@ -147,7 +158,7 @@ impl HandshakeService for EchoServer {
                     }
                     Err(e) => conn.abort(e),
                 }
-                if !pump(&mut conn, &tx).await {
+                if !pump(&mut conn, &tx, reply).await {
                     return;
                 }
             }
@@ -161,6 +172,7 @@ impl HandshakeService for EchoServer {
 async fn pump(
     conn: &mut Connection,
     tx: &mpsc::Sender<Result<pb::ConnectResponse, Status>>,
+    reply: Reply,
 ) -> bool {
     let mut end: Option<Option<Status>> = None;
     loop {
@@ -169,7 +181,7 @@ async fn pump(
             moved = true;
             match event {
                 Event::ApplicationData(data) => {
-                    let reply = [b"echo: ".as_slice(), &data].concat();
+                    let reply = reply(&data);
                     if let Err(e) = conn.send_application_data(&reply) {
                         conn.abort(e);
                     }
@@ -231,12 +243,22 @@ pub async fn start_server(config: ServerConfig) -> String {
 /// Starts the server-svc stand-in; returns its URL and the session ids
 /// client-svc proposes in its calls.
 pub async fn start_recording_server(config: ServerConfig) -> (String, Arc<Mutex<Vec<String>>>) {
+    start_replying_server(config, echo).await
+}
+
+/// Starts a stand-in that answers each application record with
+/// `reply(plaintext)`; returns its URL and the session ids.
+pub async fn start_replying_server(
+    config: ServerConfig,
+    reply: Reply,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let (l, addr) = listener().await;
     let session_ids = Arc::new(Mutex::new(Vec::new()));
     let svc = HandshakeServiceServer::new(EchoServer {
         config: Arc::new(config),
         session_ids: session_ids.clone(),
         peers: Arc::new(Mutex::new(Vec::new())),
+        reply,
     });
     tokio::spawn(
         Server::builder()
@@ -259,6 +281,7 @@ pub async fn start_served_server(
         config: Arc::new(config),
         session_ids: Arc::new(Mutex::new(Vec::new())),
         peers: peers.clone(),
+        reply: echo,
     });
     tokio::spawn(async move {
         proto::serve::serve(
@@ -414,6 +437,7 @@ pub fn settings(server: &str, show_secrets: bool) -> Settings {
         timeout: Duration::from_secs(10),
         sessions: LiveSessions::default(),
         upstream: ChannelOptions::default(),
+        allow_servers: Vec::new(),
     }
 }
 
@@ -437,7 +461,7 @@ pub async fn start_client_svc_limited(
     limits: Limits,
 ) -> HandshakeClientServiceClient<Channel> {
     let (l, addr) = listener().await;
-    let svc = ClientService::new(settings);
+    let svc = ClientService::new(settings).expect("valid settings");
     tokio::spawn(async move {
         client_svc::service::serve(
             l,

@@ -126,17 +126,20 @@ impl LengthPrefix {
 
 /// An RFC 5246 wire structure: encodes itself and reads itself back.
 pub trait Codec: Sized {
-    /// Appends the wire encoding to `out`.
-    fn encode(&self, out: &mut Vec<u8>);
+    /// Appends the wire encoding to `out`. Fails (internal_error) if a
+    /// vector is too long for its length prefix: values decoded from the
+    /// wire always fit, but values built locally (from a configuration, a
+    /// certificate file) may not, and a wrong prefix must never be written.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error>;
 
     /// Reads one value from `r`, leaving the rest.
     fn read(r: &mut Reader<'_>) -> Result<Self, Error>;
 
     /// The wire encoding as a new vector.
-    fn get_encoding(&self) -> Vec<u8> {
+    fn get_encoding(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        self.encode(&mut out);
-        out
+        self.encode(&mut out)?;
+        Ok(out)
     }
 
     /// Reads a value that must span all of `bytes`.
@@ -164,9 +167,14 @@ pub fn put_u24(v: u32, out: &mut Vec<u8>) {
 /// Writes a vector with a length prefix: `body` appends the contents and the
 /// prefix is patched in afterwards, so callers never compute lengths by hand.
 ///
-/// Callers only encode values they built or decoded within the RFC bounds, so
-/// the length always fits the prefix; a debug assertion documents that.
-pub fn put_vec(prefix: LengthPrefix, out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+/// A body longer than the prefix can state (2^8-1, 2^16-1 or 2^24-1 bytes)
+/// is an error in every build, and `out` is left as it was: the value was
+/// built locally (decoded ones always fit) and cannot go on the wire.
+pub fn put_vec(
+    prefix: LengthPrefix,
+    out: &mut Vec<u8>,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let width = match prefix {
         LengthPrefix::U8 => 1,
         LengthPrefix::U16 => 2,
@@ -174,19 +182,31 @@ pub fn put_vec(prefix: LengthPrefix, out: &mut Vec<u8>, body: impl FnOnce(&mut V
     };
     let at = out.len();
     out.extend_from_slice(&[0u8; 3][..width]);
-    body(out);
+    let written = body(out);
     let len = out.len() - at - width;
-    debug_assert!(
-        len <= prefix.max(),
-        "vector of {len} bytes overflows its prefix"
-    );
+    if let Err(e) = written {
+        out.truncate(at);
+        return Err(e);
+    }
+    if len > prefix.max() {
+        out.truncate(at);
+        return Err(Error::internal(format!(
+            "a vector of {len} bytes does not fit its {width}-byte length prefix (at most {})",
+            prefix.max()
+        )));
+    }
     let bytes = (len as u32).to_be_bytes();
     out[at..at + width].copy_from_slice(&bytes[4 - width..]);
+    Ok(())
 }
 
-/// Writes `opaque x<..>` with the given prefix.
-pub fn put_opaque(prefix: LengthPrefix, bytes: &[u8], out: &mut Vec<u8>) {
-    put_vec(prefix, out, |o| o.extend_from_slice(bytes));
+/// Writes `opaque x<..>` with the given prefix (an error if `bytes` is too
+/// long for it, as [`put_vec`]).
+pub fn put_opaque(prefix: LengthPrefix, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    put_vec(prefix, out, |o| {
+        o.extend_from_slice(bytes);
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -204,7 +224,7 @@ mod tests {
     #[test]
     fn sub_enforces_bounds_and_prefix_patches_length() {
         let mut out = Vec::new();
-        put_opaque(LengthPrefix::U24, &[9; 300], &mut out);
+        put_opaque(LengthPrefix::U24, &[9; 300], &mut out).unwrap();
         assert_eq!(&out[..3], &[0, 1, 44]);
         let mut r = Reader::new(&out);
         assert_eq!(r.opaque(LengthPrefix::U24, 0, 300, "v").unwrap().len(), 300);
@@ -213,5 +233,35 @@ mod tests {
         // A length prefix that claims more than is there.
         let mut r = Reader::new(&[0, 5, 1, 2]);
         assert!(r.opaque(LengthPrefix::U16, 0, 100, "v").is_err());
+    }
+
+    #[test]
+    fn a_vector_too_long_for_its_prefix_is_an_error_not_a_wrong_prefix() {
+        for (prefix, max) in [
+            (LengthPrefix::U8, 0xff),
+            (LengthPrefix::U16, 0xffff),
+            (LengthPrefix::U24, 0xff_ffff),
+        ] {
+            // At the limit: written, and it reads back.
+            let mut out = vec![0xaa];
+            put_opaque(prefix, &vec![7; max], &mut out).unwrap();
+            let mut r = Reader::new(&out[1..]);
+            assert_eq!(r.opaque(prefix, 0, max, "v").unwrap().len(), max);
+            assert!(!r.any_left());
+            // One byte over: an error, and nothing written.
+            let mut out = vec![0xaa];
+            let err = put_opaque(prefix, &vec![7; max + 1], &mut out).unwrap_err();
+            assert_eq!(err.alert(), crate::AlertDescription::INTERNAL_ERROR);
+            assert!(err.reason().contains("length prefix"), "{}", err.reason());
+            assert_eq!(out, [0xaa]);
+        }
+        // An error inside a nested vector comes out of the outer one.
+        let mut out = Vec::new();
+        let err = put_vec(LengthPrefix::U16, &mut out, |o| {
+            put_opaque(LengthPrefix::U8, &[1; 256], o)
+        })
+        .unwrap_err();
+        assert_eq!(err.alert(), crate::AlertDescription::INTERNAL_ERROR);
+        assert!(out.is_empty());
     }
 }

@@ -59,8 +59,9 @@ macro_rules! code_points {
 macro_rules! codec_u8 {
     ($name:ident) => {
         impl Codec for $name {
-            fn encode(&self, out: &mut Vec<u8>) {
+            fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
                 out.push(self.0);
+                Ok(())
             }
             fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
                 Ok(Self(r.u8(stringify!($name))?))
@@ -72,8 +73,9 @@ macro_rules! codec_u8 {
 macro_rules! codec_u16 {
     ($name:ident) => {
         impl Codec for $name {
-            fn encode(&self, out: &mut Vec<u8>) {
+            fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
                 put_u16(self.0, out);
+                Ok(())
             }
             fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
                 Ok(Self(r.u16(stringify!($name))?))
@@ -254,7 +256,10 @@ mod tests {
     #[test]
     fn round_trip_keeps_unknown_values() {
         let v = NamedGroup(0x1234);
-        assert_eq!(NamedGroup::read_bytes(&v.get_encoding()).unwrap(), v);
-        assert_eq!(v.get_encoding(), vec![0x12, 0x34]);
+        assert_eq!(
+            NamedGroup::read_bytes(&v.get_encoding().unwrap()).unwrap(),
+            v
+        );
+        assert_eq!(v.get_encoding().unwrap(), vec![0x12, 0x34]);
     }
 }

@@ -71,16 +71,21 @@ fn read_list<T: Codec>(r: &mut Reader<'_>) -> Result<Vec<T>, Error> {
     Ok(out)
 }
 
-fn put_list<T: Codec>(items: &[T], out: &mut Vec<u8>) {
+fn put_list<T: Codec>(items: &[T], out: &mut Vec<u8>) -> Result<(), Error> {
     for i in items {
-        i.encode(out);
+        i.encode(out)?;
     }
+    Ok(())
 }
 
 /// Writes `extension_type` and `extension_data<0..2^16-1>`.
-fn put_extension(typ: ExtensionType, out: &mut Vec<u8>, data: impl FnOnce(&mut Vec<u8>)) {
-    typ.encode(out);
-    put_vec(LengthPrefix::U16, out, data);
+fn put_extension(
+    typ: ExtensionType,
+    out: &mut Vec<u8>,
+    data: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    typ.encode(out)?;
+    put_vec(LengthPrefix::U16, out, data)
 }
 
 impl ClientExtension {
@@ -98,20 +103,24 @@ impl ClientExtension {
 }
 
 impl Codec for ClientExtension {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         put_extension(self.typ(), out, |o| match self {
             Self::ServerName(names) => put_vec(LengthPrefix::U16, o, |o| {
                 for n in names {
                     o.push(n.name_type);
-                    put_opaque(LengthPrefix::U16, &n.name, o);
+                    put_opaque(LengthPrefix::U16, &n.name, o)?;
                 }
+                Ok(())
             }),
             Self::SupportedGroups(g) => put_vec(LengthPrefix::U16, o, |o| put_list(g, o)),
             Self::EcPointFormats(f) => put_vec(LengthPrefix::U8, o, |o| put_list(f, o)),
             Self::SignatureAlgorithms(s) => put_vec(LengthPrefix::U16, o, |o| put_list(s, o)),
-            Self::ExtendedMasterSecret => {}
+            Self::ExtendedMasterSecret => Ok(()),
             Self::RenegotiationInfo(v) => put_opaque(LengthPrefix::U8, v, o),
-            Self::Unknown { data, .. } => o.extend_from_slice(data),
+            Self::Unknown { data, .. } => {
+                o.extend_from_slice(data);
+                Ok(())
+            }
         })
     }
 
@@ -155,7 +164,11 @@ impl Codec for ClientExtension {
                 data: d.rest().to_vec(),
             },
         };
-        data.expect_empty(&format!("extension {typ}"))?;
+        // The name is formatted only for the error: a hello may carry
+        // 16,000 extensions.
+        if data.any_left() {
+            data.expect_empty(&format!("extension {typ}"))?;
+        }
         Ok(ext)
     }
 }
@@ -173,12 +186,15 @@ impl ServerExtension {
 }
 
 impl Codec for ServerExtension {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         put_extension(self.typ(), out, |o| match self {
-            Self::ServerNameAck | Self::ExtendedMasterSecret => {}
+            Self::ServerNameAck | Self::ExtendedMasterSecret => Ok(()),
             Self::EcPointFormats(f) => put_vec(LengthPrefix::U8, o, |o| put_list(f, o)),
             Self::RenegotiationInfo(v) => put_opaque(LengthPrefix::U8, v, o),
-            Self::Unknown { data, .. } => o.extend_from_slice(data),
+            Self::Unknown { data, .. } => {
+                o.extend_from_slice(data);
+                Ok(())
+            }
         })
     }
 
@@ -204,7 +220,11 @@ impl Codec for ServerExtension {
                 data: d.rest().to_vec(),
             },
         };
-        data.expect_empty(&format!("extension {typ}"))?;
+        // The name is formatted only for the error: a hello may carry
+        // 16,000 extensions.
+        if data.any_left() {
+            data.expect_empty(&format!("extension {typ}"))?;
+        }
         Ok(ext)
     }
 }
@@ -220,8 +240,12 @@ pub(crate) fn read_extensions<T: Codec>(r: &mut Reader<'_>) -> Result<Option<Vec
     Ok(Some(read_list(&mut l)?))
 }
 
-pub(crate) fn put_extensions<T: Codec>(exts: &Option<Vec<T>>, out: &mut Vec<u8>) {
-    if let Some(exts) = exts {
-        put_vec(LengthPrefix::U16, out, |o| put_list(exts, o));
+pub(crate) fn put_extensions<T: Codec>(
+    exts: &Option<Vec<T>>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    match exts {
+        Some(exts) => put_vec(LengthPrefix::U16, out, |o| put_list(exts, o)),
+        None => Ok(()),
     }
 }

@@ -3,15 +3,44 @@
 
 use rustls_pki_types::CertificateDer;
 
-use super::codec::{Codec, LengthPrefix, Reader, put_opaque, put_u24, put_vec};
+use super::codec::{Codec, LengthPrefix, Reader, put_opaque, put_vec};
 use super::enums::{CipherSuite, HandshakeType, NamedGroup, ProtocolVersion, SignatureScheme};
 use super::extensions::{ClientExtension, ServerExtension, put_extensions, read_extensions};
 use crate::error::Error;
 
-/// The largest handshake body accepted. RFC 5246 allows 2^24-1, but no
-/// message of these suites comes near 64 KiB (a certificate chain is the
-/// biggest); the cap bounds what one peer can make us buffer.
+/// The largest handshake body accepted, ClientHello aside (see
+/// [`max_handshake_len`]). RFC 5246 allows 2^24-1, but no other message of
+/// these suites comes near 64 KiB (a certificate chain is the biggest);
+/// the cap bounds what one peer can make us buffer.
 pub const MAX_HANDSHAKE_LEN: usize = 0x1_0000;
+
+/// The largest ClientHello body accepted: the largest one RFC 5246 7.4.1.2
+/// allows, every vector at its maximum:
+///
+/// ```text
+/// client_version 2 + random 32 + session_id 1+32
+///   + cipher_suites 2+65,534 + compression_methods 1+255
+///   + extensions 2+65,535 = 131,396 bytes
+/// ```
+///
+/// OpenSSL's CLIENT_HELLO_MAX_LENGTH is the same figure. A hello of 16,383
+/// empty extensions, a long signature_algorithms list or large padding is
+/// over 64 KiB and valid. This is also the largest handshake message of
+/// any type accepted, so the most a deframer holds while reassembling one.
+pub const MAX_CLIENT_HELLO_LEN: usize =
+    2 + 32 + (1 + 32) + (2 + 0xfffe) + (1 + 0xff) + (2 + 0xffff);
+
+/// The largest body accepted for a handshake message of type `typ`:
+/// [`MAX_CLIENT_HELLO_LEN`] for a ClientHello, [`MAX_HANDSHAKE_LEN`] for
+/// every other type. Checked on the 4-byte header, before the body is
+/// buffered.
+pub fn max_handshake_len(typ: HandshakeType) -> usize {
+    if typ == HandshakeType::CLIENT_HELLO {
+        MAX_CLIENT_HELLO_LEN
+    } else {
+        MAX_HANDSHAKE_LEN
+    }
+}
 
 /// `Random` (RFC 5246 7.4.1.2): 32 bytes, the first 4 traditionally a time.
 pub type Random = [u8; 32];
@@ -44,17 +73,18 @@ impl ClientHello {
 }
 
 impl Codec for ClientHello {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.client_version.encode(out);
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.client_version.encode(out)?;
         out.extend_from_slice(&self.random);
-        put_opaque(LengthPrefix::U8, &self.session_id, out);
+        put_opaque(LengthPrefix::U8, &self.session_id, out)?;
         put_vec(LengthPrefix::U16, out, |o| {
             for s in &self.cipher_suites {
-                s.encode(o);
+                s.encode(o)?;
             }
-        });
-        put_opaque(LengthPrefix::U8, &self.compression_methods, out);
-        put_extensions(&self.extensions, out);
+            Ok(())
+        })?;
+        put_opaque(LengthPrefix::U8, &self.compression_methods, out)?;
+        put_extensions(&self.extensions, out)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -100,13 +130,13 @@ impl ServerHello {
 }
 
 impl Codec for ServerHello {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.server_version.encode(out);
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.server_version.encode(out)?;
         out.extend_from_slice(&self.random);
-        put_opaque(LengthPrefix::U8, &self.session_id, out);
-        self.cipher_suite.encode(out);
+        put_opaque(LengthPrefix::U8, &self.session_id, out)?;
+        self.cipher_suite.encode(out)?;
         out.push(self.compression_method);
-        put_extensions(&self.extensions, out);
+        put_extensions(&self.extensions, out)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -129,12 +159,13 @@ pub struct Certificate {
 }
 
 impl Codec for Certificate {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         put_vec(LengthPrefix::U24, out, |o| {
             for c in &self.certificate_list {
-                put_opaque(LengthPrefix::U24, c.as_ref(), o);
+                put_opaque(LengthPrefix::U24, c.as_ref(), o)?;
             }
-        });
+            Ok(())
+        })
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -162,10 +193,10 @@ impl EcdheParams {
 }
 
 impl Codec for EcdheParams {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.push(Self::NAMED_CURVE);
-        self.group.encode(out);
-        put_opaque(LengthPrefix::U8, &self.public, out);
+        self.group.encode(out)?;
+        put_opaque(LengthPrefix::U8, &self.public, out)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -200,20 +231,20 @@ impl ServerKeyExchange {
         client_random: &Random,
         server_random: &Random,
         params: &EcdheParams,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, Error> {
         let mut m = Vec::with_capacity(64 + 4 + params.public.len());
         m.extend_from_slice(client_random);
         m.extend_from_slice(server_random);
-        params.encode(&mut m);
-        m
+        params.encode(&mut m)?;
+        Ok(m)
     }
 }
 
 impl Codec for ServerKeyExchange {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.params.encode(out);
-        self.scheme.encode(out);
-        put_opaque(LengthPrefix::U16, &self.signature, out);
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.params.encode(out)?;
+        self.scheme.encode(out)?;
+        put_opaque(LengthPrefix::U16, &self.signature, out)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -236,16 +267,16 @@ pub struct ClientKeyExchange {
 }
 
 impl ClientKeyExchange {
-    pub fn rsa(encrypted_pre_master: &[u8]) -> Self {
+    pub fn rsa(encrypted_pre_master: &[u8]) -> Result<Self, Error> {
         let mut body = Vec::with_capacity(2 + encrypted_pre_master.len());
-        put_opaque(LengthPrefix::U16, encrypted_pre_master, &mut body);
-        Self { body }
+        put_opaque(LengthPrefix::U16, encrypted_pre_master, &mut body)?;
+        Ok(Self { body })
     }
 
-    pub fn ecdh(public: &[u8]) -> Self {
+    pub fn ecdh(public: &[u8]) -> Result<Self, Error> {
         let mut body = Vec::with_capacity(1 + public.len());
-        put_opaque(LengthPrefix::U8, public, &mut body);
-        Self { body }
+        put_opaque(LengthPrefix::U8, public, &mut body)?;
+        Ok(Self { body })
     }
 
     /// The RSA-encrypted pre-master secret.
@@ -277,8 +308,9 @@ impl ClientKeyExchange {
 }
 
 impl Codec for ClientKeyExchange {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(&self.body);
+        Ok(())
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -295,8 +327,9 @@ pub struct Finished {
 }
 
 impl Codec for Finished {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(&self.verify_data);
+        Ok(())
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
@@ -352,27 +385,32 @@ impl From<HandshakePayload> for HandshakeMessage {
 }
 
 impl Codec for HandshakeMessage {
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.typ().encode(out);
-        let at = out.len();
-        put_u24(0, out);
-        match &self.payload {
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.typ().encode(out)?;
+        // The body<0..2^24-1> behind a 3-byte length, like any vector.
+        put_vec(LengthPrefix::U24, out, |out| match &self.payload {
             HandshakePayload::ClientHello(m) => m.encode(out),
             HandshakePayload::ServerHello(m) => m.encode(out),
             HandshakePayload::Certificate(m) => m.encode(out),
             HandshakePayload::ServerKeyExchange(m) => m.encode(out),
-            HandshakePayload::ServerHelloDone => {}
+            HandshakePayload::ServerHelloDone => Ok(()),
             HandshakePayload::ClientKeyExchange(m) => m.encode(out),
             HandshakePayload::Finished(m) => m.encode(out),
-            HandshakePayload::Unknown { body, .. } => out.extend_from_slice(body),
-        }
-        let len = (out.len() - at - 3) as u32;
-        out[at..at + 3].copy_from_slice(&len.to_be_bytes()[1..]);
+            HandshakePayload::Unknown { body, .. } => {
+                out.extend_from_slice(body);
+                Ok(())
+            }
+        })
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
         let typ = HandshakeType::read(r)?;
-        let mut body = r.sub(LengthPrefix::U24, 0, MAX_HANDSHAKE_LEN, "handshake message")?;
+        let mut body = r.sub(
+            LengthPrefix::U24,
+            0,
+            max_handshake_len(typ),
+            "handshake message",
+        )?;
         let b = &mut body;
         let payload = match typ {
             HandshakeType::CLIENT_HELLO => HandshakePayload::ClientHello(ClientHello::read(b)?),

@@ -3,6 +3,8 @@
 //! itself (`handshake::Connection::client`) over a real gRPC stream.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,7 +212,17 @@ pub struct Stream {
 
 impl Stream {
     pub async fn open(server: &TestServer) -> Self {
-        let mut client = server.client().await;
+        Self::open_at(server.addr).await
+    }
+
+    /// A Connect stream to the server-svc at `addr` (a process, say).
+    pub async fn open_at(addr: SocketAddr) -> Self {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to server-svc");
+        let mut client = HandshakeServiceClient::new(channel);
         let (tx, rx) = mpsc::channel(64);
         let response = client
             .connect(ReceiverStream::new(rx))
@@ -340,7 +352,12 @@ pub fn new_client(config: ClientConfig) -> Connection {
 /// `message` as application data, until the reply arrives or the session
 /// fails; then closes the client's side and reads the stream to its end.
 pub async fn run_session(server: &TestServer, config: ClientConfig, message: &[u8]) -> Outcome {
-    let mut stream = Stream::open(server).await;
+    run_session_at(server.addr, config, message).await
+}
+
+/// [`run_session`] against the server-svc at `addr`.
+pub async fn run_session_at(addr: SocketAddr, config: ClientConfig, message: &[u8]) -> Outcome {
+    let mut stream = Stream::open_at(addr).await;
     let mut client = new_client(config);
     let mut log = Log::default();
     let ended = drive(&mut client, &mut stream, &mut log, Some(message)).await;
