@@ -18,7 +18,7 @@ use handshake::msgs::enums::ContentType;
 use handshake::msgs::handshake::HandshakePayload;
 use handshake::suites::ALL_SUITES;
 use handshake::{Connection, Message, Role};
-use handshake_fuzz::codec::encoding;
+use handshake_fuzz::codec::{encoding, fragment};
 use handshake_fuzz::lab::{Lab, Setup};
 use handshake_fuzz::session::Item;
 use prost::Message as _;
@@ -143,7 +143,7 @@ impl Corpora {
             for m in peer_sent {
                 Item::Record {
                     typ: m.content_type().0,
-                    fragment: m.fragment(),
+                    fragment: m.fragment()?,
                 }
                 .encode(&mut replay);
             }
@@ -180,7 +180,7 @@ impl Corpora {
         let read_sel = if protected { 11 | 0x80 } else { 11 };
         self.add(
             "decode",
-            [vec![read_sel, m.content_type().0], m.fragment()].concat(),
+            [vec![read_sel, m.content_type().0], fragment(m)].concat(),
         );
         match m {
             Message::Handshake(h) => {

@@ -6,13 +6,15 @@
 //!
 //! Checks: no panic; the messages and the final error do not depend on the
 //! chunking (the whole stream pushed at once gives the same); an error is
-//! final; and the messages, written back with `encode_records`, deframe to
+//! final; a handshake message (left undecoded, `Message::RawHandshake`) is
+//! within its type's maximum and, if its body decodes, re-encodes to its
+//! bytes; and the messages, written back with `encode_records`, deframe to
 //! themselves.
 #![no_main]
 
 use handshake::framing::{Deframer, encode_records};
 use handshake::{Error, Message};
-use handshake_fuzz::codec::{check_error, check_sendable};
+use handshake_fuzz::codec::{check_error, check_raw, check_sendable};
 use handshake_fuzz::input::Input;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut bytes = Vec::new();
     for m in &messages {
-        check_sendable(m);
+        match m {
+            Message::RawHandshake(raw) => check_raw(raw),
+            m => check_sendable(m),
+        }
         encode_records(m, &mut bytes).expect("a deframed message fits records");
     }
     let again = deframe(&bytes, &[bytes.len().max(1)]);

@@ -20,10 +20,13 @@
 //! the end and must complete (so the harness is known to reach every
 //! state a real session does).
 //!
-//! A record is read as the TLS front reads one ([`Message::read`], ciphertext
-//! once a ChangeCipherSpec has been delivered); one that does not decode is
-//! not delivered (the transport would have closed with its alert) and the
-//! session goes on with the next item.
+//! A record is read as the TLS front reads one: a plaintext handshake
+//! message whole but undecoded ([`Message::RawHandshake`], the engine
+//! checks its type before decoding its body), anything else with
+//! [`Message::read`] (ciphertext once a ChangeCipherSpec has been
+//! delivered); one that the front would refuse is not delivered (the
+//! transport would have closed with its alert) and the session goes on
+//! with the next item.
 //!
 //! Checked after every message ([`Checker`]): no panic; what is sent reads
 //! back as itself; a failure is an [`Error`] that the connection reports
@@ -34,9 +37,11 @@
 use std::collections::VecDeque;
 
 use handshake::msgs::enums::ContentType;
-use handshake::{Alert, AlertDescription, Connection, Error, Event, Message, Origin, Role};
+use handshake::{
+    Alert, AlertDescription, Connection, Error, Event, Message, Origin, RawHandshake, Role,
+};
 
-use crate::codec::check_sendable;
+use crate::codec::{check_sendable, fragment};
 use crate::input::Input;
 use crate::lab::{Lab, Setup};
 
@@ -113,7 +118,7 @@ pub fn run(role: Role, data: &[u8]) {
             Item::Next => peer.pending.pop_front(),
             Item::Flip { pos, xor } => peer.pending.pop_front().and_then(|m| flip(&m, pos, xor)),
             Item::Record { typ, fragment } => {
-                Message::read(ContentType(typ), &fragment, checker.ccs_delivered).ok()
+                read_as_front(ContentType(typ), &fragment, checker.ccs_delivered)
             }
             Item::Drop => {
                 peer.pending.pop_front();
@@ -150,16 +155,29 @@ fn other(role: Role) -> Role {
 }
 
 /// `m` with fragment byte `pos % len` xored with `xor` (0 counts as 1),
-/// read back the way it was sent; `None` if it no longer decodes.
+/// read back the way it was sent; `None` if it no longer reads.
 fn flip(m: &Message, pos: u16, xor: u8) -> Option<Message> {
-    let mut fragment = m.fragment();
-    if fragment.is_empty() {
+    let mut bytes = fragment(m);
+    if bytes.is_empty() {
         return Some(m.clone());
     }
-    let at = usize::from(pos) % fragment.len();
-    fragment[at] ^= xor.max(1);
+    let at = usize::from(pos) % bytes.len();
+    bytes[at] ^= xor.max(1);
     let protected = matches!(m, Message::Protected(_));
-    Message::read(m.content_type(), &fragment, protected).ok()
+    read_as_front(m.content_type(), &bytes, protected)
+}
+
+/// A record as the TLS front's `Deframer` hands it over: a plaintext
+/// handshake message whole but undecoded (the engine checks its type
+/// before its body), anything else read; `None` if the front would have
+/// refused it.
+fn read_as_front(typ: ContentType, fragment: &[u8], protected: bool) -> Option<Message> {
+    if typ == ContentType::HANDSHAKE && !protected {
+        return RawHandshake::new(fragment.to_vec())
+            .ok()
+            .map(Message::RawHandshake);
+    }
+    Message::read(typ, fragment, protected).ok()
 }
 
 /// The other side: answers whatever reaches it; once its handshake is
