@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the pinned command-line tools the project's scripts use into
 # .tools/bin (git-ignored) and prints that directory. Go tools come from the
-# Go module proxy with `go install`, at the versions below.
+# Go module proxy with `go install`, Rust tools from crates.io with
+# `cargo install --locked`, at the versions below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GRPCURL_VERSION=v1.9.3
 BUF_VERSION=1.75.0
 GHZ_VERSION=v0.121.0
+CARGO_FUZZ_VERSION=0.13.2
 
 bin="$PWD/.tools/bin"
 mkdir -p "$bin"
@@ -21,6 +23,27 @@ install_go_tool() { # name module version
   echo "installing $name $version" >&2
   GOBIN="$bin" go install "$module@$version" >&2
   touch "$bin/.$name.$version"
+}
+
+install_cargo_tool() { # name crate version
+  local name=$1 crate=$2 version=$3
+  if [ -x "$bin/$name" ] && [ -f "$bin/.$name.$version" ]; then
+    return
+  fi
+  command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found: needed to install $name" >&2; exit 1; }
+  echo "installing $crate $version" >&2
+  cargo install -q "$crate" --version "$version" --locked --root "$PWD/.tools" >&2
+  touch "$bin/.$name.$version"
+}
+
+# cargo-fuzz drives libFuzzer with -Zsanitizer=address, which needs a
+# nightly toolchain (scripts/fuzz.sh runs `cargo +nightly fuzz`).
+install_nightly() {
+  command -v rustup >/dev/null 2>&1 || { echo "error: rustup not found: needed for a nightly toolchain" >&2; exit 1; }
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "installing the nightly toolchain (minimal profile)" >&2
+    rustup toolchain install nightly --profile minimal >&2
+  fi
 }
 
 install_debian_package() { # command package
@@ -54,6 +77,7 @@ for tool in "$@"; do
     nginx) install_debian_package nginx nginx ;;
     perf) install_debian_package perf linux-perf ;;
     grpcurl) install_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION" ;;
+    cargo-fuzz) install_nightly; install_cargo_tool cargo-fuzz cargo-fuzz "$CARGO_FUZZ_VERSION" ;;
     ghz) install_go_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION" ;;
     *) echo "error: unknown tool $tool" >&2; exit 1 ;;
   esac

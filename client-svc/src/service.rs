@@ -134,7 +134,8 @@ impl ClientService {
     /// The session a request asks for, and where to run it: INVALID_ARGUMENT
     /// for options beyond their bounds or malformed, PERMISSION_DENIED for
     /// a server not allowed (nothing looked up or connected for it).
-    async fn prepare(
+    /// Public for the `client_options` fuzz target.
+    pub async fn prepare(
         &self,
         options: Option<pb::SessionOptions>,
     ) -> Result<(Target, SessionSpec), Status> {
