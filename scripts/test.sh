@@ -40,6 +40,9 @@ for lang in python go node; do
   "tests/interop/$lang/run.sh"
 done
 
+echo "==> fuzzing: every cargo-fuzz target from its seed corpus, about a minute in all (fuzz/README.md)"
+./scripts/fuzz.sh
+
 echo "==> ghz: a short bounded load with every config in tests/load/ghz/"
 tests/load/run.sh
 
