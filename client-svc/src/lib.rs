@@ -5,7 +5,7 @@
 //! over a `HandshakeService.Connect` stream, or against a real TLS 1.2
 //! server over TCP (a `tls://host:port` target), verifies the server's chain
 //! against the configured CA and name, sends an application message, and
-//! tells the session as the thirteen steps of DESIGN.md.
+//! tells the session as the thirteen steps of `docs/DESIGN.md`.
 //!
 //! # Layout
 //!

@@ -1,5 +1,5 @@
 //! Events: what the engine tells its caller about each of the thirteen
-//! steps of DESIGN.md, in the order they happen.
+//! steps of `docs/DESIGN.md`, in the order they happen.
 //!
 //! Events carry what a student needs to follow the handshake: randoms,
 //! suites, extensions, certificates and their verdict, public key-exchange
@@ -15,7 +15,7 @@ use crate::msgs::message::Alert;
 use crate::suites::{HashAlgorithm, KeyExchange};
 use crate::verify::CertificateInfo;
 
-/// The thirteen steps, numbered as in DESIGN.md.
+/// The thirteen steps, numbered as in `docs/DESIGN.md` ("The thirteen steps").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
     ClientHello = 1,

@@ -9,7 +9,8 @@
 //! run.
 //!
 //! Every step is reported as one of the thirteen [`events::Step`]s of
-//! DESIGN.md. Every failure is a fatal alert with a reason ([`Error`]).
+//! `docs/DESIGN.md` ("The thirteen steps"). Every failure is a fatal
+//! alert with a reason ([`Error`]; "Error model" there).
 //!
 //! # Layout
 //!

@@ -553,7 +553,7 @@ pub async fn start_client_svc_limited(
     HandshakeClientServiceClient::new(channel)
 }
 
-/// The thirteen step names of DESIGN.md, in order.
+/// The thirteen step names of `docs/DESIGN.md`, in order.
 pub const STEP_NAMES: [&str; 13] = [
     "Client Hello",
     "Server Hello",

@@ -37,7 +37,7 @@ pub use process::{Binaries, Output, Service, binaries, run_bounded, temp_dir};
 /// The name the lab certificates are checked against.
 pub const SERVER_NAME: &str = "localhost";
 
-/// The thirteen steps of DESIGN.md, in order.
+/// The thirteen steps of `docs/DESIGN.md`, in order.
 pub const STEP_NAMES: [&str; 13] = [
     "Client Hello",
     "Server Hello",
@@ -54,7 +54,7 @@ pub const STEP_NAMES: [&str; 13] = [
     "Finish",
 ];
 
-/// The eight suites of DESIGN.md.
+/// The eight suites of `docs/DESIGN.md`.
 pub const SUITES: [pb::CipherSuite; 8] = [
     pb::CipherSuite::TlsRsaWithAes128GcmSha256,
     pb::CipherSuite::TlsRsaWithAes256GcmSha384,
@@ -162,8 +162,8 @@ pub async fn handshake(
         .expect("HandshakeResponse carries a report"))
 }
 
-/// Asserts the thirteen steps, numbered 1 to 13, named as in DESIGN.md, in
-/// order.
+/// Asserts the thirteen steps, numbered 1 to 13, named as in
+/// `docs/DESIGN.md`, in order.
 pub fn assert_thirteen_steps(steps: &[pb::HandshakeStep]) {
     let got: Vec<(u32, &str)> = steps.iter().map(|s| (s.number, s.name.as_str())).collect();
     let want: Vec<(u32, &str)> = (1..=13).zip(STEP_NAMES).collect();
