@@ -257,16 +257,11 @@ pub async fn run(
             until_close: target.is_tls(),
             peer: target.peer(),
             transport: Transport::new(target),
-            failure: None,
-            handshake_done: false,
-            message_sent: false,
+            phase: Phase::Handshake,
             expected_reply: Vec::new(),
-            reply_complete: false,
             quiet_until: None,
             reply: Vec::new(),
-            peer_closed: false,
             key_logged: false,
-            lost: false,
         };
         let result = driver.run().await;
         let secrets = if spec.capture_secrets {
@@ -307,21 +302,32 @@ struct Driver<'a, F> {
     until_close: bool,
     /// The server, as messages name it.
     peer: &'static str,
-    /// The engine's failure, reported once its step is settled.
-    failure: Option<(Step, Error)>,
-    handshake_done: bool,
-    /// The application message has been sent.
-    message_sent: bool,
+    phase: Phase,
     /// server-svc: the whole reply, once the message is sent.
     expected_reply: Vec<u8>,
-    reply_complete: bool,
     /// A real TLS server: the reply is complete if nothing comes by then.
     quiet_until: Option<Instant>,
     reply: Vec<u8>,
-    peer_closed: bool,
     key_logged: bool,
-    /// The connection to server-svc was lost mid-session.
-    lost: bool,
+}
+
+/// Where a session is, in RFC 5246's order: the handshake, the
+/// application data, the closure (7.2.1); or failed, from any of them.
+#[derive(Debug)]
+enum Phase {
+    /// Steps 1 to 13: the handshake is under way.
+    Handshake,
+    /// Step 13 (the server's Finished) verified: the application message
+    /// goes next. `peer_closed`: the server's close_notify came already.
+    Established { peer_closed: bool },
+    /// The message is sent; its reply is being read.
+    AwaitingReply { peer_closed: bool },
+    /// The reply is complete (the echo's length, close_notify, EOF, silence
+    /// or the cap): it is judged, then our close_notify goes out.
+    ReplyComplete,
+    /// The engine's failure (or ours), reported once its step is settled.
+    /// `lost`: the connection to server-svc was lost mid-session.
+    Failed { step: Step, error: Error, lost: bool },
 }
 
 impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
@@ -381,9 +387,8 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         }
         self.log_keys();
 
-        match self.failure.take() {
-            None => Ok(std::mem::take(&mut self.reply)),
-            Some((step, error)) => {
+        match std::mem::replace(&mut self.phase, Phase::ReplyComplete) {
+            Phase::Failed { step, error, lost } => {
                 // server-svc knows which of its steps failed and why; the
                 // engine only knows what it was waiting for and the alert.
                 let (step, server_reason) = match (error.origin(), &final_status) {
@@ -394,12 +399,13 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     _ => (step, None),
                 };
                 let failure = self.report_failure(step, error, server_reason);
-                Err(if self.lost {
+                Err(if lost {
                     SessionError::Lost(failure)
                 } else {
                     SessionError::Tls(failure)
                 })
             }
+            _ => Ok(std::mem::take(&mut self.reply)),
         }
     }
 
@@ -407,42 +413,43 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
     /// Returns the status the stream ended with, if it ended that way.
     async fn exchange(&mut self) -> Option<Status> {
         loop {
-            if self.failure.is_some() {
-                return None;
-            }
-            if self.handshake_done && !self.message_sent {
-                self.send_message();
-                continue;
-            }
-            if self.reply_complete {
-                if !self.until_close
-                    && let Some(why) = echo_mismatch(&self.reply, &self.expected_reply)
-                {
-                    self.fail(Error::unexpected(why));
+            match self.phase {
+                Phase::Handshake | Phase::AwaitingReply { peer_closed: false } => {}
+                Phase::Failed { .. } => return None,
+                Phase::Established { peer_closed } => {
+                    self.send_message(peer_closed);
                     continue;
                 }
-                if let Some(conn) = self.conn.as_mut() {
-                    // close_notify (RFC 5246 7.2.1); the engine is in its
-                    // traffic phase here, so this cannot fail in practice
-                    // (except after the server's own close_notify, which
-                    // the engine does not let us answer).
-                    if let Err(e) = conn.close() {
-                        tracing::debug!("close: {e}");
+                Phase::ReplyComplete => {
+                    if !self.until_close
+                        && let Some(why) = echo_mismatch(&self.reply, &self.expected_reply)
+                    {
+                        self.fail(Error::unexpected(why));
+                        continue;
                     }
+                    if let Some(conn) = self.conn.as_mut() {
+                        // close_notify (RFC 5246 7.2.1); the engine is in its
+                        // traffic phase here, so this cannot fail in practice
+                        // (except after the server's own close_notify, which
+                        // the engine does not let us answer).
+                        if let Err(e) = conn.close() {
+                            tracing::debug!("close: {e}");
+                        }
+                    }
+                    self.pump();
+                    return None;
                 }
-                self.pump();
-                return None;
-            }
-            if self.peer_closed {
-                if self.until_close {
-                    tracing::info!("the reply ends with the server's close_notify");
-                    self.reply_complete = true;
-                } else {
-                    self.fail(Error::unexpected(
-                        "server-svc sent close_notify before replying to the application message",
-                    ));
+                Phase::AwaitingReply { peer_closed: true } => {
+                    if self.until_close {
+                        tracing::info!("the reply ends with the server's close_notify");
+                        self.phase = Phase::ReplyComplete;
+                    } else {
+                        self.fail(Error::unexpected(
+                            "server-svc sent close_notify before replying to the application message",
+                        ));
+                    }
+                    continue;
                 }
-                continue;
             }
             // A real server's reply may end with silence.
             let quiet = self
@@ -462,9 +469,11 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     }
                     self.pump();
                 }
-                Ok(Incoming::End(what)) if self.until_close && self.message_sent => {
+                Ok(Incoming::End(what))
+                    if self.until_close && matches!(self.phase, Phase::AwaitingReply { .. }) =>
+                {
                     tracing::info!("the reply ends without close_notify: {what}");
-                    self.reply_complete = true;
+                    self.phase = Phase::ReplyComplete;
                 }
                 Ok(Incoming::End(what)) => {
                     self.fail(Error::unexpected(format!(
@@ -481,7 +490,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         quiet_ms = REPLY_QUIET.as_millis(),
                         "the reply ends: nothing more came"
                     );
-                    self.reply_complete = true;
+                    self.phase = Phase::ReplyComplete;
                 }
                 Err(_) => {
                     self.fail(Error::internal(format!(
@@ -496,22 +505,22 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
 
     /// What was being waited for, for messages.
     fn awaited(&self) -> &'static str {
-        if self.handshake_done {
-            "the reply to the application message"
-        } else {
-            "the server's handshake messages"
+        match self.phase {
+            Phase::Handshake => "the server's handshake messages",
+            _ => "the reply to the application message",
         }
     }
 
     /// The stream ended with an error status and no alert before it.
     fn on_status(&mut self, status: &Status) {
-        if self.failure.is_some() {
+        if matches!(self.phase, Phase::Failed { .. }) {
             return;
         }
-        let error = match alert_of(status) {
+        let alert = alert_of(status);
+        let lost = alert.is_none() && connection_lost(status);
+        let error = match alert {
             Some(alert) => Error::from_peer(alert),
-            None if connection_lost(status) => {
-                self.lost = true;
+            None if lost => {
                 Error::internal(format!(
                     "the connection to server-svc was lost while client-svc waited for {}: {}",
                     self.awaited(),
@@ -525,6 +534,9 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             )),
         };
         self.fail(error);
+        if let Phase::Failed { lost: l, .. } = &mut self.phase {
+            *l = lost;
+        }
     }
 
     /// Ends the session for a failure the engine did not see itself.
@@ -533,23 +545,33 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             conn.abort(error.clone());
         }
         self.pump();
-        if self.failure.is_none() {
+        if !matches!(self.phase, Phase::Failed { .. }) {
             // The engine had already closed: record it here.
-            self.failure = Some((Step::Finish, error));
+            self.phase = Phase::Failed {
+                step: Step::Finish,
+                error,
+                lost: false,
+            };
         }
     }
 
     /// Seals the application message and sends it.
-    fn send_message(&mut self) {
+    fn send_message(&mut self, peer_closed: bool) {
         let message = self.spec.message();
         let records = message.len().div_ceil(MAX_PLAINTEXT).max(1);
-        self.message_sent = true;
-        if !self.until_close {
+        // What came before the message (nothing, from server-svc; from a
+        // real server, up to the cap) may already complete the reply.
+        let complete = if self.until_close {
+            self.reply.len() >= MAX_REPLY
+        } else {
             self.expected_reply = expected_echo(message);
-            // What came before the message (nothing, from server-svc) is
-            // already enough to judge.
-            self.reply_complete = self.reply.len() >= self.expected_reply.len();
-        }
+            self.reply.len() >= self.expected_reply.len()
+        };
+        self.phase = if complete {
+            Phase::ReplyComplete
+        } else {
+            Phase::AwaitingReply { peer_closed }
+        };
         // Data a real server sent unasked does not start the reply's quiet
         // period early.
         if self.quiet_until.is_some() {
@@ -605,8 +627,8 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         "step {}",
                         s.step
                     );
-                    if s.step == Step::Finish {
-                        self.handshake_done = true;
+                    if s.step == Step::Finish && matches!(self.phase, Phase::Handshake) {
+                        self.phase = Phase::Established { peer_closed: false };
                     }
                 }
                 Event::ApplicationData(data) => {
@@ -617,7 +639,11 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         self.quiet_until = Some(Instant::now() + REPLY_QUIET);
                         if self.reply.len() >= MAX_REPLY {
                             tracing::info!(max = MAX_REPLY, "the reply is cut at its maximum");
-                            self.reply_complete = true;
+                            // Before the message is sent, `send_message`
+                            // sees the cap.
+                            if let Phase::AwaitingReply { .. } = self.phase {
+                                self.phase = Phase::ReplyComplete;
+                            }
                         }
                     } else {
                         // Complete at the echo's length; whether it is the
@@ -625,18 +651,31 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         // is read after, so this holds at most one record
                         // beyond the echo.
                         self.reply.extend_from_slice(data);
-                        if self.message_sent {
-                            self.reply_complete |= self.reply.len() >= self.expected_reply.len();
+                        if matches!(self.phase, Phase::AwaitingReply { .. })
+                            && self.reply.len() >= self.expected_reply.len()
+                        {
+                            self.phase = Phase::ReplyComplete;
                         }
                     }
                 }
-                Event::PeerClosed => self.peer_closed = true,
+                Event::PeerClosed => match &mut self.phase {
+                    Phase::Established { peer_closed } | Phase::AwaitingReply { peer_closed } => {
+                        *peer_closed = true;
+                    }
+                    // The engine fails a close_notify during the handshake;
+                    // a complete reply or a failure stands.
+                    _ => {}
+                },
                 Event::Warning(alert) => {
                     tracing::info!(alert = %alert.description, "warning alert from {}", self.peer);
                 }
                 Event::Failed { step, error } => {
                     // Reported once the step is settled (see `run`).
-                    self.failure = Some((*step, error.clone()));
+                    self.phase = Phase::Failed {
+                        step: *step,
+                        error: error.clone(),
+                        lost: false,
+                    };
                     continue;
                 }
             }
