@@ -10,8 +10,13 @@
 //! # Layout
 //!
 //! ```text
-//! session.rs    one session: the engine's driver, timing, the reply, the key log,
-//!               the lab record fault
+//! main.rs       flags -> tracing -> run(); errors as one `error: ...` line and their exit status
+//! lib.rs        run(): `serve`, `handshake`, `bench load`, `bench hold`
+//! cli.rs        the command line (clap), every flag also a CLIENT_SVC_* variable
+//! config.rs     the flags -> the CA's verifier, the name, the key log, the service's settings
+//! error.rs      the command's own error type and its exit statuses
+//! session.rs    one session: the engine's driver and its phase, timing, the reply, the
+//!               key log, the lab record fault
 //! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
 //! balance.rs    server-svc's replicas: one channel each, round-robin, retry elsewhere
 //! cache.rs      the balancers of targets requests name: bounded by count and idle time
@@ -22,9 +27,8 @@
 //! service.rs    HandshakeClientService: options -> session -> report or status
 //! table.rs      the CLI's table of steps and its outcome line
 //! trust.rs      the CA file -> certificate verifier
-//! bench.rs      `client-svc bench`: concurrent sessions -> sessions/s and latency as JSON;
-//!               holding sessions after ServerHelloDone (memory measurements)
-//! main.rs       the command line: `serve`, `handshake`, `bench` (README.md: flags, report fields)
+//! bench/        the load generator: `bench load` (sessions/s and latency as JSON),
+//!               `bench hold` (sessions held after ServerHelloDone, for memory)
 //! ```
 //!
 //! The same `session::run` serves the gRPC service and the CLI, so what a
@@ -34,6 +38,9 @@ pub mod allow;
 pub mod balance;
 pub mod bench;
 pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod error;
 pub mod options;
 pub mod report;
 pub mod resolve;
@@ -42,3 +49,129 @@ pub mod session;
 pub mod table;
 pub mod transport;
 pub mod trust;
+
+use std::time::Duration;
+
+use handshake::ClientConfig;
+use tokio::net::TcpListener;
+
+pub use error::{Error, Result};
+
+use cli::{BenchCommand, Command, HandshakeArgs, ServeArgs};
+use report::ReportBuilder;
+use service::ClientService;
+use session::{SessionError, SessionSpec};
+
+/// Runs the command the flags name.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve(args) => run_serve(args).await,
+        Command::Handshake(args) => run_handshake(args).await,
+        Command::Bench(BenchCommand::Load(args)) => {
+            bench::load::run(&args.bench.settings()?, &args.load()?).await
+        }
+        Command::Bench(BenchCommand::Hold(args)) => {
+            bench::hold::run(&args.bench.settings()?, args.sessions, args.hold_for).await
+        }
+    }
+}
+
+/// `client-svc serve`: check the flags, listen, serve until SIGTERM or
+/// SIGINT, then drain for the grace period.
+pub async fn run_serve(args: ServeArgs) -> Result<()> {
+    let settings = config::Serve::from_args(&args)?;
+    let t = &args.target;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::Service(format!("cannot listen on {}: {e}", args.listen)))?;
+    let limits = &settings.limits;
+    tracing::info!(
+        listen = %args.listen,
+        server = %t.server,
+        server_name = %t.server_name,
+        ca = %t.ca.display(),
+        show_secrets = t.lab_show_secrets,
+        max_sessions = args.max_sessions,
+        max_message_size = limits.max_message_size,
+        keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
+        max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
+        resolve_interval_secs = args.resolve_interval,
+        allowed_servers = %handshake::quote::list(&args.allow_servers),
+        "client-svc serving"
+    );
+    if t.lab_show_secrets {
+        tracing::warn!("lab flag --lab-show-secrets is on: reports carry session secrets");
+    }
+    if let Some(path) = &t.key_log {
+        tracing::warn!(
+            key_log = %path.display(),
+            "lab flag --key-log is on: the file holds every session's master secret"
+        );
+    }
+    let service = ClientService::new(settings.service).map_err(Error::Usage)?;
+    service::serve(
+        listener,
+        service,
+        &settings.limits,
+        proto::serve::shutdown_signal(),
+        Duration::from_secs(args.grace_period),
+    )
+    .await
+    .map_err(Error::Service)
+}
+
+/// `client-svc handshake`: one session, its table (or JSON) on stdout.
+pub async fn run_handshake(args: HandshakeArgs) -> Result<()> {
+    let t = args.target;
+    let (verifier, server_name) = t.verifier_and_name()?;
+    let target = session::Target::parse(&t.server).map_err(Error::Usage)?;
+    let peer = target.peer();
+    let key_log = t.open_key_log()?;
+    if let Some(path) = &t.key_log {
+        tracing::warn!(
+            key_log = %path.display(),
+            "lab flag --key-log is on: the file holds the session's master secret"
+        );
+    }
+
+    let mut config = ClientConfig::new(verifier);
+    if !args.suites.is_empty() {
+        config.cipher_suites = args.suites;
+    }
+    if !args.groups.is_empty() {
+        config.groups = args.groups;
+    }
+    config.extended_master_secret = !args.lab_disable_ems;
+    config.faults.corrupt_finished = args.lab_corrupt_finished;
+    let spec = SessionSpec {
+        timeout: t.timeout(),
+        server: t.server,
+        config,
+        server_name,
+        message: args.message.into_bytes(),
+        corrupt_application_record: args.lab_corrupt_record,
+        capture_secrets: t.lab_show_secrets,
+        key_log,
+    };
+
+    let mut builder = ReportBuilder::new();
+    let outcome = session::run(target, &spec, |progress, elapsed| {
+        builder.observe(progress, elapsed);
+    })
+    .await;
+    if let Err(SessionError::Unreachable(msg) | SessionError::Busy(msg)) = &outcome.result {
+        return Err(Error::Unreachable(msg.clone()));
+    }
+    let report = builder.finish(spec.message(), &outcome);
+    if args.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Service(format!("cannot write the report as JSON: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{}", table::render(&report, peer));
+    }
+    outcome
+        .result
+        .map(drop)
+        .map_err(|e| Error::Tls(e.to_string()))
+}

@@ -327,7 +327,11 @@ enum Phase {
     ReplyComplete,
     /// The engine's failure (or ours), reported once its step is settled.
     /// `lost`: the connection to server-svc was lost mid-session.
-    Failed { step: Step, error: Error, lost: bool },
+    Failed {
+        step: Step,
+        error: Error,
+        lost: bool,
+    },
 }
 
 impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
@@ -520,13 +524,11 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         let lost = alert.is_none() && connection_lost(status);
         let error = match alert {
             Some(alert) => Error::from_peer(alert),
-            None if lost => {
-                Error::internal(format!(
-                    "the connection to server-svc was lost while client-svc waited for {}: {}",
-                    self.awaited(),
-                    status.message()
-                ))
-            }
+            None if lost => Error::internal(format!(
+                "the connection to server-svc was lost while client-svc waited for {}: {}",
+                self.awaited(),
+                status.message()
+            )),
             None => Error::internal(format!(
                 "server-svc ended the stream with {:?}: {}",
                 status.code(),

@@ -153,7 +153,7 @@ say("")
 # (b)
 say("## (b) server-svc at saturation vs its cryptographic floor")
 say("")
-say("`client-svc bench` runs full sessions against server-svc over gRPC at concurrency 64 "
+say("`client-svc bench load` runs full sessions against server-svc over gRPC at concurrency 64 "
     "(after an unrecorded warm-up; server-svc logs every step at its default level, info). "
     "Cores used = server-svc's CPU seconds / wall seconds of the measured run. The floor is the server side's "
     "public-key work per session, measured by criterion on one core: one RSA-2048 private "
@@ -200,7 +200,7 @@ say("")
 # (c)
 say("## (c) server-svc's TLS front vs nginx")
 say("")
-say("The same load generator (`client-svc bench`, tls://: the handshake, one application record, the close; "
+say("The same load generator (`client-svc bench load`, tls://: the handshake, one application record, the close; "
     "concurrency 64) against `server-svc --tls-listen` and against nginx, each pinned to the "
     "same server CPUs (nginx with one worker per CPU), TLS 1.2 only, the same suite and "
     "certificate, no session resumption. Target: the front at least as fast as nginx.")
@@ -255,7 +255,7 @@ if m:
     per = (m["held_kib"] - m["idle_kib"]) * 1024 / m["held"] if m["held"] else 0
     say("server-svc's resident set (VmRSS), idle and with sessions held open after "
         "ServerHelloDone (steps 1-4 done, the server waiting for the client key exchange), "
-        "opened by `client-svc bench --hold`.")
+        "opened by `client-svc bench hold`.")
     say("")
     say("| idle | sessions held | with them held | bytes per held session |")
     say("|---|---|---|---|")

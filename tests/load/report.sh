@@ -133,11 +133,11 @@ start_server() { # port [flags...]
   echo $!
 }
 
-# The Rust load generator on the client half; its JSON to $results/$1.json.
+# The Rust load generator (`bench load`) on the client half; its JSON to $results/$1.json.
 bench() { # name url suite [flags...]
   local name=$1 url=$2 suite=$3
   shift 3
-  taskset -c "$CLIENT_CPUS" "$bin/client-svc" bench --server "$url" --ca "$ca" \
+  taskset -c "$CLIENT_CPUS" "$bin/client-svc" bench load --server "$url" --ca "$ca" \
     --server-name localhost --suite "$suite" "$@" >"$results/$name.json"
 }
 
@@ -279,8 +279,8 @@ pids+=("$server")
 wait_port "$port"
 sleep 1
 idle=$(rss_kib "$server")
-taskset -c "$CLIENT_CPUS" "$bin/client-svc" bench --server "http://127.0.0.1:$port" --ca "$ca" \
-  --server-name localhost --hold "$HOLD" --hold-for 600 >"$work/hold.out" 2>"$work/hold.err" &
+taskset -c "$CLIENT_CPUS" "$bin/client-svc" bench hold --server "http://127.0.0.1:$port" --ca "$ca" \
+  --server-name localhost --sessions "$HOLD" --hold-for 600 >"$work/hold.out" 2>"$work/hold.err" &
 holder=$!
 pids+=("$holder")
 for _ in $(seq 1 1200); do

@@ -1,5 +1,5 @@
-//! `client-svc bench` against a running server-svc: a counted load run, the
-//! hold mode, and how it fails (unreachable server, every session failing).
+//! `client-svc bench load` and `client-svc bench hold` against a running
+//! server-svc: a counted load run, held sessions, and how they fail (unreachable server, every session failing).
 
 use std::time::Duration;
 
@@ -8,17 +8,18 @@ use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `client-svc bench --server <server> --ca <its CA> ARGS`.
-async fn bench(server: &Service, args: &[&str]) -> e2e::Output {
-    bench_as(server, SERVER_NAME, args).await
+/// Runs `client-svc bench MODE --server <server> --ca <its CA> ARGS`.
+async fn bench(server: &Service, mode: &str, args: &[&str]) -> e2e::Output {
+    bench_as(server, SERVER_NAME, mode, args).await
 }
 
 /// `bench`, checking the certificate against `server_name`.
-async fn bench_as(server: &Service, server_name: &str, args: &[&str]) -> e2e::Output {
+async fn bench_as(server: &Service, server_name: &str, mode: &str, args: &[&str]) -> e2e::Output {
     let ca = ca_of(server);
     let url = server.url();
     let mut all = vec![
         "bench",
+        mode,
         "--server",
         &url,
         "--ca",
@@ -70,6 +71,7 @@ async fn a_counted_run_reports_every_session_and_ordered_percentiles() {
     let suite = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256";
     let out = bench(
         &server,
+        "load",
         &["--count", "20", "--concurrency", "4", "--suite", suite],
     )
     .await;
@@ -110,8 +112,9 @@ async fn hold_keeps_sessions_open_after_server_hello_done() {
     // 50 sessions over connections of 20 streams: 3 connections.
     let out = bench(
         &server,
+        "hold",
         &[
-            "--hold",
+            "--sessions",
             "50",
             "--hold-for",
             "1",
@@ -125,7 +128,7 @@ async fn hold_keeps_sessions_open_after_server_hello_done() {
     assert_eq!(json["held"], 50, "{json}");
     assert_eq!(json["connections"], 3, "{json}");
     // server-svc is still there and serving once they are closed.
-    let again = bench(&server, &["--count", "1", "--warm-up", "0"]).await;
+    let again = bench(&server, "load", &["--count", "1", "--warm-up", "0"]).await;
     assert_eq!(success_json(&again)["sessions"], 1);
 }
 
@@ -135,9 +138,10 @@ async fn an_unreachable_server_is_exit_3_with_one_line() {
     let server = start_server(&[]).await;
     let ca = ca_of(&server);
     let url = format!("http://127.0.0.1:{}", e2e::process::free_port());
-    for mode in [&["--count", "5"][..], &["--hold", "5"]] {
-        let mut args = vec!["bench", "--server", &url, "--ca", path_str(&ca)];
+    for mode in [&["load", "--count", "5"][..], &["hold", "--sessions", "5"]] {
+        let mut args = vec!["bench"];
         args.extend_from_slice(mode);
+        args.extend(["--server", &url, "--ca", path_str(&ca)]);
         let out = run_bounded(&binaries().client, &args, RUN_TIMEOUT).await;
         assert_eq!(out.status.code(), Some(3), "{mode:?}: {}", out.stderr);
         let line = one_error_line(&out);
@@ -151,7 +155,7 @@ async fn sessions_that_all_fail_are_counted_and_exit_1() {
     let server = start_server(&[]).await;
     // The certificate is not for this name: every session fails at step 5.
     let args = ["--count", "6", "--concurrency", "2", "--warm-up", "0"];
-    let out = bench_as(&server, "not-this-server.example", &args).await;
+    let out = bench_as(&server, "not-this-server.example", "load", &args).await;
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     let line = one_error_line(&out);
     assert!(line.contains("6 of 6 sessions failed"), "{line}");
