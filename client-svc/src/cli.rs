@@ -401,12 +401,14 @@ fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is not a usable number of seconds"))
 }
 
-/// A clap error as the one line `main` prints: clap's first line says
-/// what is wrong; the usage after it is one `--help` away.
+/// A clap error as the one line `main` prints: its first paragraph (what
+/// is wrong, and the missing flags when that is what is wrong), lines
+/// joined; the usage after it is one `--help` away.
 pub fn one_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    format!("{line} (see --help)")
+    let first = text.trim_start().split("\n\n").next().unwrap_or_default();
+    let words: Vec<_> = first.lines().map(str::trim).collect();
+    format!("{} (see --help)", words.join(" "))
 }
 
 #[cfg(test)]
@@ -499,6 +501,11 @@ mod tests {
             // clap itself refuses them: no check after it decides.
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
+        let missing = parse(&["load"]).unwrap_err();
+        assert!(
+            missing.contains("--duration") && missing.contains("--count"),
+            "{missing}"
+        );
     }
 
     #[test]
