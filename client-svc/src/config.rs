@@ -93,7 +93,7 @@ impl BenchArgs {
         }
         Ok(bench::Settings {
             server: t.server.clone(),
-            config,
+            config: Arc::new(config),
             suite: self.suite.and_then(|s| s.name()),
             server_name,
             key_log: t.open_key_log()?,

@@ -71,7 +71,7 @@ pub async fn run(command: Command) -> Result<()> {
             bench::load::run(&args.bench.settings()?, &args.load()?).await
         }
         Command::Bench(BenchCommand::Hold(args)) => {
-            bench::hold::run(&args.bench.settings()?, args.sessions, args.hold_for).await
+            bench::hold::run(args.bench.settings()?, args.sessions, args.hold_for).await
         }
     }
 }

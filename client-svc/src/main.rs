@@ -1,11 +1,6 @@
 //! `client-svc`: parses the flags, installs tracing, runs the command
-//! (`lib.rs`). Errors are one `error: ...` line on stderr.
-//!
-//! Exit status: 0 success; 1 the TLS session failed (its table or JSON is
-//! still printed; `bench`: a session failed or could not be held); 2 invalid
-//! flags or configuration (CA file, URL, names); 3 the server unreachable
-//! (or refusing sessions at its limit); 4 the service could not start or
-//! failed (`error.rs`).
+//! (`lib.rs`). Errors are one `error: ...` line on stderr, with the exit
+//! status of their kind (`error.rs`).
 
 use std::process::ExitCode;
 

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use handshake::msgs::enums::HandshakeType;
 use handshake::rand::SystemRng;
-use handshake::{ClientConfig, Connection, Message};
-use rustls_pki_types::{ServerName, UnixTime};
+use handshake::{Connection, Message};
+use rustls_pki_types::UnixTime;
 use serde_json::json;
 use tokio::time::{Instant, timeout_at};
 
@@ -41,24 +41,19 @@ struct Held {
 
 /// Runs `bench hold`: opens `n` sessions, prints the JSON line once all
 /// are held, holds them for `hold_for` (or until SIGINT/SIGTERM).
-pub async fn run(settings: &Settings, n: u64, hold_for: Option<Duration>) -> Result<()> {
+pub async fn run(settings: Settings, n: u64, hold_for: Option<Duration>) -> Result<()> {
     let targets = targets(&settings.server, n, settings.streams_per_connection)?;
     if targets[0].is_tls() {
         return Err(Error::Usage(
             "bench hold needs server-svc (http://host:port), not a tls:// server".into(),
         ));
     }
-    let spec = Arc::new(HoldSpec {
-        server: settings.server.clone(),
-        config: Arc::new(settings.config.clone()),
-        server_name: settings.server_name.clone(),
-        timeout: settings.timeout,
-    });
+    let spec = Arc::new(settings);
     let start = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let targets = Arc::new(targets);
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..u64::from(settings.concurrency).min(n) {
+    for _ in 0..u64::from(spec.concurrency).min(n) {
         let (spec, next, targets) = (spec.clone(), next.clone(), targets.clone());
         tasks.spawn(async move {
             let mut held = Vec::new();
@@ -73,11 +68,11 @@ pub async fn run(settings: &Settings, n: u64, hold_for: Option<Duration>) -> Res
                 let target = targets[(i % targets.len() as u64) as usize].clone();
                 match hold_one(target, &spec).await {
                     Ok(h) => held.push(h),
-                    Err(HoldError::Unreachable(msg)) => {
+                    Err(Error::Unreachable(msg)) => {
                         tally.error(msg.clone());
                         unreachable = Some(msg);
                     }
-                    Err(HoldError::Failed(msg)) => tally.error(msg),
+                    Err(e) => tally.error(e.to_string()),
                 }
             }
             (held, tally, unreachable)
@@ -111,8 +106,8 @@ pub async fn run(settings: &Settings, n: u64, hold_for: Option<Duration>) -> Res
     let line = json!({
         "mode": "hold",
         "held": held.len(),
-        "target": settings.server,
-        "suite": settings.suite,
+        "target": spec.server,
+        "suite": spec.suite,
         "connections": targets.len(),
         "elapsed_s": start.elapsed().as_secs_f64(),
     });
@@ -133,23 +128,10 @@ pub async fn run(settings: &Settings, n: u64, hold_for: Option<Duration>) -> Res
     Ok(())
 }
 
-/// What every held session shares.
-struct HoldSpec {
-    server: String,
-    config: Arc<ClientConfig>,
-    server_name: ServerName<'static>,
-    timeout: Duration,
-}
-
-enum HoldError {
-    Unreachable(String),
-    Failed(String),
-}
-
 /// Opens one session and reads the server's first flight up to
 /// ServerHelloDone; the stream stays open in the returned [`Held`].
-async fn hold_one(target: Target, spec: &HoldSpec) -> Result<Held, HoldError> {
-    let failed = |why: String| HoldError::Failed(why);
+async fn hold_one(target: Target, spec: &Settings) -> Result<Held> {
+    let failed = Error::Tls;
     let mut client = Connection::client(
         spec.config.clone(),
         spec.server_name.clone(),
@@ -173,7 +155,7 @@ async fn hold_one(target: Target, spec: &HoldSpec) -> Result<Held, HoldError> {
         )
         .await
         .map_err(|e| match e {
-            OpenError::Unreachable(m) => HoldError::Unreachable(m),
+            OpenError::Unreachable(m) => Error::Unreachable(m),
             OpenError::Busy(m) => failed(m),
         })?;
     loop {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use handshake::{Event, StepDetail};
+use handshake::{ClientConfig, Event, StepDetail};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -96,7 +96,7 @@ pub async fn run(settings: &Settings, load: &Load) -> Result<()> {
     let targets = targets(&settings.server, workers, settings.streams_per_connection)?;
     let spec = SessionSpec {
         server: settings.server.clone(),
-        config: settings.config.clone(),
+        config: ClientConfig::clone(&settings.config),
         server_name: settings.server_name.clone(),
         message: load.message.clone().into_bytes(),
         corrupt_application_record: false,

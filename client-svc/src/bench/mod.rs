@@ -43,7 +43,7 @@ pub struct Settings {
     /// As given: server-svc's URL or `tls://host:port`.
     pub server: String,
     /// Suites offered (one, or every suite), groups, the CA's verifier.
-    pub config: ClientConfig,
+    pub config: Arc<ClientConfig>,
     /// The one suite asked for, if any (for the JSON).
     pub suite: Option<&'static str>,
     pub server_name: ServerName<'static>,
