@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use handshake::{ClientConfig, ServerCertVerifier};
 use proto::keylog::KeyLog;
-use proto::limits::{Limits, LiveSessions};
+use proto::limits::LiveSessions;
 use rustls_pki_types::ServerName;
 
 use crate::balance::ChannelOptions;
@@ -40,17 +40,12 @@ impl TargetArgs {
     }
 }
 
-/// Everything `serve` needs, checked.
-pub struct Serve {
-    pub limits: Limits,
-    pub service: service::Settings,
-}
-
-impl Serve {
-    /// Reads the CA, checks the name and the default target (a bad one is
-    /// refused now rather than on every call), opens the key log.
-    pub fn from_args(args: &ServeArgs) -> Result<Self> {
-        let t = &args.target;
+impl ServeArgs {
+    /// The service's settings: the CA read, the name and the default target
+    /// checked (a bad one is refused now rather than on every call), the
+    /// key log opened.
+    pub fn settings(&self) -> Result<service::Settings> {
+        let (args, t) = (self, &self.target);
         let (verifier, _) = t.verifier_and_name()?;
         let limits = args.limits();
         let upstream = ChannelOptions {
@@ -59,20 +54,16 @@ impl Serve {
             resolve_interval: Duration::from_secs(args.resolve_interval),
         };
         session::Target::parse_with(&t.server, &upstream).map_err(Error::Usage)?;
-        let key_log = t.open_key_log()?;
-        Ok(Self {
-            limits,
-            service: service::Settings {
-                server: t.server.clone(),
-                server_name: t.server_name.clone(),
-                verifier,
-                show_secrets: t.lab_show_secrets,
-                key_log,
-                timeout: t.timeout(),
-                sessions: LiveSessions::with_max(args.max_sessions),
-                upstream,
-                allow_servers: args.allow_servers.clone(),
-            },
+        Ok(service::Settings {
+            server: t.server.clone(),
+            server_name: t.server_name.clone(),
+            verifier,
+            show_secrets: t.lab_show_secrets,
+            key_log: t.open_key_log()?,
+            timeout: t.timeout(),
+            sessions: LiveSessions::with_max(args.max_sessions),
+            upstream,
+            allow_servers: args.allow_servers.clone(),
         })
     }
 }

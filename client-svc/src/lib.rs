@@ -79,12 +79,12 @@ pub async fn run(command: Command) -> Result<()> {
 /// `client-svc serve`: check the flags, listen, serve until SIGTERM or
 /// SIGINT, then drain for the grace period.
 pub async fn run_serve(args: ServeArgs) -> Result<()> {
-    let settings = config::Serve::from_args(&args)?;
+    let settings = args.settings()?;
+    let limits = args.limits();
     let t = &args.target;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| Error::Service(format!("cannot listen on {}: {e}", args.listen)))?;
-    let limits = &settings.limits;
     tracing::info!(
         listen = %args.listen,
         server = %t.server,
@@ -108,11 +108,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
             "lab flag --key-log is on: the file holds every session's master secret"
         );
     }
-    let service = ClientService::new(settings.service).map_err(Error::Usage)?;
+    let service = ClientService::new(settings).map_err(Error::Usage)?;
     service::serve(
         listener,
         service,
-        &settings.limits,
+        &limits,
         proto::serve::shutdown_signal(),
         Duration::from_secs(args.grace_period),
     )

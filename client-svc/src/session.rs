@@ -334,6 +334,16 @@ enum Phase {
     },
 }
 
+impl Phase {
+    fn failed(step: Step, error: Error) -> Self {
+        Self::Failed {
+            step,
+            error,
+            lost: false,
+        }
+    }
+}
+
 impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
     async fn run(&mut self) -> Result<Vec<u8>, SessionError> {
         let config = Arc::new(self.spec.config.clone());
@@ -549,11 +559,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         self.pump();
         if !matches!(self.phase, Phase::Failed { .. }) {
             // The engine had already closed: record it here.
-            self.phase = Phase::Failed {
-                step: Step::Finish,
-                error,
-                lost: false,
-            };
+            self.phase = Phase::failed(Step::Finish, error);
         }
     }
 
@@ -673,11 +679,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                 }
                 Event::Failed { step, error } => {
                     // Reported once the step is settled (see `run`).
-                    self.phase = Phase::Failed {
-                        step: *step,
-                        error: error.clone(),
-                        lost: false,
-                    };
+                    self.phase = Phase::failed(*step, error.clone());
                     continue;
                 }
             }

@@ -10,11 +10,8 @@
 //! hold.rs  `bench hold`: sessions held after ServerHelloDone
 //! ```
 //!
-//! # Failing
-//!
-//! Both return the command's [`Error`]: usage (bad flags: 2), unreachable
-//! (3), TLS (some sessions failed, or not all could be held: 1; the JSON of
-//! a load run is still printed first).
+//! Both fail with the command's [`Error`]: `Usage`, `Unreachable`, or `Tls`
+//! (sessions failed, or not all could be held; a load run's JSON first).
 
 pub mod hold;
 pub mod load;
