@@ -90,10 +90,12 @@ fn wrong_echo(data: &[u8]) -> Vec<u8> {
 async fn a_short_or_wrong_reply_is_a_failure() {
     // (server, message lengths, what ends the session): a cut echo leaves
     // the client waiting for the rest until the session's deadline; a
-    // wrong one is refused once it is whole.
-    let cases: [(common::Reply, &[usize], &str); 2] = [
+    // wrong one is refused once it is whole; close_notify instead of the
+    // echo ends it at once.
+    let cases: [(common::Reply, &[usize], &str); 3] = [
         (cut_echo, &[20_000], "timeout"),
         (wrong_echo, &[5, 20_000], "not the echo"),
+        (|_| Vec::new(), &[5], "close_notify before replying"),
     ];
     for (reply, lens, why) in cases {
         let (server, _) = common::start_replying_server(common::lab().server_config(), reply).await;

@@ -127,7 +127,8 @@ struct EchoServer {
     reply: Reply,
 }
 
-/// What a stand-in answers to one application record's plaintext.
+/// What a stand-in answers to one application record's plaintext; nothing
+/// (empty): it sends close_notify instead.
 pub type Reply = fn(&[u8]) -> Vec<u8>;
 
 /// server-svc's answer: "echo: " + the record's plaintext.
@@ -187,7 +188,11 @@ async fn pump(
             match event {
                 Event::ApplicationData(data) => {
                     let reply = reply(&data);
-                    if let Err(e) = conn.send_application_data(&reply) {
+                    let sent = match reply.is_empty() {
+                        true => conn.close(),
+                        false => conn.send_application_data(&reply),
+                    };
+                    if let Err(e) = sent {
                         conn.abort(e);
                     }
                 }
