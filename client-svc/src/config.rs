@@ -33,11 +33,6 @@ impl TargetArgs {
             .map(|p| KeyLog::open(p).map(Arc::new).map_err(Error::Usage))
             .transpose()
     }
-
-    /// Deadline of one session.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout)
-    }
 }
 
 impl ServeArgs {
@@ -60,7 +55,7 @@ impl ServeArgs {
             verifier,
             show_secrets: t.lab_show_secrets,
             key_log: t.open_key_log()?,
-            timeout: t.timeout(),
+            timeout: Duration::from_secs(t.timeout),
             sessions: LiveSessions::with_max(args.max_sessions),
             upstream,
             allow_servers: args.allow_servers.clone(),
@@ -88,7 +83,7 @@ impl BenchArgs {
             suite: self.suite.and_then(|s| s.name()),
             server_name,
             key_log: t.open_key_log()?,
-            timeout: t.timeout(),
+            timeout: Duration::from_secs(t.timeout),
             concurrency: self.concurrency,
             streams_per_connection: self.streams_per_connection,
         })

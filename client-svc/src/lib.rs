@@ -144,7 +144,7 @@ pub async fn run_handshake(args: HandshakeArgs) -> Result<()> {
     config.extended_master_secret = !args.lab_disable_ems;
     config.faults.corrupt_finished = args.lab_corrupt_finished;
     let spec = SessionSpec {
-        timeout: t.timeout(),
+        timeout: Duration::from_secs(t.timeout),
         server: t.server,
         config,
         server_name,
