@@ -60,9 +60,9 @@ impl Default for ChannelOptions {
     fn default() -> Self {
         Self {
             keepalive_interval: Some(Duration::from_secs(
-                proto::limits::DEFAULT_KEEPALIVE_INTERVAL,
+                service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL,
             )),
-            keepalive_timeout: Duration::from_secs(proto::limits::DEFAULT_KEEPALIVE_TIMEOUT),
+            keepalive_timeout: Duration::from_secs(service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT),
             resolve_interval: Duration::from_secs(DEFAULT_RESOLVE_INTERVAL),
         }
     }

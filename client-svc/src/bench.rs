@@ -64,7 +64,7 @@ use handshake::msgs::enums::HandshakeType;
 use handshake::rand::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, StepDetail};
 use hdrhistogram::Histogram;
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use rustls_pki_types::{ServerName, UnixTime};
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout_at};
@@ -614,9 +614,9 @@ async fn hold(
     match hold_for {
         Some(d) => tokio::select! {
             () = tokio::time::sleep(d) => {}
-            () = proto::serve::shutdown_signal() => {}
+            () = service_runtime::serve::shutdown_signal() => {}
         },
-        None => proto::serve::shutdown_signal().await,
+        None => service_runtime::serve::shutdown_signal().await,
     }
     // Dropping a session ends its request stream; the frames saying so go
     // out with the connection's task, so give it a moment before the
@@ -660,7 +660,7 @@ async fn hold_one(target: Target, spec: &HoldSpec) -> Result<Held, HoldError> {
     transport
         .open(
             &spec.server,
-            &session::new_session_id(),
+            &service_runtime::new_session_id(),
             deadline,
             spec.timeout,
         )

@@ -12,7 +12,7 @@
 //! ```text
 //! session.rs    one session: the engine's driver, timing, the reply, the key log,
 //!               the lab record fault
-//! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
+//! transport/    how its messages travel: target parsing, the Connect stream, TLS records on TCP
 //! balance.rs    server-svc's replicas: one channel each, round-robin, retry elsewhere
 //! cache.rs      the balancers of targets requests name: bounded by count and idle time
 //! allow.rs      which servers a request may name (the allowlist): PERMISSION_DENIED otherwise

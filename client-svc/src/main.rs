@@ -24,7 +24,7 @@ use client_svc::service::{ClientService, Settings};
 use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
 use client_svc::{bench, table, trust};
 use handshake::{CipherSuite, ClientConfig, NamedGroup};
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use rustls_pki_types::ServerName;
 
 const EXIT_TLS: u8 = 1;
@@ -134,7 +134,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_SESSIONS",
-        default_value_t = proto::limits::DEFAULT_MAX_SESSIONS,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_SESSIONS,
         value_name = "N",
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
@@ -157,7 +157,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_KEEPALIVE_INTERVAL",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_INTERVAL,
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL,
         value_name = "SECS"
     )]
     keepalive_interval: u64,
@@ -166,7 +166,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_KEEPALIVE_TIMEOUT",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT,
         value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..)
     )]
@@ -177,7 +177,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_CONNECTION_AGE",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE,
         value_name = "SECS"
     )]
     max_connection_age: u64,
@@ -186,7 +186,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_CONNECTION_AGE_GRACE",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
         value_name = "SECS"
     )]
     max_connection_age_grace: u64,
@@ -324,12 +324,12 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     // Held to the end of `serve`: the logs are written before main's last line.
-    let _log = proto::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    let _log = service_runtime::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
     let t = args.target;
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     ServerName::try_from(t.server_name.clone())
         .map_err(|e| usage(format!("--server-name {:?}: {e}", t.server_name)))?;
-    let limits = proto::limits::Limits::from_secs(
+    let limits = service_runtime::limits::Limits::from_secs(
         args.max_message_size,
         args.keepalive_interval,
         args.keepalive_timeout,
@@ -382,7 +382,7 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         show_secrets: t.lab_show_secrets,
         key_log,
         timeout: Duration::from_secs(t.timeout),
-        sessions: proto::limits::LiveSessions::with_max(args.max_sessions),
+        sessions: service_runtime::limits::LiveSessions::with_max(args.max_sessions),
         upstream,
         allow_servers: args.allow_servers,
     })
@@ -391,7 +391,7 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
         listener,
         service,
         &limits,
-        proto::serve::shutdown_signal(),
+        service_runtime::serve::shutdown_signal(),
         Duration::from_secs(args.grace_period),
     )
     .await
@@ -402,7 +402,7 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
 async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
     // Logs only on request: stdout is the table, stderr the one error line.
     let _log = match std::env::var_os("RUST_LOG") {
-        Some(_) => Some(proto::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?),
+        Some(_) => Some(service_runtime::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?),
         None => None,
     };
     let t = args.target;

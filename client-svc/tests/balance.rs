@@ -18,7 +18,7 @@ use client_svc::service::Settings;
 use client_svc::session::{self, SessionError, SessionSpec, Target};
 use common::{Proxy, lab};
 use handshake::ClientConfig;
-use proto::limits::Limits;
+use service_runtime::limits::Limits;
 use proto::pb;
 use rustls_pki_types::ServerName;
 use tonic::Code;

@@ -25,7 +25,7 @@ use handshake::{
     AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Message,
     ServerCertVerifier, ServerConfig, Step,
 };
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use proto::pb;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls_pki_types::{CertificateDer, ServerName};

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use server_svc::{LiveSessions, TlsFront};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

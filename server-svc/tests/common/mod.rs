@@ -18,8 +18,8 @@ use handshake::{
     CipherSuite, ClientConfig, Connection, Event, Message, ServerCertVerifier, ServerConfig, Step,
 };
 use proto::convert::{from_response, to_request};
-use proto::keylog::KeyLog;
-use proto::limits::Limits;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::Limits;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
 use rustls_pki_types::{ServerName, UnixTime};
