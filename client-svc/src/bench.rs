@@ -64,9 +64,9 @@ use handshake::msgs::enums::HandshakeType;
 use handshake::rand::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, StepDetail};
 use hdrhistogram::Histogram;
-use service_runtime::keylog::KeyLog;
 use rustls_pki_types::{ServerName, UnixTime};
 use serde_json::{Value, json};
+use service_runtime::keylog::KeyLog;
 use tokio::time::{Instant, timeout_at};
 
 use crate::session::{self, DEFAULT_MESSAGE, Progress, SessionError, SessionSpec, Target};

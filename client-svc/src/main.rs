@@ -24,8 +24,8 @@ use client_svc::service::{ClientService, Settings};
 use client_svc::session::{self, DEFAULT_MESSAGE, SessionError, SessionSpec};
 use client_svc::{bench, table, trust};
 use handshake::{CipherSuite, ClientConfig, NamedGroup};
-use service_runtime::keylog::KeyLog;
 use rustls_pki_types::ServerName;
+use service_runtime::keylog::KeyLog;
 
 const EXIT_TLS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -324,7 +324,8 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
     // Held to the end of `serve`: the logs are written before main's last line.
-    let _log = service_runtime::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
+    let _log =
+        service_runtime::serve::init_tracing(args.log_json).map_err(|e| Fatal(EXIT_SERVICE, e))?;
     let t = args.target;
     let verifier = trust::load_ca(&t.ca).map_err(usage)?;
     ServerName::try_from(t.server_name.clone())
@@ -402,7 +403,9 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
 async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
     // Logs only on request: stdout is the table, stderr the one error line.
     let _log = match std::env::var_os("RUST_LOG") {
-        Some(_) => Some(service_runtime::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?),
+        Some(_) => {
+            Some(service_runtime::serve::init_tracing(false).map_err(|e| Fatal(EXIT_SERVICE, e))?)
+        }
         None => None,
     };
     let t = args.target;

@@ -33,14 +33,14 @@ use std::time::{Duration, Instant};
 
 use handshake::quote;
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
-use service_runtime::keylog::KeyLog;
-use service_runtime::limits::{Limits, LiveSessions};
 use proto::pb;
 use proto::pb::handshake_client_service_server::{
     HandshakeClientService, HandshakeClientServiceServer,
 };
 use proto::pb::watch_handshake_response::Event as WatchEvent;
 use rustls_pki_types::ServerName;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::{Limits, LiveSessions};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;

@@ -4,7 +4,7 @@
 //! This is the driver of the sans-IO engine, the same for both targets:
 //! what the client engine wants to send goes to [`Transport::send`]; what
 //! the server answers comes back from [`Transport::recv`] into
-//! [`Connection::handle`] (`transport.rs` holds the only differences: gRPC
+//! [`Connection::handle`] (`transport/` holds the only differences: gRPC
 //! messages, or TLS records through the engine's deframer). After the
 //! handshake the application message is sent, the reply collected, and the
 //! session closed with close_notify.
@@ -40,11 +40,11 @@ use handshake::quote;
 use handshake::rand::SystemRng;
 use handshake::record::MAX_PLAINTEXT;
 use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
-use service_runtime::keylog::KeyLog;
 use proto::pb;
 use proto::status::{STEP_KEY, alert_of};
-use service_runtime::new_session_id;
 use rustls_pki_types::{ServerName, UnixTime};
+use service_runtime::keylog::KeyLog;
+use service_runtime::new_session_id;
 use tokio::time::{Instant, timeout_at};
 use tonic::Status;
 use tracing::Instrument;

@@ -423,7 +423,10 @@ mod tests {
         else {
             panic!("serve expected");
         };
-        assert_eq!(args.max_sessions, service_runtime::limits::DEFAULT_MAX_SESSIONS);
+        assert_eq!(
+            args.max_sessions,
+            service_runtime::limits::DEFAULT_MAX_SESSIONS
+        );
         assert_eq!(args.handshake_deadline, DEFAULT_HANDSHAKE_DEADLINE);
         let limits = args.limits();
         assert_eq!(limits.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);

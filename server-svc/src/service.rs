@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use handshake::rand::SystemRng;
 use handshake::{Connection, ServerConfig, Step};
-use service_runtime::keylog::KeyLog;
-use service_runtime::limits::Limits;
+use proto::SESSION_ID_HEADER;
 use proto::pb::handshake_service_server::{
     HandshakeService as HandshakeServiceTrait, HandshakeServiceServer,
 };
 use proto::pb::{ConnectRequest, ConnectResponse};
-use proto::SESSION_ID_HEADER;
 use proto::status::to_status;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::Limits;
 use service_runtime::new_session_id;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

@@ -195,10 +195,15 @@ impl TlsFront {
                     return;
                 }
             };
-            TlsSession::new(RecordStream::new(stream), conn, self.timeout, self.key_log.clone())
-                .with_handshake_limit(self.timeout.min(self.handshake_deadline))
-                .run()
-                .await;
+            TlsSession::new(
+                RecordStream::new(stream),
+                conn,
+                self.timeout,
+                self.key_log.clone(),
+            )
+            .with_handshake_limit(self.timeout.min(self.handshake_deadline))
+            .run()
+            .await;
         }
         .instrument(span)
         .await;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use common::{TempDir, TestServer, client_config, run_session, server_config};
 use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, Event, Step, StepDetail};
-use proto::pb::connect_response::Message as Resp;
 use proto::SESSION_ID_HEADER;
+use proto::pb::connect_response::Message as Resp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_suite_completes_and_the_reply_is_an_echo() {
