@@ -37,7 +37,7 @@
 //! answer unread bytes with a reset that could destroy the alert or the
 //! page before the client reads them. Nothing here panics on input;
 //! buffers are bounded (one record, one handshake message being
-//! reassembled: [`service_runtime::records::MAX_BUFFERED`]; the request); the [`LiveSessions`] budget counts
+//! reassembled, the request); the [`LiveSessions`] budget counts
 //! connections until their task ends.
 //!
 //! Beyond the budget (`--max-sessions`, shared with the gRPC service: one
@@ -195,15 +195,10 @@ impl TlsFront {
                     return;
                 }
             };
-            TlsSession::new(
-                RecordStream::new(stream),
-                conn,
-                self.timeout,
-                self.key_log.clone(),
-            )
-            .with_handshake_limit(self.timeout.min(self.handshake_deadline))
-            .run()
-            .await;
+            TlsSession::new(stream, conn, self.timeout, self.key_log.clone())
+                .with_handshake_limit(self.timeout.min(self.handshake_deadline))
+                .run()
+                .await;
         }
         .instrument(span)
         .await;
@@ -267,13 +262,13 @@ enum End {
 
 impl TlsSession {
     fn new(
-        stream: RecordStream,
+        stream: TcpStream,
         conn: Connection,
         timeout: Duration,
         key_log: Option<Arc<KeyLog>>,
     ) -> Self {
         Self {
-            stream,
+            stream: RecordStream::new(stream),
             conn,
             timeout,
             handshake_limit: timeout,

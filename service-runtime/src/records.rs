@@ -1,22 +1,10 @@
-//! TLS records over TCP, for both services' real TLS connections: server-svc's
-//! TLS front and client-svc's `tls://` targets.
-//!
-//! Two layers, as in mini-redis's `Connection`:
-//!
-//! ```text
-//! TCP bytes --RecordCodec::decode (Deframer::push/pop)--> engine Messages
-//! engine Messages --RecordCodec::encode (encode_records)--> TCP bytes
-//!
-//! RecordStream: the socket, its read and write buffers, and the codec;
-//!   read() the next message, writing what is queued meanwhile
-//!   queue() a message; flush() write what is queued; linger() FIN, then drain
-//! ```
-//!
-//! Reads are bounded: one read takes at most one record of the largest
-//! size ([`READ_CHUNK`]), and the codec refuses to hold more than
-//! [`MAX_BUFFERED`] (the deframer already refuses oversized records and
-//! handshake messages; this only guards the guard). The engine does the
-//! rest: alerts for framing errors, close_notify, the handshake.
+//! TLS records over TCP, for server-svc's TLS front and client-svc's
+//! `tls://` targets. Two layers, as in mini-redis's `Connection`:
+//! [`RecordCodec`] turns bytes into the engine's messages and back (the
+//! engine's `Deframer` and `encode_records`); [`RecordStream`] holds the
+//! socket, its buffers and the codec. Reads are bounded: at most one record
+//! of the largest size at a time ([`READ_CHUNK`]), and at most
+//! [`MAX_BUFFERED`] held.
 
 use std::io;
 
@@ -41,7 +29,7 @@ pub const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
 pub const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
 
 /// The most bytes [`RecordStream::linger`] reads and drops.
-pub const LINGER_BYTES: usize = 64 * 1024;
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// The engine's [`Deframer`] and [`encode_records`] as a `tokio_util`
 /// codec: records in, one [`Message`] at a time out; messages in, records
@@ -59,9 +47,8 @@ impl RecordCodec {
     }
 }
 
-/// Why the codec stopped: the bytes are not TLS records (the engine's
-/// alert and reason), or the socket failed (`Decoder` and `Encoder` need
-/// `From<io::Error>`).
+/// The bytes are not TLS records (the engine's alert and reason), or the
+/// socket failed (`Decoder` and `Encoder` need `From<io::Error>`).
 #[derive(Debug)]
 pub enum RecordError {
     Tls(Error),
@@ -156,11 +143,6 @@ impl RecordStream {
         }
     }
 
-    /// Bytes received and not yet returned as messages.
-    pub fn buffered(&self) -> usize {
-        self.codec.buffered()
-    }
-
     /// Queues `msg` as records, for the next [`RecordStream::read`] or
     /// [`RecordStream::flush`] to write. Never waits. `Err` only for a
     /// message that does not fit a record, which the engine never makes.
@@ -172,11 +154,9 @@ impl RecordStream {
         }
     }
 
-    /// The next message, reading as needed, and writing what is queued
-    /// meanwhile: reading goes on while writing, so neither side can block
-    /// the other with a full buffer. Cancel-safe: a timeout around it
-    /// loses nothing (both socket calls are, and the codec keeps what it
-    /// was given).
+    /// The next message, reading as needed and writing what is queued
+    /// meanwhile, so that neither side can block the other with a full
+    /// buffer. Cancel-safe: a timeout around it loses nothing.
     pub async fn read(&mut self) -> Received {
         loop {
             match self.codec.decode(&mut self.read_buf) {
@@ -213,8 +193,7 @@ impl RecordStream {
         }
     }
 
-    /// Writes everything queued. Cancel-safe: what was written is gone
-    /// from the queue, the rest stays.
+    /// Writes everything queued. Cancel-safe: what is not written stays.
     pub async fn flush(&mut self) -> io::Result<()> {
         while !self.write_buf.is_empty() {
             if self.stream.write_buf(&mut self.write_buf).await? == 0 {
