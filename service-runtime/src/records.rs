@@ -226,10 +226,78 @@ impl RecordStream {
 #[cfg(test)]
 mod tests {
     use handshake::msgs::enums::AlertDescription;
+    use handshake::msgs::message::RawHandshake;
     use handshake::record::MAX_PLAINTEXT;
     use handshake::{Alert, Message};
+    use tokio::net::TcpListener;
 
     use super::*;
+
+    async fn pair() -> (RecordStream, RecordStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let server = RecordStream::new(accepted.unwrap().0);
+        (RecordStream::new(client.unwrap()), server)
+    }
+
+    /// A Certificate-type handshake message of 60,000 bytes: four records.
+    fn big(n: u8) -> Message {
+        let mut bytes = vec![11, 0, 0xea, 0x60];
+        bytes.resize(4 + 60_000, n);
+        Message::RawHandshake(RawHandshake::new(bytes).unwrap())
+    }
+
+    /// Reads `count` messages, then writes what is still queued (`read`
+    /// writes only while it waits).
+    async fn read_all(stream: &mut RecordStream, count: u8) -> Vec<Message> {
+        let mut got = Vec::new();
+        while got.len() < usize::from(count) {
+            match stream.read().await {
+                Received::Message(Ok(msg)) => got.push(msg),
+                other => panic!("message {}: {other:?}", got.len()),
+            }
+        }
+        stream.flush().await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn both_sides_write_while_they_read() {
+        // 12 MB each way, far more than the sockets buffer: sides that
+        // wrote everything before reading would wait for ever on each other.
+        const COUNT: u8 = 200;
+        let (mut a, mut b) = pair().await;
+        for n in 0..COUNT {
+            a.queue(big(n)).unwrap();
+            b.queue(big(n)).unwrap();
+        }
+        let both = async { tokio::join!(read_all(&mut a, COUNT), read_all(&mut b, COUNT)) };
+        // A guard against a hang, not a measure: this takes well under a second.
+        let (at_a, at_b) = tokio::time::timeout(std::time::Duration::from_secs(60), both)
+            .await
+            .expect("both sides read everything");
+        let want: Vec<Message> = (0..COUNT).map(big).collect();
+        assert!(at_a == want && at_b == want);
+    }
+
+    #[tokio::test]
+    async fn eof_in_the_middle_of_a_record_says_how_much_was_pending() {
+        let (mut a, mut b) = pair().await;
+        a.stream.write_all(&[21, 3, 3, 0, 2, 2]).await.unwrap();
+        a.linger(Instant::now() + std::time::Duration::from_secs(5))
+            .await;
+        let Received::Eof { pending } = b.read().await else {
+            panic!("EOF expected");
+        };
+        assert_eq!(pending, 6);
+        let (mut a, mut b) = pair().await;
+        a.queue(alert()).unwrap();
+        a.flush().await.unwrap();
+        a.stream.shutdown().await.unwrap();
+        assert!(matches!(b.read().await, Received::Message(Ok(m)) if m == alert()));
+        assert!(matches!(b.read().await, Received::Eof { pending: 0 }));
+    }
 
     fn alert() -> Message {
         Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR))
