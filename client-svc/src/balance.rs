@@ -18,7 +18,7 @@
 //! which address a call went to, so such a call cannot be retried on
 //! another. Here a session knows its replica, an address that refused a
 //! connection is passed over for [`DOWN_FOR`], and the session driver
-//! (`transport.rs`) retries once elsewhere.
+//! (`transport/grpc.rs`) retries once elsewhere.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,9 +60,11 @@ impl Default for ChannelOptions {
     fn default() -> Self {
         Self {
             keepalive_interval: Some(Duration::from_secs(
-                proto::limits::DEFAULT_KEEPALIVE_INTERVAL,
+                service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL,
             )),
-            keepalive_timeout: Duration::from_secs(proto::limits::DEFAULT_KEEPALIVE_TIMEOUT),
+            keepalive_timeout: Duration::from_secs(
+                service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+            ),
             resolve_interval: Duration::from_secs(DEFAULT_RESOLVE_INTERVAL),
         }
     }

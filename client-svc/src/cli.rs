@@ -115,7 +115,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_SESSIONS",
-        default_value_t = proto::limits::DEFAULT_MAX_SESSIONS,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_SESSIONS,
         value_name = "N",
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
@@ -138,7 +138,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_KEEPALIVE_INTERVAL",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_INTERVAL,
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL,
         value_name = "SECS"
     )]
     pub keepalive_interval: u64,
@@ -147,7 +147,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_KEEPALIVE_TIMEOUT",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT,
         value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..)
     )]
@@ -158,7 +158,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_CONNECTION_AGE",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE,
         value_name = "SECS"
     )]
     pub max_connection_age: u64,
@@ -167,7 +167,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENT_SVC_MAX_CONNECTION_AGE_GRACE",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
         value_name = "SECS"
     )]
     pub max_connection_age_grace: u64,
@@ -239,8 +239,8 @@ pub struct HandshakeArgs {
 
 impl ServeArgs {
     /// The HTTP/2 and message limits these flags set.
-    pub fn limits(&self) -> proto::limits::Limits {
-        proto::limits::Limits::from_secs(
+    pub fn limits(&self) -> service_runtime::limits::Limits {
+        service_runtime::limits::Limits::from_secs(
             self.max_message_size,
             self.keepalive_interval,
             self.keepalive_timeout,

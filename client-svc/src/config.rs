@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use handshake::{ClientConfig, ServerCertVerifier};
-use proto::keylog::KeyLog;
-use proto::limits::LiveSessions;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::LiveSessions;
 use rustls_pki_types::ServerName;
 
 use crate::balance::ChannelOptions;

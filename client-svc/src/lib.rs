@@ -17,7 +17,7 @@
 //! error.rs      the command's own error type and its exit statuses
 //! session.rs    one session: the engine's driver and its phase, timing, the reply, the
 //!               key log, the lab record fault
-//! transport.rs  how its messages travel: the Connect stream, or TLS records on TCP
+//! transport/    how its messages travel: target parsing, the Connect stream, TLS records on TCP
 //! balance.rs    server-svc's replicas: one channel each, round-robin, retry elsewhere
 //! cache.rs      the balancers of targets requests name: bounded by count and idle time
 //! allow.rs      which servers a request may name (the allowlist): PERMISSION_DENIED otherwise
@@ -113,7 +113,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         listener,
         service,
         &limits,
-        proto::serve::shutdown_signal(),
+        service_runtime::serve::shutdown_signal(),
         Duration::from_secs(args.grace_period),
     )
     .await

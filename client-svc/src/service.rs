@@ -25,7 +25,7 @@
 //!
 //! At most `--max-sessions` sessions (Handshake and WatchHandshake calls)
 //! run at once; beyond, a call gets RESOURCE_EXHAUSTED at once. [`serve`]
-//! runs the service with health, reflection and `proto::limits`.
+//! runs the service with health, reflection and `service_runtime::limits`.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,14 +33,14 @@ use std::time::{Duration, Instant};
 
 use handshake::quote;
 use handshake::{CipherSuite, ClientConfig, NamedGroup, ServerCertVerifier};
-use proto::keylog::KeyLog;
-use proto::limits::{Limits, LiveSessions};
 use proto::pb;
 use proto::pb::handshake_client_service_server::{
     HandshakeClientService, HandshakeClientServiceServer,
 };
 use proto::pb::watch_handshake_response::Event as WatchEvent;
 use rustls_pki_types::ServerName;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::{Limits, LiveSessions};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -344,7 +344,7 @@ pub async fn serve(
     let server = HandshakeClientServiceServer::new(service)
         .max_decoding_message_size(limits.max_message_size)
         .max_encoding_message_size(limits.max_message_size);
-    proto::serve::serve(
+    service_runtime::serve::serve(
         Routes::new(server),
         HandshakeClientServiceServer::<ClientService>::NAME,
         listener,

@@ -4,7 +4,7 @@
 //! This is the driver of the sans-IO engine, the same for both targets:
 //! what the client engine wants to send goes to [`Transport::send`]; what
 //! the server answers comes back from [`Transport::recv`] into
-//! [`Connection::handle`] (`transport.rs` holds the only differences: gRPC
+//! [`Connection::handle`] (`transport/` holds the only differences: gRPC
 //! messages, or TLS records through the engine's deframer). After the
 //! handshake the application message is sent, the reply collected, and the
 //! session closed with close_notify.
@@ -37,19 +37,20 @@ use std::time::Duration;
 use handshake::keys::hex;
 use handshake::msgs::enums::ContentType;
 use handshake::quote;
-use handshake::rand::{Rng, SystemRng};
+use handshake::rand::SystemRng;
 use handshake::record::MAX_PLAINTEXT;
 use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
-use proto::keylog::KeyLog;
 use proto::pb;
 use proto::status::{STEP_KEY, alert_of};
 use rustls_pki_types::{ServerName, UnixTime};
+use service_runtime::keylog::KeyLog;
+use service_runtime::new_session_id;
 use tokio::time::{Instant, timeout_at};
 use tonic::Status;
 use tracing::Instrument;
 
 use crate::transport::{Incoming, OpenError, Transport, connection_lost};
-pub use crate::transport::{SESSION_ID_HEADER, TLS_SCHEME, Target, balancer, channel, tls_address};
+pub use crate::transport::{TLS_SCHEME, Target, balancer, channel, tls_address};
 
 /// Sent when no application message is given.
 pub const DEFAULT_MESSAGE: &str = "hello";
@@ -813,15 +814,6 @@ fn secrets_of(conn: &Connection) -> Option<pb::Secrets> {
         server_write_iv: hex(s.server_write_iv()),
         key_log_line: s.key_log_line(),
     })
-}
-
-/// A fresh random session id, hex: names a session in both services' logs.
-pub fn new_session_id() -> String {
-    let mut id = [0u8; 8];
-    // An id only correlates logs: if the generator fails, a zero id is
-    // still a valid (if unhelpful) one.
-    let _ = SystemRng.fill(&mut id);
-    hex(&id)
 }
 
 /// The name as text: a DNS name or an IP address.

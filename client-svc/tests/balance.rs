@@ -18,9 +18,9 @@ use client_svc::service::Settings;
 use client_svc::session::{self, SessionError, SessionSpec, Target};
 use common::{Proxy, lab};
 use handshake::ClientConfig;
-use proto::limits::Limits;
 use proto::pb;
 use rustls_pki_types::ServerName;
+use service_runtime::limits::Limits;
 use tonic::Code;
 
 /// The longest any one wait of these tests may take.

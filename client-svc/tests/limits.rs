@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use client_svc::balance::ChannelOptions;
 use client_svc::service::Settings;
-use proto::limits::{Limits, LiveSessions};
 use proto::pb;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
+use service_runtime::limits::{Limits, LiveSessions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 

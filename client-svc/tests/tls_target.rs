@@ -25,10 +25,10 @@ use handshake::{
     AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Message,
     ServerCertVerifier, ServerConfig, Step,
 };
-use proto::keylog::KeyLog;
 use proto::pb;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls_pki_types::{CertificateDer, ServerName};
+use service_runtime::keylog::KeyLog;
 
 const BIN: &str = env!("CARGO_BIN_EXE_client-svc");
 

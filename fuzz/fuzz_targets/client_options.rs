@@ -32,7 +32,7 @@ use handshake_fuzz::lab::{CLIENT_SEED, Lab, SERVER_NAME, now};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 use proto::convert::{from_request, to_request};
-use proto::limits::LiveSessions;
+use service_runtime::limits::LiveSessions;
 use proto::pb;
 use tokio::runtime::Runtime;
 

@@ -164,7 +164,7 @@ pub struct ServeArgs {
         long,
         env = "SERVER_SVC_MAX_SESSIONS",
         value_name = "N",
-        default_value_t = proto::limits::DEFAULT_MAX_SESSIONS,
+        default_value_t = service_runtime::limits::DEFAULT_MAX_SESSIONS,
         value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub max_sessions: usize,
@@ -188,7 +188,7 @@ pub struct ServeArgs {
         long,
         env = "SERVER_SVC_KEEPALIVE_INTERVAL",
         value_name = "SECS",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_INTERVAL
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL
     )]
     pub keepalive_interval: u64,
 
@@ -198,7 +198,7 @@ pub struct ServeArgs {
         long,
         env = "SERVER_SVC_KEEPALIVE_TIMEOUT",
         value_name = "SECS",
-        default_value_t = proto::limits::DEFAULT_KEEPALIVE_TIMEOUT,
+        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT,
         value_parser = parse_timeout
     )]
     pub keepalive_timeout: u64,
@@ -210,7 +210,7 @@ pub struct ServeArgs {
         long,
         env = "SERVER_SVC_MAX_CONNECTION_AGE",
         value_name = "SECS",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE
     )]
     pub max_connection_age: u64,
 
@@ -220,7 +220,7 @@ pub struct ServeArgs {
         long,
         env = "SERVER_SVC_MAX_CONNECTION_AGE_GRACE",
         value_name = "SECS",
-        default_value_t = proto::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE
+        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE
     )]
     pub max_connection_age_grace: u64,
 
@@ -268,8 +268,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
 impl ServeArgs {
     /// The HTTP/2 and message limits these flags set.
-    pub fn limits(&self) -> proto::limits::Limits {
-        proto::limits::Limits::from_secs(
+    pub fn limits(&self) -> service_runtime::limits::Limits {
+        service_runtime::limits::Limits::from_secs(
             self.max_message_size,
             self.keepalive_interval,
             self.keepalive_timeout,
@@ -423,7 +423,10 @@ mod tests {
         else {
             panic!("serve expected");
         };
-        assert_eq!(args.max_sessions, proto::limits::DEFAULT_MAX_SESSIONS);
+        assert_eq!(
+            args.max_sessions,
+            service_runtime::limits::DEFAULT_MAX_SESSIONS
+        );
         assert_eq!(args.handshake_deadline, DEFAULT_HANDSHAKE_DEADLINE);
         let limits = args.limits();
         assert_eq!(limits.max_message_size, DEFAULT_MAX_MESSAGE_SIZE);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use handshake::suites::{KeyType, lookup};
 use handshake::{CertifiedKey, Faults, ServerConfig};
-use proto::limits::Limits;
+use service_runtime::limits::Limits;
 
 use crate::certs::load_certified_key;
 use crate::cli::ServeArgs;

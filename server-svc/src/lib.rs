@@ -11,8 +11,8 @@
 //! `tls-step` metadata); a stream idle for `--handshake-timeout` seconds,
 //! or whose handshake is not done `--handshake-deadline` seconds after it
 //! started, ends with DEADLINE_EXCEEDED. The process also serves gRPC health and
-//! reflection (`proto::serve`). Limits keep load from taking it down
-//! (`proto::limits`): at most `--max-sessions` sessions at once (beyond,
+//! reflection (`service_runtime::serve`). Limits keep load from taking it down
+//! (`service_runtime::limits`): at most `--max-sessions` sessions at once (beyond,
 //! RESOURCE_EXHAUSTED at once), `--max-message-size`, HTTP/2 keepalive, and
 //! a maximum connection age so that long-lived clients rebalance.
 //!
@@ -51,7 +51,7 @@ pub mod tls_front;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -170,7 +170,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     // One SIGTERM/SIGINT stops both listeners.
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        proto::serve::shutdown_signal().await;
+        service_runtime::serve::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let grpc = serve(

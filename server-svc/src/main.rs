@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(cli::one_line(&e)),
     };
-    let log = match proto::serve::init_tracing(cli.log_json()) {
+    let log = match service_runtime::serve::init_tracing(cli.log_json()) {
         Ok(guard) => guard,
         Err(e) => return fail(format!("error: {e}")),
     };

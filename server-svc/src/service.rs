@@ -3,22 +3,23 @@
 //! responses, and a task (`session.rs`) that drives the engine from the
 //! request stream. Beyond `--max-sessions` sessions running at once, a new
 //! stream is refused at once with RESOURCE_EXHAUSTED. Then [`serve`] runs
-//! it with health, reflection and the limits of `proto::limits`.
+//! it with health, reflection and the limits of `service_runtime::limits`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::keys::hex;
-use handshake::rand::{Rng, SystemRng};
+use handshake::rand::SystemRng;
 use handshake::{Connection, ServerConfig, Step};
-use proto::keylog::KeyLog;
-use proto::limits::Limits;
+use proto::SESSION_ID_HEADER;
 use proto::pb::handshake_service_server::{
     HandshakeService as HandshakeServiceTrait, HandshakeServiceServer,
 };
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::Limits;
+use service_runtime::new_session_id;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -31,12 +32,6 @@ use tracing::{Instrument, info_span};
 use crate::cli::DEFAULT_HANDSHAKE_DEADLINE;
 use crate::error::{Error, Result};
 use crate::session::{LiveSessions, Session};
-
-/// Request and response metadata key naming the session in server-svc's
-/// logs. A client may choose the id (1 to 64 characters of letters,
-/// digits, `-`, `_`, `.`) to correlate its own logs; otherwise server-svc
-/// draws one. Either way it comes back in the response headers.
-pub const SESSION_ID_KEY: &str = "session-id";
 
 /// Responses a session may queue before it waits for the client to read:
 /// a whole server flight (at most five messages) fits.
@@ -127,7 +122,7 @@ impl HandshakeServiceTrait for HandshakeService {
         );
         let mut response = Response::new(ReceiverStream::new(rx));
         if let Ok(v) = MetadataValue::try_from(id.as_str()) {
-            response.metadata_mut().insert(SESSION_ID_KEY, v);
+            response.metadata_mut().insert(SESSION_ID_HEADER, v);
         }
         Ok(response)
     }
@@ -136,7 +131,7 @@ impl HandshakeServiceTrait for HandshakeService {
 /// The client's session id if it gave a usable one, else a fresh random one.
 fn session_id(metadata: &MetadataMap) -> String {
     let given = metadata
-        .get(SESSION_ID_KEY)
+        .get(SESSION_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|s| {
             (1..=64).contains(&s.len())
@@ -146,21 +141,6 @@ fn session_id(metadata: &MetadataMap) -> String {
     match given {
         Some(id) => id.to_owned(),
         None => new_session_id(),
-    }
-}
-
-/// A fresh random session id (16 hex digits) for the logs.
-pub(crate) fn new_session_id() -> String {
-    let mut bytes = [0u8; 8];
-    match SystemRng.fill(&mut bytes) {
-        Ok(()) => hex(&bytes),
-        // Only a log label: a counter will do if the system RNG is down
-        // (the session itself will then fail with internal_error).
-        Err(_) => {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static NEXT: AtomicU64 = AtomicU64::new(1);
-            format!("s{}", NEXT.fetch_add(1, Ordering::Relaxed))
-        }
     }
 }
 
@@ -177,7 +157,7 @@ pub async fn serve(
     let server = HandshakeServiceServer::new(service)
         .max_decoding_message_size(limits.max_message_size)
         .max_encoding_message_size(limits.max_message_size);
-    proto::serve::serve(
+    service_runtime::serve::serve(
         Routes::new(server),
         HandshakeServiceServer::<HandshakeService>::NAME,
         listener,

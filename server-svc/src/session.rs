@@ -35,11 +35,11 @@ use std::time::Duration;
 
 use handshake::{AlertDescription, Connection, Error, Event, Step};
 use proto::convert::{from_request, to_response};
-use proto::keylog::KeyLog;
-pub use proto::limits::LiveSessions;
-use proto::limits::SessionGuard;
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
+use service_runtime::keylog::KeyLog;
+pub use service_runtime::limits::LiveSessions;
+use service_runtime::limits::SessionGuard;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tonic::{Code, Status, Streaming};

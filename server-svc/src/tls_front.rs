@@ -5,11 +5,14 @@
 //! in the lab:
 //!
 //! ```text
-//! TCP bytes --Deframer::push/pop--> Connection::handle    (one message at a time)
-//!                                         |
+//! RecordStream::read --> Connection::handle    (one message at a time)
+//!                                |
 //!      poll_event: log each step; application data -> the HTTP request; Failed -> remember
-//!      poll_transmit --encode_records--> TCP bytes        (alerts included)
+//!      poll_transmit --> RecordStream::queue, flush    (alerts included)
 //! ```
+//!
+//! The records go through service-runtime's [`RecordStream`], the same
+//! as client-svc's `tls://` targets.
 //!
 //! After the handshake the connection reads one HTTP/1.1 request (up to
 //! [`MAX_REQUEST`] bytes, until the blank line) and answers `200 OK` with a
@@ -49,25 +52,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
-use handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN;
 use handshake::rand::SystemRng;
-use handshake::record::MAX_CIPHERTEXT;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
     ServerConfig, Step, StepDetail,
 };
-use proto::accept::Acceptor;
-use proto::keylog::KeyLog;
-use proto::limits::SessionGuard;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use service_runtime::accept::Acceptor;
+use service_runtime::keylog::KeyLog;
+use service_runtime::limits::SessionGuard;
+use service_runtime::new_session_id;
+use service_runtime::records::{Received, RecordStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::error::Result;
-use crate::service::new_session_id;
 use crate::session::{LiveSessions, append_key_log};
 use crate::steps::log_step;
 
@@ -75,19 +75,8 @@ use crate::steps::log_step;
 /// has not ended by then is answered as it is.
 pub const MAX_REQUEST: usize = 16 * 1024;
 
-/// One read from the socket: a whole record of the largest size.
-const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
-
-/// What the deframer may hold after its messages are popped: an incomplete
-/// record and a handshake message being reassembled (it refuses larger
-/// ones itself), plus one read. Beyond that the connection is cut.
-const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
-
 /// The longest a close lingers to read what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
-
-/// The most bytes read and dropped while lingering.
-const LINGER_BYTES: usize = 64 * 1024;
 
 /// The real TLS 1.2 front of server-svc: each accepted TCP connection is
 /// one session of the server engine, in its own task.
@@ -199,8 +188,6 @@ impl TlsFront {
         let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
         async move {
             let _live = live;
-            // A handshake is a ping-pong of small flights.
-            let _ = stream.set_nodelay(true);
             let conn = match Connection::server(self.config.clone(), Box::new(SystemRng)) {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -220,21 +207,18 @@ impl TlsFront {
 
 /// A connection beyond the session budget: a fatal internal_error alert
 /// in the clear, then the lingering close.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr, max: usize) {
+async fn refuse(stream: TcpStream, peer: SocketAddr, max: usize) {
     warn!(
         %peer,
         max_sessions = max,
         "TLS front: connection refused with internal_error: the limit of concurrent sessions is reached"
     );
-    let mut out = Vec::new();
+    let mut stream = RecordStream::new(stream);
     let alert = Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR));
-    if encode_records(&alert, &mut out).is_err() {
-        // An alert always frames; if not, the close alone says it.
-        out.clear();
-    }
-    let _ = stream.set_nodelay(true);
-    if let Ok(Ok(())) = timeout(LINGER, stream.write_all(&out)).await {
-        linger(&mut stream, LINGER).await;
+    // An alert always frames; if not, the close alone says it.
+    let _ = stream.queue(alert);
+    if let Ok(Ok(())) = timeout(LINGER, stream.flush()).await {
+        stream.linger(Instant::now() + LINGER).await;
     }
 }
 
@@ -248,9 +232,8 @@ fn reap(done: std::result::Result<(), tokio::task::JoinError>) {
 
 /// One TLS connection being served.
 struct TlsSession {
-    stream: TcpStream,
+    stream: RecordStream,
     conn: Connection,
-    deframer: Deframer,
     timeout: Duration,
     /// How long from accept the handshake may take.
     handshake_limit: Duration,
@@ -285,9 +268,8 @@ impl TlsSession {
         key_log: Option<Arc<KeyLog>>,
     ) -> Self {
         Self {
-            stream,
+            stream: RecordStream::new(stream),
             conn,
-            deframer: Deframer::new(),
             timeout,
             handshake_limit: timeout,
             key_log,
@@ -313,7 +295,8 @@ impl TlsSession {
             // gets its own deadline: the one that expired may be behind it.
             let deadline = Instant::now() + self.timeout;
             if self.flush(deadline).await {
-                linger(&mut self.stream, self.timeout.min(LINGER)).await;
+                let linger = Instant::now() + self.timeout.min(LINGER);
+                self.stream.linger(linger).await;
             }
         }
         info!(
@@ -322,9 +305,8 @@ impl TlsSession {
         );
     }
 
-    /// Reads, deframes and handles until the connection is to close.
+    /// Reads and handles messages until the connection is to close.
     async fn serve(&mut self) -> End {
-        let mut buf = vec![0u8; READ_CHUNK];
         // The handshake must be complete by this deadline, counted from
         // accept and never pushed back (a client that keeps sending, e.g.
         // warning alerts, is cut all the same); then the request by a
@@ -332,7 +314,7 @@ impl TlsSession {
         let mut deadline = Instant::now() + self.handshake_limit;
         let mut handshake_done = false;
         loop {
-            match timeout_at(deadline, self.stream.read(&mut buf)).await {
+            match timeout_at(deadline, self.stream.read()).await {
                 Err(_) => {
                     let reason = if handshake_done {
                         format!(
@@ -350,15 +332,16 @@ impl TlsSession {
                     self.drain_events();
                     return End::Close;
                 }
-                Ok(Err(e)) => {
+                // Nothing was queued while reading (each flight is flushed
+                // before the next read): only a read can fail here.
+                Ok(Received::ReadFailed(e) | Received::WriteFailed(e)) => {
                     info!(error = %e, "the connection broke");
                     return End::Drop;
                 }
-                Ok(Ok(0)) => {
-                    if self.deframer.buffered() > 0 {
+                Ok(Received::Eof { pending }) => {
+                    if pending > 0 {
                         self.conn.abort(TlsError::decode(format!(
-                            "the client closed the connection in the middle of a record ({} bytes pending)",
-                            self.deframer.buffered()
+                            "the client closed the connection in the middle of a record ({pending} bytes pending)"
                         )));
                         self.drain_events();
                     } else if handshake_done {
@@ -368,10 +351,7 @@ impl TlsSession {
                     }
                     return End::Close;
                 }
-                Ok(Ok(n)) => {
-                    self.deframer.push(&buf[..n]);
-                    self.process();
-                }
+                Ok(Received::Message(msg)) => self.process(msg),
             }
             if self.failed || self.peer_closed {
                 return End::Close;
@@ -391,32 +371,17 @@ impl TlsSession {
         }
     }
 
-    /// Pops the messages now complete into the engine, one at a time,
-    /// handling the events each produces before the next.
-    fn process(&mut self) {
-        loop {
-            if self.failed || self.peer_closed || self.request_ready() {
-                return;
+    /// Hands one message (or the framing error, to abort with) to the
+    /// engine and handles the events it produces.
+    fn process(&mut self, msg: std::result::Result<Message, TlsError>) {
+        match msg {
+            // A failure comes back as a Failed event too.
+            Ok(msg) => {
+                let _ = self.conn.handle(msg);
             }
-            match self.deframer.pop() {
-                Ok(Some(msg)) => {
-                    // A failure comes back as a Failed event too.
-                    let _ = self.conn.handle(msg);
-                }
-                Ok(None) => break,
-                Err(e) => self.conn.abort(e),
-            }
-            self.drain_events();
+            Err(e) => self.conn.abort(e),
         }
-        if self.deframer.buffered() > MAX_BUFFERED {
-            // The deframer bounds records and handshake messages itself;
-            // this only guards the guard.
-            self.conn.abort(TlsError::internal(format!(
-                "{} bytes buffered, more than {MAX_BUFFERED}",
-                self.deframer.buffered()
-            )));
-            self.drain_events();
-        }
+        self.drain_events();
     }
 
     fn drain_events(&mut self) {
@@ -493,19 +458,15 @@ impl TlsSession {
     /// Writes every queued message as records, by `deadline`. False if the
     /// client cannot be written to.
     async fn flush(&mut self, deadline: Instant) -> bool {
-        let mut out = Vec::new();
         while let Some(msg) = self.conn.poll_transmit() {
-            if let Err(e) = encode_records(&msg, &mut out) {
+            if let Err(e) = self.stream.queue(msg) {
                 // Only a message the engine never makes gets here; end the
                 // connection rather than write a broken record.
                 warn!(error = %e, "cannot frame an outgoing message");
                 return false;
             }
         }
-        if out.is_empty() {
-            return true;
-        }
-        match timeout_at(deadline, self.stream.write_all(&out)).await {
+        match timeout_at(deadline, self.stream.flush()).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 debug!(error = %e, "the client is gone");
@@ -515,23 +476,6 @@ impl TlsSession {
                 info!("the client stopped reading; connection dropped");
                 false
             }
-        }
-    }
-}
-
-/// Sends FIN, then reads and drops what the client still sends until it
-/// closes too, for at most `limit`.
-async fn linger(stream: &mut TcpStream, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    if timeout_at(deadline, stream.shutdown()).await.is_err() {
-        return;
-    }
-    let mut sink = [0u8; 4096];
-    let mut dropped = 0;
-    while dropped < LINGER_BYTES {
-        match timeout_at(deadline, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => dropped += n,
-            _ => break,
         }
     }
 }

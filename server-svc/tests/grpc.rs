@@ -68,9 +68,12 @@ async fn a_session_id_given_by_the_client_comes_back() {
     let mut request = tonic::Request::new(tokio_stream::empty::<pb::ConnectRequest>());
     request
         .metadata_mut()
-        .insert("session-id", "lab-42".parse().unwrap());
+        .insert(proto::SESSION_ID_HEADER, "lab-42".parse().unwrap());
     let resp = client.connect(request).await.expect("Connect");
-    assert_eq!(resp.metadata().get("session-id").unwrap(), "lab-42");
+    assert_eq!(
+        resp.metadata().get(proto::SESSION_ID_HEADER).unwrap(),
+        "lab-42"
+    );
     // The request stream is already over: the session just ends.
     let mut inbound = resp.into_inner();
     assert!(inbound.message().await.expect("OK end").is_none());

@@ -1,8 +1,8 @@
 //! The limits that keep load from taking server-svc down: the session
 //! budget (`--max-sessions`, gRPC streams and TLS front connections
 //! together) and the message size (`--max-message-size`). Keepalive and
-//! the connection age are `proto::serve`'s, tested there
-//! (proto/tests/http2_limits.rs) and across processes in tests/e2e.
+//! the connection age are `service_runtime::serve`'s, tested there
+//! (service-runtime/tests/http2_limits.rs) and across processes in tests/e2e.
 
 mod common;
 
@@ -13,9 +13,9 @@ use common::{
     PATIENCE, Stream, TestServer, client_config, client_hello, run_session, server_config,
 };
 use handshake::CipherSuite;
-use proto::limits::{Limits, LiveSessions};
 use proto::pb;
 use server_svc::TlsFront;
+use service_runtime::limits::{Limits, LiveSessions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use common::{TempDir, TestServer, client_config, run_session, server_config};
 use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, Event, Step, StepDetail};
+use proto::SESSION_ID_HEADER;
 use proto::pb::connect_response::Message as Resp;
-use server_svc::service::SESSION_ID_KEY;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_suite_completes_and_the_reply_is_an_echo() {
@@ -40,7 +40,7 @@ async fn every_suite_completes_and_the_reply_is_an_echo() {
             .any(|r| matches!(r.message, Some(Resp::ServerKeyExchange(_))));
         assert_eq!(ske, params.kx.is_ecdhe(), "{suite}");
         assert!(
-            out.metadata.get(SESSION_ID_KEY).is_some(),
+            out.metadata.get(SESSION_ID_HEADER).is_some(),
             "the response headers name the session"
         );
     }
@@ -144,7 +144,7 @@ async fn the_server_order_or_the_client_order_picks_the_suite() {
 async fn with_a_key_log_every_session_that_derived_keys_is_logged() {
     let tmp = TempDir::new("grpc-key-log");
     let path = tmp.path().join("keys.log");
-    let key_log = Arc::new(proto::keylog::KeyLog::open(&path).expect("open the key log"));
+    let key_log = Arc::new(service_runtime::keylog::KeyLog::open(&path).expect("open the key log"));
     let server = TestServer::start_with_key_log(server_config(), key_log).await;
     let mut expected = Vec::new();
     for suite in [

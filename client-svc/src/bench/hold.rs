@@ -27,7 +27,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{Settings, Tally, targets};
 use crate::error::{Error, Result};
-use crate::session::{self, Target};
+use crate::session::Target;
 use crate::transport::{Incoming, OpenError, Transport};
 
 /// How long closing the held streams may take before exit.
@@ -116,9 +116,9 @@ pub async fn run(settings: Settings, n: u64, hold_for: Option<Duration>) -> Resu
     match hold_for {
         Some(d) => tokio::select! {
             () = tokio::time::sleep(d) => {}
-            () = proto::serve::shutdown_signal() => {}
+            () = service_runtime::serve::shutdown_signal() => {}
         },
-        None => proto::serve::shutdown_signal().await,
+        None => service_runtime::serve::shutdown_signal().await,
     }
     // Dropping a session ends its request stream; the frames saying so go
     // out with the connection's task, so give it a moment before the
@@ -149,7 +149,7 @@ async fn hold_one(target: Target, spec: &Settings) -> Result<Held> {
     transport
         .open(
             &spec.server,
-            &session::new_session_id(),
+            &service_runtime::new_session_id(),
             deadline,
             spec.timeout,
         )

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use handshake::ClientConfig;
 use hdrhistogram::Histogram;
-use proto::keylog::KeyLog;
+use service_runtime::keylog::KeyLog;
 use rustls_pki_types::ServerName;
 use tokio::time::Instant;
 

@@ -34,8 +34,8 @@ use tonic::{Request, Response, Status, Streaming};
 use client_svc::balance::ChannelOptions;
 use client_svc::service::{ClientService, Settings};
 use client_svc::session::SessionSpec;
-use proto::limits::Limits;
-use proto::limits::LiveSessions;
+use service_runtime::limits::Limits;
+use service_runtime::limits::LiveSessions;
 use tonic::service::Routes;
 
 /// A lab CA and one RSA and one ECDSA server certificate for
@@ -144,7 +144,7 @@ impl HandshakeService for EchoServer {
         &self,
         request: Request<Streaming<pb::ConnectRequest>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
-        if let Some(id) = request.metadata().get("session-id") {
+        if let Some(id) = request.metadata().get(proto::SESSION_ID_HEADER) {
             let id = id.to_str().unwrap_or("(not text)").to_owned();
             self.session_ids.lock().unwrap().push(id);
         }
@@ -347,7 +347,7 @@ pub async fn start_replying_server(
 }
 
 /// Starts the server-svc stand-in served as the services serve
-/// (`proto::serve::serve`, with `limits`); returns its address and the
+/// (`service_runtime::serve::serve`, with `limits`); returns its address and the
 /// client address of every call.
 pub async fn start_served_server(
     config: ServerConfig,
@@ -362,7 +362,7 @@ pub async fn start_served_server(
         reply: echo,
     });
     tokio::spawn(async move {
-        proto::serve::serve(
+        service_runtime::serve::serve(
             Routes::new(svc),
             "handshake.v1.HandshakeService",
             l,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use handshake::rand::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, ServerCertVerifier};
 use prost::Message as _;
+use proto::SESSION_ID_HEADER;
 use proto::pb;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::status::{RpcStatus, report_from_status};
@@ -26,9 +27,6 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
-/// server-svc's request and response header naming a session.
-pub const SESSION_ID_KEY: &str = "session-id";
 
 /// The longest any single gRPC call or stream message is waited for.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -292,7 +290,7 @@ impl ConnectStream {
         if let Some(id) = session_id {
             request
                 .metadata_mut()
-                .insert(SESSION_ID_KEY, id.parse().expect("a valid header value"));
+                .insert(SESSION_ID_HEADER, id.parse().expect("a valid header value"));
         }
         let mut client = HandshakeServiceClient::new(channel);
         let response = bounded("Connect", client.connect(request))
@@ -309,7 +307,7 @@ impl ConnectStream {
     /// The `session-id` response header.
     pub fn session_id(&self) -> Option<&str> {
         self.headers
-            .get(SESSION_ID_KEY)
+            .get(SESSION_ID_HEADER)
             .and_then(|v| v.to_str().ok())
     }
 

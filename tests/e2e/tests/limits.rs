@@ -4,7 +4,7 @@
 //! (an idle session ends with DEADLINE_EXCEEDED) and `--max-connection-age`
 //! (client-svc's connection to server-svc is replaced and no session
 //! fails). Keepalive and the details of each are tested in process
-//! (proto/tests/http2_limits.rs, server-svc/tests/limits.rs,
+//! (service-runtime/tests/http2_limits.rs, server-svc/tests/limits.rs,
 //! client-svc/tests/limits.rs and balance.rs).
 
 use std::collections::BTreeSet;

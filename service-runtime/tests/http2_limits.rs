@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use proto::limits::Limits;
+use service_runtime::limits::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -36,7 +36,7 @@ async fn start(limits: Limits) -> (std::net::SocketAddr, oneshot::Sender<()>) {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        proto::serve::serve(
+        service_runtime::serve::serve(
             Routes::default(),
             "test.Service",
             listener,

@@ -95,7 +95,7 @@ pub async fn serve(
     let (reporter, health) = tonic_health::server::health_reporter();
     set_all(&reporter, name, ServingStatus::Serving).await;
     let reflection = |b: tonic_reflection::server::Builder<'static>| {
-        b.register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+        b.register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let v1 = reflection(tonic_reflection::server::Builder::configure())

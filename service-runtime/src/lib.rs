@@ -1,0 +1,26 @@
+//! What server-svc and client-svc run around their services: the service
+//! runtime, apart from the contract (`proto`), so that a client of the
+//! contract does not pull in tracing set-up, health or reflection.
+//!
+//! # Layout
+//!
+//! ```text
+//! serve.rs      tracing, health, reflection and graceful shutdown for both services
+//! limits.rs     session budget, message size, keepalive, connection age
+//! deadline.rs   accepted connections that end at their maximum age + grace
+//! accept.rs     accepting TCP connections, backing off while accept fails (out of descriptors)
+//! keylog.rs     NSS key log files (lab option of both services)
+//! session_id.rs the random id that names a session in both services' logs
+//! records.rs    TLS records over TCP: a codec around the engine's framing, and the
+//!               connection that reads and writes it (server-svc's TLS front, tls:// targets)
+//! ```
+
+pub mod accept;
+mod deadline;
+pub mod keylog;
+pub mod limits;
+pub mod records;
+pub mod serve;
+mod session_id;
+
+pub use session_id::new_session_id;
