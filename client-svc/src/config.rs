@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use handshake::{ClientConfig, ServerCertVerifier};
+use rustls_pki_types::ServerName;
 use service_runtime::keylog::KeyLog;
 use service_runtime::limits::LiveSessions;
-use rustls_pki_types::ServerName;
 
 use crate::balance::ChannelOptions;
 use crate::bench::{self, load::Load, load::Stop};

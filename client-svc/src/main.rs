@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         Command::Handshake(_) => std::env::var_os("RUST_LOG").map(|_| false),
         Command::Bench(_) => None,
     };
-    let log = match log_json.map(service_runtime::serve::init_tracing).transpose() {
+    let log = match log_json
+        .map(service_runtime::serve::init_tracing)
+        .transpose()
+    {
         Ok(guard) => guard,
         Err(e) => return fail(&Error::Service(e)),
     };

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use handshake::ClientConfig;
 use hdrhistogram::Histogram;
-use service_runtime::keylog::KeyLog;
 use rustls_pki_types::ServerName;
+use service_runtime::keylog::KeyLog;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
