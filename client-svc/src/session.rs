@@ -455,7 +455,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         match msg {
                             // The engine reports its own failures as events.
                             Ok(m) => {
-                                let _ = conn.handle(m);
+                                conn.handle(m);
                             }
                             Err(e) => conn.abort(e),
                         }

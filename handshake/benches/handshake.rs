@@ -181,7 +181,10 @@ impl End {
             } => {
                 deframer.push(wire);
                 while let Some(m) = deframer.pop().map_err(|e| format!("engine deframe: {e}"))? {
-                    conn.handle(m).map_err(|e| format!("engine: {e}"))?;
+                    conn.handle(m);
+                    if let Some(e) = conn.failure() {
+                        return Err(format!("engine: {e}"));
+                    }
                 }
                 // server-svc and client-svc take every event; so does this.
                 while let Some(event) = conn.poll_event() {
@@ -666,7 +669,8 @@ fn answer_client_hello(config: &Arc<ServerConfig>, records: &[u8]) -> usize {
     let mut deframer = Deframer::new();
     deframer.push(records);
     while let Some(m) = deframer.pop().expect("deframe") {
-        server.handle(m).expect("the server answers");
+        server.handle(m);
+        assert_eq!(server.failure(), None, "the server answers");
     }
     std::iter::from_fn(|| server.poll_transmit()).count()
 }

@@ -463,16 +463,24 @@ impl Connection {
         self
     }
 
-    /// Feeds one received message. On a local failure the fatal alert is
-    /// queued for [`Connection::poll_transmit`] and a `Failed` event
-    /// reported; from then on every call returns the same error.
-    pub fn handle(&mut self, msg: Message) -> Result<(), Error> {
-        match &self.state {
-            State::Failed(e) => return Err(e.clone()),
-            State::Closed => return Err(Error::unexpected("the connection is closed")),
-            _ => {}
+    /// Feeds one received message. Everything it causes comes out of
+    /// [`Connection::poll_transmit`] and [`Connection::poll_event`]; a
+    /// failure is the fatal alert queued to send and one `Event::Failed`
+    /// (also kept in [`Connection::failure`]). Once the session has failed
+    /// or closed, further messages are ignored.
+    //
+    // Why no `Result`: a failure must reach the peer (the alert) and the
+    // report (the event) whichever way the driver looks at it; returning it
+    // too would report it twice, and every driver threw the copy away
+    // (`let _ = conn.handle(..)`). One channel, as in quinn-proto: input
+    // through `handle`, all output through `poll_*`.
+    pub fn handle(&mut self, msg: Message) {
+        if matches!(self.state, State::Failed(_) | State::Closed) {
+            return;
         }
-        self.dispatch(msg).inspect_err(|e| self.fail(e.clone()))
+        if let Err(e) = self.dispatch(msg) {
+            self.fail(e);
+        }
     }
 
     fn dispatch(&mut self, msg: Message) -> Result<(), Error> {

@@ -19,6 +19,8 @@
 
 mod common;
 
+use common::Feed;
+
 use std::sync::Arc;
 
 use common::pair::{Pair, certified, client_config, server_config, step_events, steps};
@@ -160,7 +162,7 @@ impl Run {
     /// on (so an alert it provokes reaches `from`).
     fn inject(&mut self, from: Role, msg: Message) {
         let to = other(from);
-        if let Err(e) = self.conn_mut(to).handle(msg) {
+        if let Err(e) = self.conn_mut(to).feed(msg) {
             let slot = match to {
                 Role::Client => &mut self.client_err,
                 Role::Server => &mut self.server_err,
@@ -258,7 +260,7 @@ fn check_refuses(conn: &mut Connection, err: &Error) -> Result<(), String> {
     for round in 0..2 {
         for msg in late_messages() {
             let what = format!("{msg:?}");
-            let got = conn.handle(msg);
+            let got = conn.feed(msg);
             ensure!(
                 got.as_ref() == Err(err),
                 "handle({what}) after the failure (round {round}) returned {got:?}, expected Err({err:?})"
@@ -836,7 +838,7 @@ fn a_well_formed_raw_client_hello_decodes_and_is_answered() {
         assert_eq!(h.get_encoding().unwrap(), bytes);
         let mut server =
             Connection::server(Arc::new(server_config()), Box::new(SeededRng::new(5))).unwrap();
-        server.handle(msg).expect("the server accepts it");
+        server.feed(msg).expect("the server accepts it");
         let first = server.poll_transmit();
         assert!(
             matches!(&first, Some(m) if is_hs(m, HandshakeType::SERVER_HELLO)),
@@ -2594,19 +2596,19 @@ fn a_warning_alert_is_reported_and_the_handshake_goes_on() {
     for &suite in ONE_OF_EACH {
         let mut pair = pair_for(suite);
         // Before anything happened, on both sides.
-        pair.server.handle(Message::Alert(warning())).unwrap();
-        pair.client.handle(Message::Alert(warning())).unwrap();
+        pair.server.feed(Message::Alert(warning())).unwrap();
+        pair.client.feed(Message::Alert(warning())).unwrap();
         // Mid-handshake: the client between Certificate and ServerHelloDone,
         // the server while waiting for ClientKeyExchange.
         let hello = pair.client.poll_transmit().unwrap();
-        pair.server.handle(hello).unwrap();
+        pair.server.feed(hello).unwrap();
         while let Some(m) = pair.server.poll_transmit() {
             if is_hs(&m, HandshakeType::SERVER_HELLO_DONE) {
-                pair.client.handle(Message::Alert(warning())).unwrap();
+                pair.client.feed(Message::Alert(warning())).unwrap();
             }
-            pair.client.handle(m).unwrap();
+            pair.client.feed(m).unwrap();
         }
-        pair.server.handle(Message::Alert(warning())).unwrap();
+        pair.server.feed(Message::Alert(warning())).unwrap();
 
         let out = pair.drive();
         assert!(
@@ -2642,7 +2644,7 @@ fn a_protected_warning_after_the_handshake_is_reported_and_traffic_goes_on() {
             .unwrap();
         run.pair
             .server
-            .handle(Message::Protected(ProtectedRecord {
+            .feed(Message::Protected(ProtectedRecord {
                 typ: ContentType::ALERT,
                 fragment,
             }))
@@ -2674,8 +2676,8 @@ fn after_a_fatal_alert_every_input_gets_the_same_error_and_nothing_is_sent() {
             assert!(!conn.is_handshake_complete(), "{suite:?} {role:?}");
             for _ in 0..3 {
                 // Even the message it was waiting for is refused now.
-                assert_eq!(conn.handle(Message::ChangeCipherSpec), Err(err.clone()));
-                assert_eq!(conn.handle(a_client_hello()), Err(err.clone()));
+                assert_eq!(conn.feed(Message::ChangeCipherSpec), Err(err.clone()));
+                assert_eq!(conn.feed(a_client_hello()), Err(err.clone()));
             }
             assert!(conn.poll_transmit().is_none(), "{suite:?} {role:?}");
             assert!(conn.poll_event().is_none(), "{suite:?} {role:?}");

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::Feed;
+
 use common::pair::{Pair, client_config, server_config, steps};
 use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, Role, Step};
@@ -267,7 +269,7 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
         )
         .unwrap();
     pair.client
-        .handle(Message::Protected(ProtectedRecord {
+        .feed(Message::Protected(ProtectedRecord {
             typ: ContentType::HANDSHAKE,
             fragment,
         }))
@@ -275,7 +277,7 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
     // The client answers with a protected warning the server can read.
     let reply = pair.client.poll_transmit().expect("the client answers");
     let before = pair.server_events.len();
-    pair.server.handle(reply).expect("a warning is not fatal");
+    pair.server.feed(reply).expect("a warning is not fatal");
     while let Some(e) = pair.server.poll_event() {
         pair.server_events.push(e);
     }

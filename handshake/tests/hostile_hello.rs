@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::Feed;
+
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey};
@@ -109,7 +111,7 @@ fn serve_bytes(
     loop {
         match deframer.pop() {
             Ok(Some(m)) => {
-                if let Err(e) = server.handle(m) {
+                if let Err(e) = server.feed(m) {
                     error = Some(e);
                     break;
                 }
@@ -233,7 +235,7 @@ fn flush(
     }
     deframer.push(&bytes);
     while let Some(m) = deframer.pop()? {
-        to.handle(m)?;
+        to.feed(m)?;
     }
     Ok(!bytes.is_empty())
 }

@@ -36,10 +36,13 @@
 //! transcript missing a message or hashed with the wrong hash, a lossy
 //! decoder, a tampered record, a server without the suite.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
+use common::Feed;
 use handshake::framing::Deframer;
 use handshake::keys::{SessionSecrets, hex};
 use handshake::msgs::codec::Codec;
@@ -660,7 +663,7 @@ fn engine_server_accepts_openssls_client_flight() {
         let s = session(&rec);
         let mut server = engine_server(kat, None);
         server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap_or_else(|e| {
                 panic!(
                     "{}: the engine refuses OpenSSL's ClientHello: {e}",
@@ -722,7 +725,7 @@ fn engine_server_accepts_openssls_client_flight() {
         // The recorded ClientKeyExchange: the engine's server decrypts the
         // pre-master OpenSSL's client logged.
         server
-            .handle(Message::Handshake(s.messages[4].clone()))
+            .feed(Message::Handshake(s.messages[4].clone()))
             .unwrap_or_else(|e| panic!("{}: ClientKeyExchange refused: {e}", kat.name));
         let secrets = server
             .secrets()
@@ -736,9 +739,9 @@ fn engine_server_accepts_openssls_client_flight() {
         );
         // The rest of OpenSSL's flight belongs to OpenSSL's ServerHello
         // (another server random): its Finished does not open here.
-        server.handle(Message::ChangeCipherSpec).unwrap();
+        server.feed(Message::ChangeCipherSpec).unwrap();
         let err = server
-            .handle(Message::Protected(s.from_client[0].clone()))
+            .feed(Message::Protected(s.from_client[0].clone()))
             .unwrap_err();
         assert_eq!(
             err.alert(),
@@ -792,10 +795,10 @@ fn flipped_pre_master_ciphertext_is_caught() {
         // says nothing at ClientKeyExchange (no padding oracle).
         let mut server = engine_server(kat, None);
         server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap();
         server
-            .handle(Message::Handshake(s.messages[4].clone()))
+            .feed(Message::Handshake(s.messages[4].clone()))
             .unwrap();
         let got = server.secrets().unwrap().pre_master_secret();
         assert_ne!(hex(got), hex(&rec.keylog.pre_master), "{}", kat.name);
@@ -931,7 +934,7 @@ fn engine_server_without_the_suite_refuses() {
             .collect();
         let mut server = engine_server(kat, Some(others));
         let err = server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap_err();
         assert_eq!(
             err.alert(),

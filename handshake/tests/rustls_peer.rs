@@ -23,6 +23,8 @@
 
 mod common;
 
+use common::Feed;
+
 use std::io::{ErrorKind, Read, Write};
 use std::sync::{Arc, Mutex};
 
@@ -288,7 +290,7 @@ impl Session {
         loop {
             match self.deframer.pop() {
                 Ok(Some(m)) => {
-                    if let Err(e) = self.engine.handle(m) {
+                    if let Err(e) = self.engine.feed(m) {
                         self.engine_error = Some(e);
                         return;
                     }

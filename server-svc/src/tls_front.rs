@@ -401,7 +401,7 @@ impl TlsSession {
             match self.deframer.pop() {
                 Ok(Some(msg)) => {
                     // A failure comes back as a Failed event too.
-                    let _ = self.conn.handle(msg);
+                    self.conn.handle(msg);
                 }
                 Ok(None) => break,
                 Err(e) => self.conn.abort(e),

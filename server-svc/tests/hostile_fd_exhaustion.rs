@@ -66,7 +66,7 @@ async fn tls_handshake(addr: SocketAddr) -> Result<(), String> {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
 }

@@ -523,7 +523,7 @@ async fn an_idle_connection_after_the_handshake_is_closed() {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().expect("the server's records deframe") {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
     assert!(client.is_handshake_complete());
@@ -584,7 +584,8 @@ async fn shutdown_stops_accepting_and_lets_connections_in_flight_finish() {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().expect("deframe") {
-            client.handle(m).expect("the client accepts it");
+            client.handle(m);
+            assert_eq!(client.failure(), None, "the client accepts it");
         }
         if client.is_handshake_complete() && !requested {
             requested = true;

@@ -159,7 +159,7 @@ impl HandshakeService for EchoServer {
             while let Ok(Some(req)) = inbound.message().await {
                 match from_request(req) {
                     Ok(m) => {
-                        let _ = conn.handle(m);
+                        conn.handle(m);
                     }
                     Err(e) => conn.abort(e),
                 }
@@ -266,7 +266,7 @@ pub async fn start_engine_server_with(
             deframer.push(&buf[..n]);
             let mut end = false;
             while let Ok(Some(m)) = deframer.pop() {
-                let _ = conn.handle(m);
+                conn.handle(m);
                 while let Some(e) = conn.poll_event() {
                     match e {
                         Event::ApplicationData(data) => {

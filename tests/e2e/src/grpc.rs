@@ -387,9 +387,9 @@ impl RawSession {
     /// Feeds one server message to the engine and flushes its answers.
     pub async fn feed(&mut self, m: pb::ConnectResponse) -> Result<(), handshake::Error> {
         let msg = proto::convert::from_response(m)?;
-        let r = self.engine.handle(msg);
+        self.engine.handle(msg);
         self.flush().await;
-        r
+        self.engine.failure().map_or(Ok(()), |e| Err(e.clone()))
     }
 
     /// Receives one message and feeds it to the engine.
