@@ -60,8 +60,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clap::Args;
+use handshake::SystemRng;
 use handshake::msgs::enums::HandshakeType;
-use handshake::rand::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, StepDetail};
 use hdrhistogram::Histogram;
 use proto::keylog::KeyLog;

@@ -34,12 +34,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::keys::hex;
+use handshake::MAX_PLAINTEXT;
+use handshake::hex;
 use handshake::msgs::enums::ContentType;
-use handshake::quote;
-use handshake::rand::{Rng, SystemRng};
-use handshake::record::MAX_PLAINTEXT;
 use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
+use handshake::{Rng, SystemRng};
+use handshake::{quote, server_name_text};
 use proto::keylog::KeyLog;
 use proto::pb;
 use proto::status::{STEP_KEY, alert_of};
@@ -779,15 +779,6 @@ pub fn new_session_id() -> String {
     // still a valid (if unhelpful) one.
     let _ = SystemRng.fill(&mut id);
     hex(&id)
-}
-
-/// The name as text: a DNS name or an IP address.
-pub fn server_name_text(name: &ServerName<'_>) -> String {
-    match name {
-        ServerName::DnsName(d) => d.as_ref().to_owned(),
-        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        other => format!("{other:?}"),
-    }
 }
 
 /// Whole microseconds, saturating.

@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use handshake::framing::{Deframer, encode_records};
+use handshake::{Deframer, encode_records};
 use handshake::{Error, Message};
 use proto::convert::{from_response, to_request};
 use proto::pb;

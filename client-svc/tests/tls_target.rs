@@ -20,7 +20,7 @@ use client_svc::report::ReportBuilder;
 use client_svc::service::Settings;
 use client_svc::session::{self, Outcome, SessionError, SessionSpec, Target};
 use common::{STEP_NAMES, temp_dir};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{
     AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Message,
     ServerCertVerifier, ServerConfig, Step,
@@ -700,7 +700,7 @@ fn frame(conn: &mut Connection, peer: Peer) -> Vec<u8> {
         if !handshake.is_empty() {
             record(22, &std::mem::take(&mut handshake), &mut out);
         }
-        handshake::framing::encode_records(&m, &mut out).unwrap();
+        handshake::encode_records(&m, &mut out).unwrap();
     }
     if !handshake.is_empty() {
         record(22, &handshake, &mut out);

@@ -13,10 +13,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use handshake::framing::encode_records;
+use handshake::encode_records;
 use handshake::msgs::enums::ContentType;
 use handshake::msgs::handshake::HandshakePayload;
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{Connection, Message, Role};
 use handshake_fuzz::codec::{encoding, fragment};
 use handshake_fuzz::lab::{Lab, Setup};

@@ -13,8 +13,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use handshake::rand::SeededRng;
-use handshake::suites::ALL_SUITES;
+use handshake::SeededRng;
+use handshake::ALL_SUITES;
 use handshake::{CertifiedKey, ClientConfig, Connection, Role, ServerCertVerifier, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 

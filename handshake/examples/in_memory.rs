@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use handshake::rand::SystemRng;
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
+use handshake::SystemRng;
 use handshake::{
     CertifiedKey, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, StepDetail,
 };
@@ -139,7 +139,7 @@ fn summary(detail: &StepDetail) -> String {
         }
         StepDetail::ChangeCipherSpec => String::new(),
         StepDetail::EncryptedHandshakeMessage { verify_data, .. } => {
-            format!("verify_data {}", handshake::keys::hex(verify_data))
+            format!("verify_data {}", handshake::hex(verify_data))
         }
         StepDetail::Finish { cipher_suite, .. } => format!("{cipher_suite:?}"),
     }

@@ -573,10 +573,26 @@ fn on_server_hello_done(
     Ok(hs)
 }
 
-fn server_name_text(name: &ServerName<'_>) -> String {
+/// The server name as text: a DNS name or an IP address (for reports and
+/// log lines).
+pub fn server_name_text(name: &ServerName<'_>) -> String {
     match name {
-        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
         ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        _ => "(unknown)".into(),
+        // `ServerName` is non_exhaustive; a later kind is shown as it is.
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_name_text_is_the_dns_name_or_the_address() {
+        let text = |s: &str| server_name_text(&ServerName::try_from(s).unwrap());
+        assert_eq!(text("example.com"), "example.com");
+        assert_eq!(text("192.0.2.1"), "192.0.2.1");
+        assert_eq!(text("2001:db8::1"), "2001:db8::1");
     }
 }

@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use common::pair::{Pair, certified, client_config, server_config, step_events, steps};
 use common::pki::{after_expiry, before_validity, pki, valid_now};
-use handshake::kx::rsa_encrypt_pre_master;
+use handshake::ALL_SUITES;
+use handshake::MAX_CIPHERTEXT;
+use handshake::internal::kx::rsa_encrypt_pre_master;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::enums::{
     AlertLevel, ContentType, ExtensionType, HandshakeType, ProtocolVersion,
@@ -35,13 +37,11 @@ use handshake::msgs::handshake::{
     ClientHello, ClientKeyExchange, EcdheParams, Finished, HandshakeMessage, HandshakePayload,
     ServerHello, ServerKeyExchange,
 };
-use handshake::rand::{Rng, SeededRng};
-use handshake::record::MAX_CIPHERTEXT;
-use handshake::suites::ALL_SUITES;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error, Event, Message, NamedGroup,
     Origin, ProtectedRecord, Role, ServerConfig, SignatureScheme, Step, StepDetail,
 };
+use handshake::{Rng, SeededRng};
 
 use AlertDescription as A;
 

@@ -8,6 +8,7 @@ mod common;
 use std::fmt::Debug;
 
 use common::pair::{Pair, client_config, server_config};
+use handshake::ALL_SUITES;
 use handshake::msgs::codec::{Codec, Reader};
 use handshake::msgs::enums::{
     AlertDescription, AlertLevel, CipherSuite, ContentType, EcPointFormat, ExtensionType,
@@ -20,7 +21,6 @@ use handshake::msgs::handshake::{
     ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
-use handshake::suites::ALL_SUITES;
 use handshake::{Origin, Role};
 use rustls_pki_types::CertificateDer;
 

@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use common::pair::{Pair, client_config, server_config};
 use common::pki::valid_now;
+use handshake::SeededRng;
 use handshake::msgs::codec::{Codec, Reader};
 use handshake::msgs::enums::{
     AlertDescription, AlertLevel, CipherSuite, ContentType, EcPointFormat, ExtensionType,
@@ -36,8 +37,7 @@ use handshake::msgs::handshake::{
     HandshakePayload, ServerHello, ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
-use handshake::rand::SeededRng;
-use handshake::suites::{ALL_SUITES, KeyExchange};
+use handshake::{ALL_SUITES, KeyExchange};
 use handshake::{ClientConfig, Connection, Error, Event, Origin, Role, ServerConfig};
 use proptest::collection::vec;
 use proptest::option;

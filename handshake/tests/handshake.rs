@@ -6,7 +6,7 @@ mod common;
 use common::Feed;
 
 use common::pair::{Pair, client_config, server_config, steps};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{CipherSuite, Role, Step};
 
 fn run(suite: CipherSuite, ems_client: bool, ems_server: bool) -> Pair {
@@ -159,8 +159,8 @@ fn key_log_lines_agree_and_secrets_stay_out_of_debug_output() {
     let line = pair.client.key_log_line().unwrap();
     assert_eq!(Some(&line), pair.server.key_log_line().as_ref());
     let secrets = pair.client.secrets().unwrap();
-    let master = handshake::keys::hex(secrets.master_secret());
-    let client_random = handshake::keys::hex(secrets.client_random());
+    let master = handshake::hex(secrets.master_secret());
+    let client_random = handshake::hex(secrets.client_random());
     assert_eq!(line, format!("CLIENT_RANDOM {client_random} {master}"));
     let everything = format!(
         "{:?} {:?} {:?} {:?} {:?}",
@@ -172,7 +172,7 @@ fn key_log_lines_agree_and_secrets_stay_out_of_debug_output() {
         secrets.client_write_key(),
         secrets.server_write_key(),
     ] {
-        let hex = handshake::keys::hex(secret);
+        let hex = handshake::hex(secret);
         assert!(
             !everything.contains(&hex),
             "a secret leaked into Debug output"
@@ -342,13 +342,13 @@ fn a_given_clock_stamps_every_step_apart() {
             Arc::new(client_config()),
             rustls_pki_types::ServerName::try_from("localhost").unwrap(),
             common::pki::valid_now(),
-            Box::new(handshake::rand::SeededRng::new(1)),
+            Box::new(handshake::SeededRng::new(1)),
         )
         .unwrap()
         .with_clock(clock),
         server: handshake::Connection::server(
             Arc::new(server_config()),
-            Box::new(handshake::rand::SeededRng::new(2)),
+            Box::new(handshake::SeededRng::new(2)),
         )
         .unwrap(),
         client_events: Vec::new(),

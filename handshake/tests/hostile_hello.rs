@@ -16,17 +16,17 @@ use std::sync::Arc;
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey};
 use common::pair::{Pair, certified, client_config, failure, server_config, step_events};
 use common::pki::{Leaf, pki};
-use handshake::framing::{Deframer, encode_records};
+use handshake::SeededRng;
 use handshake::msgs::enums::{ExtensionType, HandshakeType};
 use handshake::msgs::handshake::{
     EcdheParams, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, ServerKeyExchange,
 };
 use handshake::quote::MAX_REASON;
-use handshake::rand::SeededRng;
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Error, Event, Message, ServerConfig,
     SignatureScheme, Step, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 
 // ---------------------------------------------------------------------------
 // Raw ClientHellos

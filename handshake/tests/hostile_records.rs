@@ -11,9 +11,9 @@ use common::Feed;
 
 use common::pair::{client_config, server_config};
 use common::pki::valid_now;
+use handshake::SeededRng;
+use handshake::internal::record::RecordEncrypter;
 use handshake::msgs::enums::{AlertLevel, ContentType, HandshakeType};
-use handshake::rand::SeededRng;
-use handshake::record::RecordEncrypter;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Error, Event, Message, ProtectedRecord, Role,
     Step, StepDetail,
@@ -558,7 +558,7 @@ fn relabelled(bytes: &[u8], typ: HandshakeType) -> Message {
     let mut record = vec![22, 3, 3];
     record.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
     record.extend_from_slice(&body);
-    let mut d = handshake::framing::Deframer::new();
+    let mut d = handshake::Deframer::new();
     d.push(&record);
     d.pop().expect("well framed").expect("whole")
 }

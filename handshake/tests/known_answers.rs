@@ -43,20 +43,20 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use common::Feed;
-use handshake::framing::Deframer;
-use handshake::keys::{SessionSecrets, hex};
+use handshake::Deframer;
+use handshake::SeededRng;
+use handshake::ServerKey;
+use handshake::internal::record::RecordDecrypter;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::enums::{AlertLevel, ContentType, ProtocolVersion};
 use handshake::msgs::extensions::{ClientExtension, ServerExtension};
 use handshake::msgs::handshake::{ClientHello, HandshakeMessage, HandshakePayload, ServerHello};
-use handshake::rand::SeededRng;
-use handshake::record::RecordDecrypter;
-use handshake::sign::ServerKey;
-use handshake::suites::{HashAlgorithm, SuiteParams, lookup};
 use handshake::{
     Alert, AlertDescription, CertifiedKey, CipherSuite, Connection, Event, Message,
     ProtectedRecord, Role, ServerConfig, Step, StepDetail,
 };
+use handshake::{HashAlgorithm, SuiteParams, lookup};
+use handshake::{SessionSecrets, hex};
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
@@ -927,7 +927,7 @@ fn lossy_decoding_or_tampered_records_are_caught() {
 fn engine_server_without_the_suite_refuses() {
     for kat in KATS {
         let s = session(&kat.load());
-        let others: Vec<CipherSuite> = handshake::suites::ALL_SUITES
+        let others: Vec<CipherSuite> = handshake::ALL_SUITES
             .iter()
             .map(|p| p.suite)
             .filter(|c| *c != kat.suite)

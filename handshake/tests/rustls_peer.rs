@@ -30,12 +30,12 @@ use std::sync::{Arc, Mutex};
 
 use common::pair::{client_config, server_config};
 use common::pki::{Leaf, pki, valid_now};
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SeededRng;
-use handshake::suites::{ALL_SUITES, KeyExchange};
+use handshake::SeededRng;
+use handshake::{ALL_SUITES, KeyExchange};
 use handshake::{
     AlertDescription, CipherSuite, Connection, Error, Event, Origin, Step, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::time_provider::TimeProvider;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use handshake::rand::SeededRng;
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
+use handshake::SeededRng;
 use handshake::{
     AlertDescription, CertifiedKey, ClientConfig, Connection, Message, Role, ServerCertVerifier,
     ServerConfig,

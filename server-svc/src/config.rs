@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use handshake::suites::{KeyType, lookup};
 use handshake::{CertifiedKey, Faults, ServerConfig};
+use handshake::{KeyType, lookup};
 use proto::limits::Limits;
 
 use crate::certs::load_certified_key;

@@ -9,9 +9,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::keys::hex;
-use handshake::rand::{Rng, SystemRng};
+use handshake::hex;
 use handshake::{Connection, ServerConfig, Step};
+use handshake::{Rng, SystemRng};
 use proto::keylog::KeyLog;
 use proto::limits::Limits;
 use proto::pb::handshake_service_server::{

@@ -49,14 +49,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
+use handshake::MAX_CIPHERTEXT;
+use handshake::SystemRng;
 use handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN;
-use handshake::rand::SystemRng;
-use handshake::record::MAX_CIPHERTEXT;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
     ServerConfig, Step, StepDetail,
 };
+use handshake::{Deframer, RECORD_HEADER_LEN, encode_records};
 use proto::accept::Acceptor;
 use proto::keylog::KeyLog;
 use proto::limits::SessionGuard;

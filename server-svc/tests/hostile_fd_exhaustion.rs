@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::process::ServerProcess;
 use common::{PATIENCE, client_config, new_client, run_session_at};
 use handshake::CipherSuite;
-use handshake::framing::{Deframer, encode_records};
+use handshake::{Deframer, encode_records};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};

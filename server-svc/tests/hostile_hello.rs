@@ -18,10 +18,10 @@ use std::process::Stdio;
 use common::front::raw_client_hello;
 use common::process::ServerProcess;
 use common::{PATIENCE, client_config, lab, new_client, plain_alerts};
-use handshake::framing::{Deframer, encode_records};
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Event, SignatureScheme, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::pb::connect_request::Message as Req;
 use proto::pb::handshake_service_client::HandshakeServiceClient;

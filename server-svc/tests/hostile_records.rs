@@ -17,9 +17,9 @@ use common::{
     PATIENCE, Stream, TestServer, client_config, get_over_tcp, new_client, plain_alerts,
     server_config,
 };
-use handshake::framing::{Deframer, encode_records};
-use handshake::record::{RecordDecrypter, RecordEncrypter};
+use handshake::internal::record::{RecordDecrypter, RecordEncrypter};
 use handshake::{AlertDescription, CipherSuite, Connection, Event, Message, ProtectedRecord, Role};
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::pb::{self, connect_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

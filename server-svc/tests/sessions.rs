@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{TempDir, TestServer, client_config, run_session, server_config};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{CipherSuite, Event, Step, StepDetail};
 use proto::pb::connect_response::Message as Resp;
 use server_svc::service::SESSION_ID_KEY;

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use common::front::{Front, raw_client_hello, read_all, send_raw};
 use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client};
-use handshake::framing::{Deframer, encode_records};
 use handshake::{AlertDescription, CipherSuite, Event};
+use handshake::{Deframer, encode_records};
 use proto::keylog::KeyLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use handshake::framing::Deframer;
-use handshake::rand::SystemRng;
+use handshake::Deframer;
+use handshake::SystemRng;
 use handshake::{
     CertifiedKey, CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig,
 };

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use handshake::rand::SeededRng;
+use handshake::SeededRng;
 use handshake::{
     CertifiedKey, ClientConfig, Connection, Error, Event, Message, Role, ServerCertVerifier,
     ServerConfig, Step, StepEvent,

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{
     CipherSuite, ClientConfig, Connection, Event, Message, ServerCertVerifier, ServerConfig, Step,
 };
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::keylog::KeyLog;
 use proto::limits::Limits;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, ServerCertVerifier};
 use prost::Message as _;
 use proto::pb;
