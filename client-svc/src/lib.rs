@@ -30,6 +30,8 @@
 //! The same `session::run` serves the gRPC service and the CLI, so what a
 //! student sees in a terminal is what a program gets over gRPC.
 
+#![forbid(unsafe_code)]
+
 pub mod allow;
 pub mod balance;
 pub mod bench;

@@ -11,6 +11,8 @@
 //! (or refusing sessions at its limit); 4 the service could not start or
 //! failed.
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -38,6 +38,8 @@
 //! Cryptography is aws-lc-rs; X.509 is rustls / rustls-webpki (and
 //! x509-parser to show certificates). Nothing here implements a primitive.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod config;
 mod conn;

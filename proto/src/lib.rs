@@ -14,6 +14,8 @@
 //! keylog.rs   NSS key log files (lab option of both services)
 //! ```
 
+#![forbid(unsafe_code)]
+
 /// Generated messages, clients and servers of package `handshake.v1`.
 pub mod pb {
     tonic::include_proto!("handshake.v1");

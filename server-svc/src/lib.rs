@@ -38,6 +38,8 @@
 //! error.rs    the process's own error type
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod certs;
 pub mod cli;
 pub mod config;
