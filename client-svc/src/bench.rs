@@ -357,7 +357,6 @@ async fn load_run(settings: &Settings, load: &LoadArgs, stop: Stop) -> Result<()
         config: settings.config.clone(),
         server_name: settings.server_name.clone(),
         message: load.message.clone().into_bytes(),
-        corrupt_application_record: false,
         capture_secrets: false,
         key_log: settings.key_log.clone(),
         timeout: settings.timeout,

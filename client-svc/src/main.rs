@@ -430,12 +430,12 @@ async fn handshake(args: HandshakeArgs) -> Result<u8, Fatal> {
     }
     config.extended_master_secret = !args.lab_disable_ems;
     config.faults.corrupt_finished = args.lab_corrupt_finished;
+    config.faults.corrupt_application_record = args.lab_corrupt_record;
     let spec = SessionSpec {
         server: t.server,
         config,
         server_name,
         message: args.message.into_bytes(),
-        corrupt_application_record: args.lab_corrupt_record,
         capture_secrets: t.lab_show_secrets,
         key_log,
         timeout: Duration::from_secs(t.timeout),

@@ -36,8 +36,7 @@ use std::time::Duration;
 
 use handshake::MAX_PLAINTEXT;
 use handshake::hex;
-use handshake::msgs::enums::ContentType;
-use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
+use handshake::{ClientConfig, Connection, Error, Event, Origin, Step};
 use handshake::{Rng, SystemRng};
 use handshake::{quote, server_name_text};
 use proto::keylog::KeyLog;
@@ -100,8 +99,6 @@ pub struct SessionSpec {
     pub server_name: ServerName<'static>,
     /// Sent encrypted after the handshake; empty means [`DEFAULT_MESSAGE`].
     pub message: Vec<u8>,
-    /// Lab: flip a byte of the application record after sealing it.
-    pub corrupt_application_record: bool,
     /// Lab: copy the session's secrets into the outcome.
     pub capture_secrets: bool,
     /// Lab: append the session's key log line here once keys exist.
@@ -576,7 +573,6 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             return;
         };
         while let Some(msg) = conn.poll_transmit() {
-            let msg = tamper(msg, self.spec.corrupt_application_record);
             if let Err(e) = self.transport.send(msg) {
                 conn.abort(e);
             }
@@ -703,22 +699,6 @@ fn echo_mismatch(reply: &[u8], expected: &[u8]) -> Option<String> {
         expected.len(),
         quote::bytes(&reply[at..reply.len().min(at + 32)])
     ))
-}
-
-/// Lab fault: flips the last byte (part of the AEAD tag) of an application
-/// data record after sealing, so server-svc's decryption fails.
-fn tamper(msg: Message, corrupt_application_record: bool) -> Message {
-    match msg {
-        Message::Protected(mut rec)
-            if corrupt_application_record && rec.typ == ContentType::APPLICATION_DATA =>
-        {
-            if let Some(last) = rec.fragment.last_mut() {
-                *last ^= 0x01;
-            }
-            Message::Protected(rec)
-        }
-        other => other,
-    }
 }
 
 /// The reason in a status from [`proto::status::to_status`]

@@ -294,7 +294,6 @@ fn spec(server: &str, suites: &[CipherSuite], key_log: Option<Arc<KeyLog>>) -> S
         config,
         server_name: ServerName::try_from("localhost").unwrap(),
         message: GET.as_bytes().to_vec(),
-        corrupt_application_record: false,
         capture_secrets: true,
         key_log,
         timeout: SESSION_TIMEOUT,
@@ -516,7 +515,7 @@ async fn lab_faults_are_refused_by_s_server() {
     let mut corrupt_finished = spec(&server.url(), &[suite], None);
     corrupt_finished.config.faults.corrupt_finished = true;
     let mut corrupt_record = spec(&server.url(), &[suite], None);
-    corrupt_record.corrupt_application_record = true;
+    corrupt_record.config.faults.corrupt_application_record = true;
     for (spec, step, alert) in [
         (
             corrupt_finished,

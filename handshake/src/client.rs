@@ -45,7 +45,7 @@ impl Connection {
         now: UnixTime,
         rng: Box<dyn Rng>,
     ) -> Result<Self, Error> {
-        Self::new(Role::Client, rng, |core| {
+        Self::new(Role::Client, rng, config.faults, |core| {
             let state = send_client_hello(core, config, server_name, now)?;
             Ok(State::Client(Box::new(ClientState::ExpectServerHello(
                 state,
@@ -568,8 +568,7 @@ fn on_server_hello_done(
         &hs.transcript,
         extended_master_secret,
     )?;
-    let faults = hs.config.faults;
-    core.send_change_cipher_spec_and_finished(&mut hs.transcript, faults)?;
+    core.send_change_cipher_spec_and_finished(&mut hs.transcript)?;
     Ok(hs)
 }
 

@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use crate::Role;
 use crate::client::ClientState;
-use crate::config::Faults;
 use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
+use crate::faults::LabFaults;
 use crate::keys::{SessionSecrets, VERIFY_DATA_LEN, ct_eq};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
@@ -74,6 +74,8 @@ pub(crate) enum State {
 pub(crate) struct Core {
     pub(crate) role: Role,
     pub(crate) rng: Box<dyn Rng>,
+    /// This side's lab faults (off unless its config turns one on).
+    faults: LabFaults,
     outgoing: VecDeque<Message>,
     events: VecDeque<Event>,
     /// The step being worked on, named in a `Failed` event if it fails.
@@ -105,10 +107,11 @@ pub(crate) struct Core {
 pub type Clock = Box<dyn Fn() -> Duration + Send>;
 
 impl Core {
-    fn new(role: Role, rng: Box<dyn Rng>) -> Self {
+    fn new(role: Role, rng: Box<dyn Rng>, faults: LabFaults) -> Self {
         Self {
             role,
             rng,
+            faults,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             step: Step::ClientHello,
@@ -156,7 +159,10 @@ impl Core {
             .encrypter
             .as_mut()
             .ok_or_else(|| Error::internal("no write keys before ChangeCipherSpec"))?;
-        let fragment = enc.encrypt(typ, plaintext)?;
+        let mut fragment = enc.encrypt(typ, plaintext)?;
+        if typ == ContentType::APPLICATION_DATA {
+            self.faults.on_application_record(&mut fragment);
+        }
         self.send(Message::Protected(ProtectedRecord {
             typ,
             fragment: fragment.clone(),
@@ -275,7 +281,6 @@ impl Core {
     pub(crate) fn send_change_cipher_spec_and_finished(
         &mut self,
         transcript: &mut Transcript,
-        faults: Faults,
     ) -> Result<(), Error> {
         let (ccs, finished) = match self.role {
             Role::Client => (
@@ -302,9 +307,7 @@ impl Core {
             .as_ref()
             .ok_or_else(|| Error::internal("no secrets at Finished"))?;
         let mut verify_data = secrets.verify_data(self.role, &transcript.hash()?)?;
-        if faults.corrupt_finished {
-            verify_data[0] ^= 0x01;
-        }
+        self.faults.on_verify_data(&mut verify_data);
         let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
             verify_data: verify_data.to_vec(),
         }));
@@ -446,9 +449,10 @@ impl Connection {
     pub(crate) fn new(
         role: Role,
         rng: Box<dyn Rng>,
+        faults: LabFaults,
         state: impl FnOnce(&mut Core) -> Result<State, Error>,
     ) -> Result<Self, Error> {
-        let mut core = Core::new(role, rng);
+        let mut core = Core::new(role, rng, faults);
         let state = state(&mut core)?;
         Ok(Self { core, state })
     }

@@ -45,6 +45,7 @@ mod config;
 mod conn;
 mod error;
 pub mod events;
+mod faults;
 mod framing;
 mod keys;
 mod kx;
@@ -61,12 +62,13 @@ mod verify;
 // Sessions: the connection, its settings, what it reports, how it fails.
 pub use client::{MAX_CIPHER_SUITES, MAX_HELLO_LIST, server_name_text};
 pub use config::{
-    CertifiedKey, ClientConfig, DEFAULT_GROUPS, DEFAULT_SIGNATURE_SCHEMES, Faults, ServerConfig,
+    CertifiedKey, ClientConfig, DEFAULT_GROUPS, DEFAULT_SIGNATURE_SCHEMES, ServerConfig,
     SuitePreference,
 };
 pub use conn::{Clock, Connection, MAX_WARNING_ALERTS};
 pub use error::{Error, Origin};
 pub use events::{Direction, Event, Step, StepDetail, StepEvent};
+pub use faults::LabFaults;
 pub use rand::{Rng, SeededRng, SystemRng};
 pub use sign::ServerKey;
 pub use verify::{CertificateInfo, KeyUsageInfo, ServerCertVerifier, rfc3339};

@@ -301,7 +301,6 @@ pub fn ping_spec(server: &str, suites: &[CipherSuite]) -> SessionSpec {
         config,
         server_name: ServerName::try_from("localhost").unwrap(),
         message: b"ping".to_vec(),
-        corrupt_application_record: false,
         capture_secrets: false,
         key_log: None,
         timeout: Duration::from_secs(20),
