@@ -18,7 +18,7 @@
 //!   ClientKeyExchange;
 //! - `SessionSecrets::new` gives the logged master secret, with RFC 7627's
 //!   extended master secret exactly when both hellos carry the extension
-//!   (session_hash hashed here, with aws-lc-rs, over the recorded
+//!   (session_hash taken with the public `Transcript` over the recorded
 //!   ClientHello .. ClientKeyExchange), and `key_log_line` is OpenSSL's line;
 //! - the record keys open OpenSSL's protected records in both directions,
 //!   the Finished verify_data are `SessionSecrets::verify_data` over the
@@ -41,12 +41,10 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use common::Feed;
 use handshake::Deframer;
 use handshake::SeededRng;
 use handshake::ServerKey;
-use handshake::internal::record::RecordDecrypter;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::enums::{AlertLevel, ContentType, ProtocolVersion};
 use handshake::msgs::extensions::{ClientExtension, ServerExtension};
@@ -56,7 +54,7 @@ use handshake::{
     ProtectedRecord, Role, ServerConfig, Step, StepDetail,
 };
 use handshake::{HashAlgorithm, SuiteParams, lookup};
-use handshake::{SessionSecrets, hex};
+use handshake::{SessionSecrets, Transcript, hex};
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
@@ -356,16 +354,19 @@ fn session(rec: &Recording) -> Session {
 // ---------------------------------------------------------------------------
 // What the engine computes
 
+/// Hash(handshake_messages) over the recorded messages, with the engine's
+/// public [`Transcript`] (each message decoded, then hashed as it
+/// re-encodes: the recorded bytes, as
+/// `handshake_messages_decode_and_re_encode_to_the_recorded_bytes` shows).
 fn hash(alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
-    let alg = match alg {
-        HashAlgorithm::Sha256 => &digest::SHA256,
-        HashAlgorithm::Sha384 => &digest::SHA384,
-    };
-    let mut ctx = digest::Context::new(alg);
-    for p in parts {
-        ctx.update(p);
+    let mut transcript = Transcript::default();
+    transcript.start(alg);
+    // An empty part (a Finished left out on purpose) adds nothing.
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        let m = HandshakeMessage::read_bytes(p).expect("one recorded handshake message");
+        transcript.add(&m).expect("it re-encodes");
     }
-    ctx.finish().as_ref().to_vec()
+    transcript.hash().expect("the hash is started")
 }
 
 fn client_offers_ems(ch: &ClientHello) -> bool {
@@ -419,10 +420,14 @@ struct Opened {
     server_rest: Vec<(ContentType, Vec<u8>)>,
 }
 
+/// Opens `records` as `reader` would, with the record layer the session's
+/// keys give it.
 fn open_all(
-    dec: &mut RecordDecrypter,
+    secrets: &SessionSecrets,
+    reader: Role,
     records: &[ProtectedRecord],
 ) -> Result<Vec<(ContentType, Vec<u8>)>, handshake::Error> {
+    let (_, mut dec) = secrets.record_layer(reader)?;
     records
         .iter()
         .map(|r| Ok((r.typ, dec.decrypt(r.typ, &r.fragment)?)))
@@ -451,10 +456,8 @@ fn verify_data_of((typ, plain): &(ContentType, Vec<u8>)) -> Vec<u8> {
 /// Opens both sides' records with the engine's record layer: the server's
 /// decrypter opens what the client wrote, the client's what the server wrote.
 fn open_records(secrets: &SessionSecrets, s: &Session) -> Result<Opened, handshake::Error> {
-    let (_, mut from_client) = secrets.record_layer(Role::Server)?;
-    let (_, mut from_server) = secrets.record_layer(Role::Client)?;
-    let mut client = open_all(&mut from_client, &s.from_client)?;
-    let mut server = open_all(&mut from_server, &s.from_server)?;
+    let mut client = open_all(secrets, Role::Server, &s.from_client)?;
+    let mut server = open_all(secrets, Role::Client, &s.from_server)?;
     let client_finished = client.remove(0);
     let server_finished = server.remove(0);
     Ok(Opened {
