@@ -8,7 +8,7 @@
 //! Every session is seeded ([`SeededRng`]) and checks certificates at a
 //! fixed [`now`], so an input means the same thing on every run (except
 //! what aws-lc draws itself: ECDSA nonces, RSA padding; see
-//! `handshake::rand`).
+//! `handshake::Rng`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -27,7 +27,7 @@
 //! # One session
 //!
 //! Both sides fresh, in memory, over real TLS records (the engine's
-//! messages through `handshake::framing`, rustls' through `write_tls` /
+//! messages through `handshake::Deframer` and `encode_records`, rustls' through `write_tls` /
 //! `read_tls`): ClientHello to both Finished verified, then one
 //! application-data record each way (a short request, a short reply). The
 //! settings are the same for every pair: one suite; groups x25519 and

@@ -2,11 +2,20 @@
 //!
 //! The caller feeds whole messages in with [`Connection::handle`] and takes
 //! messages to send out with [`Connection::poll_transmit`] and events with
-//! [`Connection::poll_event`]. The engine does no I/O, reads no clock (the
-//! client is given `now` for certificate checks) and draws randomness only
-//! from the [`rand::Rng`] it is given, so the same engine runs over gRPC,
+//! [`Connection::poll_event`]; a failure comes out there too, once (the
+//! fatal alert and [`Event::Failed`]). The engine does no I/O, reads no
+//! clock (the client is given `now` for certificate checks) and draws
+//! randomness only from the [`Rng`] it is given, so the same engine runs over gRPC,
 //! over TCP, or in memory in a test, and a seeded test is the same on every
 //! run.
+//!
+//! The public API is what this file re-exports, plus the modules [`msgs`]
+//! (wire structures), [`events`] and [`quote`]; every other module is
+//! private. A learner may call the key schedule directly: [`prf`],
+//! [`SessionSecrets`] (master secret, RFC 7627's extended one, key block,
+//! verify_data) and [`Transcript`] (the handshake hash). What the engine's
+//! own tests, benches and fuzz targets need beyond that is in the hidden
+//! `internal` module, which is no API.
 //!
 //! Every step is reported as one of the thirteen [`events::Step`]s of
 //! `docs/DESIGN.md` ("The thirteen steps"). Every failure is a fatal
@@ -20,10 +29,11 @@
 //! client.rs      the client's states (ExpectServerHello .. ExpectFinished)
 //! server.rs      the server's states (ExpectClientHello .. ExpectFinished)
 //! config.rs      ClientConfig, ServerConfig, CertifiedKey
+//! faults.rs      LabFaults: the lab's deliberate mistakes, each applied in one place
 //! events.rs      the thirteen steps and what each reports
 //! error.rs       Error = alert description + reason
-//! suites.rs      the eight suites: key exchange, AEAD, hash
-//! keys.rs        PRF, master secret (and RFC 7627's), key block, Finished, key log
+//! suites.rs      the eight suites: key exchange, AEAD, hash; CipherSuite from a name
+//! keys.rs        PRF, master secret (and RFC 7627's), key block, Finished, key log, hex
 //! record.rs      AEAD record protection (RFC 5288, RFC 7905)
 //! transcript.rs  handshake messages hashed for Finished and EMS
 //! kx.rs          ECDHE key pairs, RSA pre-master encryption

@@ -1,6 +1,6 @@
 //! The engine against rustls 0.23, in memory, over real TLS records: the
-//! engine's messages go through `handshake::framing` (encode_records /
-//! Deframer), rustls' through `write_tls` / `read_tls` /
+//! engine's messages go through `handshake::encode_records` /
+//! `Deframer`, rustls' through `write_tls` / `read_tls` /
 //! `process_new_packets`. rustls is an independent TLS 1.2
 //! implementation, so a completed handshake, application data both ways
 //! and the same master secret on both sides (read from rustls' `KeyLog`)
