@@ -3,15 +3,15 @@
 //! Each case tampers with messages in transit (`Pair::drive_with`), with a
 //! configuration, or with raw bytes, and checks from both ends:
 //!
-//! - the side at fault returns `Err` from `handle` with the exact alert of
-//!   RFC 5246 7.2.2, origin `Local`, and reports one `Event::Failed` with the
-//!   failing step;
+//! - the side at fault fails (`Connection::failure`, read through
+//!   `common::Feed`) with the exact alert of RFC 5246 7.2.2, origin `Local`,
+//!   and reports one `Event::Failed` with the failing step;
 //! - it queued exactly one fatal alert for the peer, as its last message:
 //!   a plaintext `Message::Alert` before its own ChangeCipherSpec, a
 //!   `Message::Protected` of type alert after it;
 //! - the peer reports the same description with origin `Peer` and does not
 //!   answer with an alert of its own;
-//! - from then on both refuse every input with the same error and queue
+//! - from then on both ignore every input, keep the same error and queue
 //!   nothing more.
 //!
 //! Table-driven tests run every case and list all mismatches at the end, so
