@@ -582,16 +582,3 @@ pub fn server_name_text(name: &ServerName<'_>) -> String {
         other => format!("{other:?}"),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_name_text_is_the_dns_name_or_the_address() {
-        let text = |s: &str| server_name_text(&ServerName::try_from(s).unwrap());
-        assert_eq!(text("example.com"), "example.com");
-        assert_eq!(text("192.0.2.1"), "192.0.2.1");
-        assert_eq!(text("2001:db8::1"), "2001:db8::1");
-    }
-}

@@ -85,48 +85,17 @@ impl LabFaults {
 mod tests {
     use super::*;
 
-    const ON: LabFaults = LabFaults {
-        corrupt_finished: true,
-        choose_unoffered_suite: true,
-        corrupt_signature: true,
-        corrupt_application_record: true,
-    };
-
     #[test]
-    fn off_by_default_and_then_nothing_changes() {
-        let off = LabFaults::default();
-        assert!(!off.any());
-        let mut bytes = [7u8; 12];
-        off.on_verify_data(&mut bytes);
-        off.on_signature(&mut bytes);
-        off.on_application_record(&mut bytes);
-        assert_eq!(bytes, [7u8; 12]);
-        let suites = [CipherSuite(1), CipherSuite(2)];
-        assert!(off.choose_suite(&suites, &[], Some).is_none());
-    }
-
-    #[test]
-    fn each_fault_flips_one_bit_where_it_applies() {
-        assert!(ON.any());
-        let mut vd = [0u8; 12];
-        ON.on_verify_data(&mut vd);
-        assert_eq!(vd[0], 1);
-        assert_eq!(vd[1..], [0u8; 11]);
-        let mut sig = [0u8; 4];
-        ON.on_signature(&mut sig);
-        assert_eq!(sig, [0, 0, 0, 1]);
-        let mut rec = [0u8; 3];
-        ON.on_application_record(&mut rec);
-        assert_eq!(rec, [0, 0, 1]);
-        // Nothing to flip in nothing.
-        ON.on_signature(&mut []);
-        for (flag, apply) in [
+    fn each_fault_flips_one_bit_where_it_applies_and_only_when_on() {
+        type Apply = fn(&LabFaults, &mut [u8]);
+        let places: [(LabFaults, Apply, [u8; 2]); 3] = [
             (
                 LabFaults {
                     corrupt_finished: true,
                     ..LabFaults::default()
                 },
-                LabFaults::on_verify_data as fn(&LabFaults, &mut [u8]),
+                LabFaults::on_verify_data,
+                [1, 0],
             ),
             (
                 LabFaults {
@@ -134,6 +103,7 @@ mod tests {
                     ..LabFaults::default()
                 },
                 LabFaults::on_signature,
+                [0, 1],
             ),
             (
                 LabFaults {
@@ -141,23 +111,20 @@ mod tests {
                     ..LabFaults::default()
                 },
                 LabFaults::on_application_record,
+                [0, 1],
             ),
-        ] {
-            // Each flag drives its own place only.
-            let mut changed = 0;
-            for f in [
-                LabFaults::on_verify_data as fn(&LabFaults, &mut [u8]),
-                LabFaults::on_signature,
-                LabFaults::on_application_record,
-            ] {
+        ];
+        for (faults, _, _) in &places {
+            assert!(faults.any() && !LabFaults::default().any());
+            for (other, apply, flipped) in &places {
                 let mut b = [0u8; 2];
-                f(&flag, &mut b);
-                changed += usize::from(b != [0, 0]);
+                apply(faults, &mut b);
+                assert_eq!(
+                    b,
+                    if faults == other { *flipped } else { [0, 0] },
+                    "{faults:?}"
+                );
             }
-            assert_eq!(changed, 1, "{flag:?}");
-            let mut b = [0u8; 2];
-            apply(&flag, &mut b);
-            assert_ne!(b, [0, 0], "{flag:?}");
         }
     }
 
@@ -165,14 +132,26 @@ mod tests {
     fn the_unoffered_suite_is_the_first_usable_one_not_offered() {
         let enabled = [CipherSuite(1), CipherSuite(2), CipherSuite(3)];
         let usable = |s: CipherSuite| (s != CipherSuite(2)).then_some(s);
+        assert!(
+            LabFaults::default()
+                .choose_suite(&enabled, &[], usable)
+                .is_none()
+        );
+        let on = LabFaults {
+            choose_unoffered_suite: true,
+            ..LabFaults::default()
+        };
         assert_eq!(
-            ON.choose_suite(&enabled, &[CipherSuite(1)], usable),
+            on.choose_suite(&enabled, &[CipherSuite(1)], usable),
             Some(Ok(CipherSuite(3)))
         );
-        let err = ON
+        let err = on
             .choose_suite(&enabled, &enabled, usable)
             .unwrap()
             .unwrap_err();
-        assert!(err.reason().contains("lab fault"), "{err}");
+        assert!(
+            err.reason().contains("every enabled suite was offered"),
+            "{err}"
+        );
     }
 }

@@ -403,3 +403,12 @@ fn close_notify_is_answered_with_close_notify() {
     pair.server.close().unwrap();
     assert!(pair.client.poll_transmit().is_none() && pair.server.poll_transmit().is_none());
 }
+
+#[test]
+fn server_name_text_is_the_dns_name_or_the_address() {
+    let text =
+        |s: &str| handshake::server_name_text(&rustls_pki_types::ServerName::try_from(s).unwrap());
+    assert_eq!(text("example.com"), "example.com");
+    assert_eq!(text("192.0.2.1"), "192.0.2.1");
+    assert_eq!(text("2001:db8::1"), "2001:db8::1");
+}
