@@ -207,7 +207,7 @@ pub struct HandshakeArgs {
         env = "CLIENT_SVC_SUITE",
         value_delimiter = ',',
         value_name = "NAME",
-        value_parser = parse_suite
+        value_parser = str::parse::<CipherSuite>
     )]
     pub suites: Vec<CipherSuite>,
     /// Offer only this group (x25519, secp256r1, secp384r1); repeatable.
@@ -270,7 +270,7 @@ pub struct BenchArgs {
     pub target: TargetArgs,
     /// Offer only this suite (as for `handshake`). Default: every suite,
     /// and the server picks.
-    #[arg(long, env = "CLIENT_SVC_BENCH_SUITE", value_name = "NAME", value_parser = parse_suite)]
+    #[arg(long, env = "CLIENT_SVC_BENCH_SUITE", value_name = "NAME", value_parser = str::parse::<CipherSuite>)]
     pub suite: Option<CipherSuite>,
     /// Sessions in flight at once (hold: sessions being opened at once).
     #[arg(
@@ -345,29 +345,6 @@ pub struct HoldArgs {
     pub hold_for: Option<Duration>,
 }
 
-/// A suite by IANA name (any case, with or without the proto enum's
-/// `CIPHER_SUITE_` prefix) or hex code point.
-pub fn parse_suite(s: &str) -> Result<CipherSuite, String> {
-    let upper = s.trim().to_ascii_uppercase();
-    let name = upper.strip_prefix("CIPHER_SUITE_").unwrap_or(&upper);
-    if let Some(hex) = name.strip_prefix("0X") {
-        return u16::from_str_radix(hex, 16)
-            .map(CipherSuite)
-            .map_err(|_| format!("{s:?} is not a two-byte hex code point"));
-    }
-    handshake::suites::ALL_SUITES
-        .iter()
-        .map(|p| p.suite)
-        .find(|c| c.name() == Some(name))
-        .ok_or_else(|| {
-            let known: Vec<_> = handshake::suites::ALL_SUITES
-                .iter()
-                .filter_map(|p| p.suite.name())
-                .collect();
-            format!("unknown cipher suite; known: {}", known.join(", "))
-        })
-}
-
 /// A group by name (x25519, secp256r1, secp384r1) or hex code point.
 fn parse_group(s: &str) -> Result<NamedGroup, String> {
     let lower = s.trim().to_ascii_lowercase();
@@ -376,7 +353,7 @@ fn parse_group(s: &str) -> Result<NamedGroup, String> {
             .map(NamedGroup)
             .map_err(|_| format!("{s:?} is not a two-byte hex code point"));
     }
-    handshake::config::DEFAULT_GROUPS
+    handshake::DEFAULT_GROUPS
         .iter()
         .copied()
         .find(|g| g.name() == Some(lower.as_str()))

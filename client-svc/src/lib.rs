@@ -34,6 +34,8 @@
 //! The same `session::run` serves the gRPC service and the CLI, so what a
 //! student sees in a terminal is what a program gets over gRPC.
 
+#![forbid(unsafe_code)]
+
 pub mod allow;
 pub mod balance;
 pub mod bench;
@@ -143,13 +145,13 @@ pub async fn run_handshake(args: HandshakeArgs) -> Result<()> {
     }
     config.extended_master_secret = !args.lab_disable_ems;
     config.faults.corrupt_finished = args.lab_corrupt_finished;
+    config.faults.corrupt_application_record = args.lab_corrupt_record;
     let spec = SessionSpec {
         timeout: Duration::from_secs(t.timeout),
         server: t.server,
         config,
         server_name,
         message: args.message.into_bytes(),
-        corrupt_application_record: args.lab_corrupt_record,
         capture_secrets: t.lab_show_secrets,
         key_log,
     };

@@ -2,6 +2,8 @@
 //! (`lib.rs`). Errors are one `error: ...` line on stderr, with the exit
 //! status of their kind (`error.rs`).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use handshake::events::{ExtensionInfo, HelloInfo, names};
-use handshake::keys::hex;
-use handshake::suites::{KeyExchange, lookup};
-use handshake::verify::{CertificateInfo, rfc3339};
+use handshake::hex;
+use handshake::{CertificateInfo, rfc3339};
 use handshake::{Direction, Event, Step, StepDetail, StepEvent};
+use handshake::{KeyExchange, lookup};
 use proto::pb;
 
 use crate::session::{Failure, Outcome, Progress, micros};

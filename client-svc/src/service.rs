@@ -178,6 +178,7 @@ impl ClientService {
         }
         config.extended_master_secret = !lab.disable_extended_master_secret;
         config.faults.corrupt_finished = lab.corrupt_client_finished;
+        config.faults.corrupt_application_record = lab.corrupt_application_record;
 
         let target = self.target(&server)?;
         let spec = SessionSpec {
@@ -185,7 +186,6 @@ impl ClientService {
             config,
             server_name,
             message: o.application_message.into_bytes(),
-            corrupt_application_record: lab.corrupt_application_record,
             capture_secrets: self.settings.show_secrets,
             key_log: self.settings.key_log.clone(),
             timeout: self.settings.timeout,

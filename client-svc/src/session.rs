@@ -34,12 +34,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::keys::hex;
-use handshake::msgs::enums::ContentType;
-use handshake::quote;
-use handshake::rand::SystemRng;
-use handshake::record::MAX_PLAINTEXT;
-use handshake::{ClientConfig, Connection, Error, Event, Message, Origin, Step};
+use handshake::MAX_PLAINTEXT;
+use handshake::SystemRng;
+use handshake::hex;
+use handshake::{ClientConfig, Connection, Error, Event, Origin, Step};
+use handshake::{quote, server_name_text};
 use proto::pb;
 use proto::status::{STEP_KEY, alert_of};
 use rustls_pki_types::{ServerName, UnixTime};
@@ -101,8 +100,6 @@ pub struct SessionSpec {
     pub server_name: ServerName<'static>,
     /// Sent encrypted after the handshake; empty means [`DEFAULT_MESSAGE`].
     pub message: Vec<u8>,
-    /// Lab: flip a byte of the application record after sealing it.
-    pub corrupt_application_record: bool,
     /// Lab: copy the session's secrets into the outcome.
     pub capture_secrets: bool,
     /// Lab: append the session's key log line here once keys exist.
@@ -477,7 +474,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                         match msg {
                             // The engine reports its own failures as events.
                             Ok(m) => {
-                                let _ = conn.handle(m);
+                                conn.handle(m);
                             }
                             Err(e) => conn.abort(e),
                         }
@@ -607,7 +604,6 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             return;
         };
         while let Some(msg) = conn.poll_transmit() {
-            let msg = tamper(msg, self.spec.corrupt_application_record);
             if let Err(e) = self.transport.send(msg) {
                 conn.abort(e);
             }
@@ -749,22 +745,6 @@ fn echo_mismatch(reply: &[u8], expected: &[u8]) -> Option<String> {
     ))
 }
 
-/// Lab fault: flips the last byte (part of the AEAD tag) of an application
-/// data record after sealing, so server-svc's decryption fails.
-fn tamper(msg: Message, corrupt_application_record: bool) -> Message {
-    match msg {
-        Message::Protected(mut rec)
-            if corrupt_application_record && rec.typ == ContentType::APPLICATION_DATA =>
-        {
-            if let Some(last) = rec.fragment.last_mut() {
-                *last ^= 0x01;
-            }
-            Message::Protected(rec)
-        }
-        other => other,
-    }
-}
-
 /// The reason in a status from [`proto::status::to_status`]
 /// ("tls alert <alert> at step <n> (<name>): <reason>"), or its whole message.
 fn server_reason(status: &Status) -> Option<String> {
@@ -814,15 +794,6 @@ fn secrets_of(conn: &Connection) -> Option<pb::Secrets> {
         server_write_iv: hex(s.server_write_iv()),
         key_log_line: s.key_log_line(),
     })
-}
-
-/// The name as text: a DNS name or an IP address.
-pub fn server_name_text(name: &ServerName<'_>) -> String {
-    match name {
-        ServerName::DnsName(d) => d.as_ref().to_owned(),
-        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        other => format!("{other:?}"),
-    }
 }
 
 /// Whole microseconds, saturating.

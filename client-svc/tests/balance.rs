@@ -76,7 +76,6 @@ fn spec(timeout: Duration) -> SessionSpec {
         config: ClientConfig::new(lab().verifier()),
         server_name: ServerName::try_from("localhost").unwrap(),
         message: b"hi".to_vec(),
-        corrupt_application_record: false,
         capture_secrets: false,
         key_log: None,
         timeout,

@@ -12,8 +12,8 @@ use std::time::Duration;
 use client_svc::report::ReportBuilder;
 use client_svc::session::{self, Target};
 use common::{lab, ping_spec, start_engine_server_with};
-use handshake::framing::encode_records;
-use handshake::record::{RecordDecrypter, RecordEncrypter};
+use handshake::encode_records;
+use handshake::internal::record::{RecordDecrypter, RecordEncrypter};
 use handshake::{CipherSuite, Connection, Message, ProtectedRecord, Role};
 use tokio::io::AsyncReadExt;
 

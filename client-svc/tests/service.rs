@@ -5,7 +5,7 @@
 mod common;
 
 use common::{STEP_NAMES, closed_port_url, lab, start_client_svc, start_server};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{AlertDescription, CipherSuite};
 use prost::Message as _;
 use proto::pb;
@@ -116,7 +116,7 @@ async fn every_suite_reports_thirteen_steps_and_the_echo() {
         assert_eq!(cert.ip_addresses, ["127.0.0.1"]);
         assert_eq!(cert.sha256_fingerprint.len(), 64);
         assert!(cert.not_before < cert.not_after);
-        let want_key = if suite.kx == handshake::suites::KeyExchange::EcdheEcdsa {
+        let want_key = if suite.kx == handshake::KeyExchange::EcdheEcdsa {
             "ECDSA P-256"
         } else {
             "RSA 2048 bits"

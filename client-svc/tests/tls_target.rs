@@ -20,7 +20,7 @@ use client_svc::report::ReportBuilder;
 use client_svc::service::Settings;
 use client_svc::session::{self, Outcome, SessionError, SessionSpec, Target};
 use common::{STEP_NAMES, temp_dir};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{
     AlertDescription, CertifiedKey, CipherSuite, ClientConfig, Connection, Message,
     ServerCertVerifier, ServerConfig, Step,
@@ -294,7 +294,6 @@ fn spec(server: &str, suites: &[CipherSuite], key_log: Option<Arc<KeyLog>>) -> S
         config,
         server_name: ServerName::try_from("localhost").unwrap(),
         message: GET.as_bytes().to_vec(),
-        corrupt_application_record: false,
         capture_secrets: true,
         key_log,
         timeout: SESSION_TIMEOUT,
@@ -516,7 +515,7 @@ async fn lab_faults_are_refused_by_s_server() {
     let mut corrupt_finished = spec(&server.url(), &[suite], None);
     corrupt_finished.config.faults.corrupt_finished = true;
     let mut corrupt_record = spec(&server.url(), &[suite], None);
-    corrupt_record.corrupt_application_record = true;
+    corrupt_record.config.faults.corrupt_application_record = true;
     for (spec, step, alert) in [
         (
             corrupt_finished,
@@ -700,7 +699,7 @@ fn frame(conn: &mut Connection, peer: Peer) -> Vec<u8> {
         if !handshake.is_empty() {
             record(22, &std::mem::take(&mut handshake), &mut out);
         }
-        handshake::framing::encode_records(&m, &mut out).unwrap();
+        handshake::encode_records(&m, &mut out).unwrap();
     }
     if !handshake.is_empty() {
         record(22, &handshake, &mut out);

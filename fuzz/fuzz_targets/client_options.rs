@@ -25,7 +25,7 @@ use std::time::Duration;
 use client_svc::balance::ChannelOptions;
 use client_svc::service::{ClientService, Settings};
 use handshake::Connection;
-use handshake::rand::SeededRng;
+use handshake::SeededRng;
 use handshake_fuzz::codec::{check_error, check_sendable};
 use handshake_fuzz::input::{Input, amplify};
 use handshake_fuzz::lab::{CLIENT_SEED, Lab, SERVER_NAME, now};

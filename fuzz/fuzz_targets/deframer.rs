@@ -1,4 +1,4 @@
-//! `handshake::framing::Deframer` (the TLS front's and `tls://` targets'
+//! `handshake::Deframer` (the TLS front's and `tls://` targets'
 //! input path) on an arbitrary byte stream in arbitrary chunks.
 //!
 //! Input: `k` (a byte; `k % 16` chunk sizes follow, each 1 to 256 bytes,
@@ -12,7 +12,7 @@
 //! themselves.
 #![no_main]
 
-use handshake::framing::{Deframer, encode_records};
+use handshake::{Deframer, encode_records};
 use handshake::{Error, Message};
 use handshake_fuzz::codec::{check_error, check_raw, check_sendable};
 use handshake_fuzz::input::Input;

@@ -8,13 +8,13 @@
 //! Every session is seeded ([`SeededRng`]) and checks certificates at a
 //! fixed [`now`], so an input means the same thing on every run (except
 //! what aws-lc draws itself: ECDSA nonces, RSA padding; see
-//! `handshake::rand`).
+//! `handshake::Rng`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use handshake::rand::SeededRng;
-use handshake::suites::ALL_SUITES;
+use handshake::SeededRng;
+use handshake::ALL_SUITES;
 use handshake::{CertifiedKey, ClientConfig, Connection, Role, ServerCertVerifier, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 

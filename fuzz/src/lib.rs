@@ -7,6 +7,8 @@
 //! into here. Nothing here does network I/O. README.md describes every
 //! target's input format.
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod input;
 pub mod lab;

@@ -205,7 +205,7 @@ impl LivePeer {
     pub fn deliver(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             // The peer's own failures are not under test.
-            let _ = self.conn.handle(m);
+            self.conn.handle(m);
         }
         self.collect();
     }
@@ -274,7 +274,8 @@ impl Checker {
     pub fn step(&mut self, conn: &mut Connection, msg: Message) {
         self.ccs_delivered |= msg == Message::ChangeCipherSpec;
         let described = format!("{msg:?}");
-        let res = conn.handle(msg);
+        conn.handle(msg);
+        let res = conn.failure().map_or(Ok(()), |e| Err(e.clone()));
         let mut sent = Vec::new();
         while let Some(m) = conn.poll_transmit() {
             check_sendable(&m);

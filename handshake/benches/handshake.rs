@@ -27,7 +27,7 @@
 //! # One session
 //!
 //! Both sides fresh, in memory, over real TLS records (the engine's
-//! messages through `handshake::framing`, rustls' through `write_tls` /
+//! messages through `handshake::Deframer` and `encode_records`, rustls' through `write_tls` /
 //! `read_tls`): ClientHello to both Finished verified, then one
 //! application-data record each way (a short request, a short reply). The
 //! settings are the same for every pair: one suite; groups x25519 and
@@ -88,13 +88,13 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SystemRng;
-use handshake::suites::{ALL_SUITES, KeyExchange, SuiteParams};
+use handshake::SystemRng;
+use handshake::{ALL_SUITES, KeyExchange, SuiteParams};
 use handshake::{
     ClientConfig, Connection, Event, NamedGroup, ServerCertVerifier, ServerConfig, SignatureScheme,
     StepDetail, StepEvent,
 };
+use handshake::{Deframer, encode_records};
 use rustls::crypto::{CryptoProvider, aws_lc_rs as provider};
 use rustls::time_provider::TimeProvider;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -181,7 +181,10 @@ impl End {
             } => {
                 deframer.push(wire);
                 while let Some(m) = deframer.pop().map_err(|e| format!("engine deframe: {e}"))? {
-                    conn.handle(m).map_err(|e| format!("engine: {e}"))?;
+                    conn.handle(m);
+                    if let Some(e) = conn.failure() {
+                        return Err(format!("engine: {e}"));
+                    }
                 }
                 // server-svc and client-svc take every event; so does this.
                 while let Some(event) = conn.poll_event() {
@@ -666,7 +669,8 @@ fn answer_client_hello(config: &Arc<ServerConfig>, records: &[u8]) -> usize {
     let mut deframer = Deframer::new();
     deframer.push(records);
     while let Some(m) = deframer.pop().expect("deframe") {
-        server.handle(m).expect("the server answers");
+        server.handle(m);
+        assert_eq!(server.failure(), None, "the server answers");
     }
     std::iter::from_fn(|| server.poll_transmit()).count()
 }

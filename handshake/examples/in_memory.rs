@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use handshake::rand::SystemRng;
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
+use handshake::SystemRng;
 use handshake::{
     CertifiedKey, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, StepDetail,
 };
@@ -69,24 +69,29 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let mut server = Connection::server(Arc::new(ServerConfig::new(keys)?), Box::new(SystemRng))?;
 
-    // Move messages until both sides are quiet.
+    // Move messages until both sides are quiet. A failure is not returned
+    // by `handle`: the side that fails queues its fatal alert and reports
+    // `Event::Failed` (also kept in `failure()`).
     loop {
         let mut moved = false;
         while let Some(m) = client.poll_transmit() {
             moved = true;
-            server.handle(m)?;
+            server.handle(m);
         }
         while let Some(m) = server.poll_transmit() {
             moved = true;
-            client.handle(m)?;
+            client.handle(m);
         }
         if !moved {
             break;
         }
     }
+    if let Some(e) = client.failure().or(server.failure()) {
+        return Err(e.clone().into());
+    }
     client.send_application_data(b"hello over TLS 1.2")?;
     while let Some(m) = client.poll_transmit() {
-        server.handle(m)?;
+        server.handle(m);
     }
 
     while let Some(event) = client.poll_event() {
@@ -134,7 +139,7 @@ fn summary(detail: &StepDetail) -> String {
         }
         StepDetail::ChangeCipherSpec => String::new(),
         StepDetail::EncryptedHandshakeMessage { verify_data, .. } => {
-            format!("verify_data {}", handshake::keys::hex(verify_data))
+            format!("verify_data {}", handshake::hex(verify_data))
         }
         StepDetail::Finish { cipher_suite, .. } => format!("{cipher_suite:?}"),
     }

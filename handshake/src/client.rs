@@ -45,7 +45,7 @@ impl Connection {
         now: UnixTime,
         rng: Box<dyn Rng>,
     ) -> Result<Self, Error> {
-        Self::new(Role::Client, rng, |core| {
+        Self::new(Role::Client, rng, config.faults, |core| {
             let state = send_client_hello(core, config, server_name, now)?;
             Ok(State::Client(Box::new(ClientState::ExpectServerHello(
                 state,
@@ -568,15 +568,17 @@ fn on_server_hello_done(
         &hs.transcript,
         extended_master_secret,
     )?;
-    let faults = hs.config.faults;
-    core.send_change_cipher_spec_and_finished(&mut hs.transcript, faults)?;
+    core.send_change_cipher_spec_and_finished(&mut hs.transcript)?;
     Ok(hs)
 }
 
-fn server_name_text(name: &ServerName<'_>) -> String {
+/// The server name as text: a DNS name or an IP address (for reports and
+/// log lines).
+pub fn server_name_text(name: &ServerName<'_>) -> String {
     match name {
-        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
         ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        _ => "(unknown)".into(),
+        // `ServerName` is non_exhaustive; a later kind is shown as it is.
+        other => format!("{other:?}"),
     }
 }

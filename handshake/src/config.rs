@@ -4,6 +4,7 @@
 use rustls_pki_types::CertificateDer;
 
 use crate::error::Error;
+use crate::faults::LabFaults;
 use crate::msgs::enums::{CipherSuite, NamedGroup, SignatureScheme};
 use crate::sign::ServerKey;
 use crate::suites::{ALL_SUITES, KeyType};
@@ -35,21 +36,6 @@ fn all_suites() -> Vec<CipherSuite> {
     ALL_SUITES.iter().map(|s| s.suite).collect()
 }
 
-/// Faults to commit on purpose, for lab lessons in what TLS detects. All
-/// off by default; never set them outside a lab.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Flip a bit of this side's verify_data before sealing its Finished:
-    /// the peer answers decrypt_error.
-    pub corrupt_finished: bool,
-    /// Server: choose an implemented suite the client did not offer: the
-    /// client answers illegal_parameter.
-    pub choose_unoffered_suite: bool,
-    /// Server: flip a bit of the ServerKeyExchange signature (ECDHE): the
-    /// client answers decrypt_error.
-    pub corrupt_signature: bool,
-}
-
 /// The client's settings.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -65,8 +51,9 @@ pub struct ClientConfig {
     pub extended_master_secret: bool,
     /// Checks the server's chain, name and validity.
     pub verifier: ServerCertVerifier,
-    /// Lab faults (only `corrupt_finished` applies to a client).
-    pub faults: Faults,
+    /// Lab faults (`corrupt_finished` and `corrupt_application_record`
+    /// apply to a client).
+    pub faults: LabFaults,
 }
 
 impl ClientConfig {
@@ -78,7 +65,7 @@ impl ClientConfig {
             signature_schemes: DEFAULT_SIGNATURE_SCHEMES.to_vec(),
             extended_master_secret: true,
             verifier,
-            faults: Faults::default(),
+            faults: LabFaults::default(),
         }
     }
 }
@@ -135,7 +122,7 @@ pub struct ServerConfig {
     /// Agree to the extended master secret when the client offers it.
     pub extended_master_secret: bool,
     /// Lab faults.
-    pub faults: Faults,
+    pub faults: LabFaults,
     rsa: Option<CertifiedKey>,
     ecdsa: Option<CertifiedKey>,
 }
@@ -166,7 +153,7 @@ impl ServerConfig {
             groups: DEFAULT_GROUPS.to_vec(),
             preference: SuitePreference::Server,
             extended_master_secret: true,
-            faults: Faults::default(),
+            faults: LabFaults::default(),
             rsa,
             ecdsa,
         })

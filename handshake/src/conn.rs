@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use crate::Role;
 use crate::client::ClientState;
-use crate::config::Faults;
 use crate::error::{Error, Origin};
 use crate::events::{Direction, Event, Step, StepDetail, StepEvent};
+use crate::faults::LabFaults;
 use crate::keys::{SessionSecrets, VERIFY_DATA_LEN, ct_eq};
 use crate::msgs::codec::Codec;
 use crate::msgs::enums::{AlertDescription, AlertLevel, ContentType, HandshakeType};
@@ -74,6 +74,8 @@ pub(crate) enum State {
 pub(crate) struct Core {
     pub(crate) role: Role,
     pub(crate) rng: Box<dyn Rng>,
+    /// This side's lab faults (off unless its config turns one on).
+    faults: LabFaults,
     outgoing: VecDeque<Message>,
     events: VecDeque<Event>,
     /// The step being worked on, named in a `Failed` event if it fails.
@@ -105,10 +107,11 @@ pub(crate) struct Core {
 pub type Clock = Box<dyn Fn() -> Duration + Send>;
 
 impl Core {
-    fn new(role: Role, rng: Box<dyn Rng>) -> Self {
+    fn new(role: Role, rng: Box<dyn Rng>, faults: LabFaults) -> Self {
         Self {
             role,
             rng,
+            faults,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             step: Step::ClientHello,
@@ -156,7 +159,10 @@ impl Core {
             .encrypter
             .as_mut()
             .ok_or_else(|| Error::internal("no write keys before ChangeCipherSpec"))?;
-        let fragment = enc.encrypt(typ, plaintext)?;
+        let mut fragment = enc.encrypt(typ, plaintext)?;
+        if typ == ContentType::APPLICATION_DATA {
+            self.faults.on_application_record(&mut fragment);
+        }
         self.send(Message::Protected(ProtectedRecord {
             typ,
             fragment: fragment.clone(),
@@ -275,7 +281,6 @@ impl Core {
     pub(crate) fn send_change_cipher_spec_and_finished(
         &mut self,
         transcript: &mut Transcript,
-        faults: Faults,
     ) -> Result<(), Error> {
         let (ccs, finished) = match self.role {
             Role::Client => (
@@ -302,9 +307,7 @@ impl Core {
             .as_ref()
             .ok_or_else(|| Error::internal("no secrets at Finished"))?;
         let mut verify_data = secrets.verify_data(self.role, &transcript.hash()?)?;
-        if faults.corrupt_finished {
-            verify_data[0] ^= 0x01;
-        }
+        self.faults.on_verify_data(&mut verify_data);
         let m = HandshakeMessage::from(HandshakePayload::Finished(Finished {
             verify_data: verify_data.to_vec(),
         }));
@@ -446,9 +449,10 @@ impl Connection {
     pub(crate) fn new(
         role: Role,
         rng: Box<dyn Rng>,
+        faults: LabFaults,
         state: impl FnOnce(&mut Core) -> Result<State, Error>,
     ) -> Result<Self, Error> {
-        let mut core = Core::new(role, rng);
+        let mut core = Core::new(role, rng, faults);
         let state = state(&mut core)?;
         Ok(Self { core, state })
     }
@@ -463,16 +467,24 @@ impl Connection {
         self
     }
 
-    /// Feeds one received message. On a local failure the fatal alert is
-    /// queued for [`Connection::poll_transmit`] and a `Failed` event
-    /// reported; from then on every call returns the same error.
-    pub fn handle(&mut self, msg: Message) -> Result<(), Error> {
-        match &self.state {
-            State::Failed(e) => return Err(e.clone()),
-            State::Closed => return Err(Error::unexpected("the connection is closed")),
-            _ => {}
+    /// Feeds one received message. Everything it causes comes out of
+    /// [`Connection::poll_transmit`] and [`Connection::poll_event`]; a
+    /// failure is the fatal alert queued to send and one `Event::Failed`
+    /// (also kept in [`Connection::failure`]). Once the session has failed
+    /// or closed, further messages are ignored.
+    //
+    // Why no `Result`: a failure must reach the peer (the alert) and the
+    // report (the event) whichever way the driver looks at it; returning it
+    // too would report it twice, and every driver threw the copy away
+    // (`let _ = conn.handle(..)`). One channel, as in quinn-proto: input
+    // through `handle`, all output through `poll_*`.
+    pub fn handle(&mut self, msg: Message) {
+        if matches!(self.state, State::Failed(_) | State::Closed) {
+            return;
         }
-        self.dispatch(msg).inspect_err(|e| self.fail(e.clone()))
+        if let Err(e) = self.dispatch(msg) {
+            self.fail(e);
+        }
     }
 
     fn dispatch(&mut self, msg: Message) -> Result<(), Error> {

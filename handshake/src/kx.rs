@@ -21,6 +21,7 @@ use x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::keys::hex;
 use crate::msgs::enums::{AlertDescription, NamedGroup, ProtocolVersion};
 use crate::rand::Rng;
 
@@ -241,10 +242,6 @@ pub fn rsa_encrypt_pre_master(cert_der: &[u8], pre_master: &[u8]) -> Result<Vec<
         .len();
     out.truncate(len);
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::suites::BulkCipher;
 pub const MAX_PLAINTEXT: usize = 16384;
 
 /// Largest `TLSCiphertext.fragment`: 2^14 + 2048 bytes (RFC 5246 6.2.3).
-pub const MAX_CIPHERTEXT: usize = 16384 + 2048;
+pub const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 2048;
 
 const TAG_LEN: usize = BulkCipher::TAG_LEN;
 const NONCE_LEN: usize = aead::NONCE_LEN;

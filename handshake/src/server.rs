@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::Role;
-use crate::config::{CertifiedKey, Faults, ServerConfig, SuitePreference};
+use crate::config::{CertifiedKey, ServerConfig, SuitePreference};
 use crate::conn::{Connection, Core, State, unexpected, unexpected_type};
 use crate::error::Error;
 use crate::events::{Direction, ExtensionInfo, HelloInfo, ServerKeyExchangeInfo, Step, StepDetail};
@@ -35,7 +35,7 @@ use crate::transcript::Transcript;
 impl Connection {
     /// Starts a server session, waiting for the ClientHello.
     pub fn server(config: Arc<ServerConfig>, rng: Box<dyn Rng>) -> Result<Self, Error> {
-        Self::new(Role::Server, rng, |core| {
+        Self::new(Role::Server, rng, config.faults, |core| {
             core.at(Step::ClientHello);
             Ok(State::Server(Box::new(ServerState::ExpectClientHello(
                 config,
@@ -49,8 +49,8 @@ impl Connection {
 pub(crate) enum ServerState {
     ExpectClientHello(Arc<ServerConfig>),
     ExpectClientKeyExchange(Box<ExpectClientKeyExchange>),
-    ExpectChangeCipherSpec(Transcript, Faults),
-    ExpectFinished(Transcript, Faults),
+    ExpectChangeCipherSpec(Transcript),
+    ExpectFinished(Transcript),
 }
 
 /// What the ClientKeyExchange will need.
@@ -81,22 +81,19 @@ impl ServerState {
                 )?))
             }
             (Self::ExpectClientKeyExchange(st), Message::Handshake(m)) => {
-                let faults = st.config.faults;
-                Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?, faults)
+                Self::ExpectChangeCipherSpec(on_client_key_exchange(core, *st, &m)?)
             }
-            (Self::ExpectChangeCipherSpec(transcript, faults), Message::ChangeCipherSpec) => {
+            (Self::ExpectChangeCipherSpec(transcript), Message::ChangeCipherSpec) => {
                 core.receive_change_cipher_spec()?;
-                Self::ExpectFinished(transcript, faults)
+                Self::ExpectFinished(transcript)
             }
-            (Self::ExpectFinished(mut transcript, faults), Message::Protected(rec)) => {
+            (Self::ExpectFinished(mut transcript), Message::Protected(rec)) => {
                 let Some(finished) = core.receive_finished(&rec, &transcript)? else {
                     // Split over records: the rest is still to come.
-                    return Ok(State::Server(Box::new(Self::ExpectFinished(
-                        transcript, faults,
-                    ))));
+                    return Ok(State::Server(Box::new(Self::ExpectFinished(transcript))));
                 };
                 transcript.add(&finished)?;
-                core.send_change_cipher_spec_and_finished(&mut transcript, faults)?;
+                core.send_change_cipher_spec_and_finished(&mut transcript)?;
                 return Ok(core.finish());
             }
             (state, msg) => return Err(unexpected(core, state.expecting(), &msg)),
@@ -331,13 +328,11 @@ fn choose<'a>(
     offered: &[CipherSuite],
 ) -> Result<Choice<'a>, Error> {
     let enabled = &config.cipher_suites;
-    if config.faults.choose_unoffered_suite {
-        // Lab fault: the first usable suite the client did NOT offer.
-        return enabled
-            .iter()
-            .filter(|s| !offered.contains(s))
-            .find_map(|s| usable(config, offer, *s).ok())
-            .ok_or_else(|| Error::handshake_failure("lab fault: every enabled suite was offered"));
+    if let Some(choice) = config
+        .faults
+        .choose_suite(enabled, offered, |s| usable(config, offer, s).ok())
+    {
+        return choice;
     }
     // Each enabled suite at most once, however often the client repeats
     // it: `usable` reads the client's lists, so running it once per
@@ -501,11 +496,7 @@ fn on_client_hello(
             };
             let signed = ServerKeyExchange::signed_message(&ch.random, &server_random, &params)?;
             let mut signature = choice.key.key.sign(scheme, &signed)?;
-            if config.faults.corrupt_signature
-                && let Some(last) = signature.last_mut()
-            {
-                *last ^= 0x01;
-            }
+            config.faults.on_signature(&mut signature);
             let ske = ServerKeyExchange {
                 params,
                 scheme,

@@ -19,6 +19,9 @@ use crate::msgs::codec::Codec;
 use crate::msgs::handshake::HandshakeMessage;
 use crate::suites::HashAlgorithm;
 
+/// Hash(handshake_messages): [`Transcript::add`] each message in order,
+/// [`Transcript::start`] with the suite's hash once it is known, then
+/// [`Transcript::hash`] for verify_data or the EMS session_hash.
 #[derive(Clone, Default)]
 pub struct Transcript {
     /// Messages added before the hash was known.

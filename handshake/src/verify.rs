@@ -9,7 +9,6 @@
 //! mapped to the RFC 5246 7.2.2 alert that describes it, with a reason a
 //! student can act on.
 
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use x509_parser::oid_registry::{
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::error::Error;
+use crate::keys::hex;
 use crate::msgs::enums::{AlertDescription, SignatureScheme};
 use crate::sign::ServerKey;
 use crate::suites::KeyType;
@@ -494,14 +494,6 @@ pub fn verify_signature(
     Err(Error::illegal_parameter(format!(
         "ServerKeyExchange signed with {scheme}, which does not fit the certificate's key"
     )))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 //! Each case tampers with messages in transit (`Pair::drive_with`), with a
 //! configuration, or with raw bytes, and checks from both ends:
 //!
-//! - the side at fault returns `Err` from `handle` with the exact alert of
-//!   RFC 5246 7.2.2, origin `Local`, and reports one `Event::Failed` with the
-//!   failing step;
+//! - the side at fault fails (`Connection::failure`, read through
+//!   `common::Feed`) with the exact alert of RFC 5246 7.2.2, origin `Local`,
+//!   and reports one `Event::Failed` with the failing step;
 //! - it queued exactly one fatal alert for the peer, as its last message:
 //!   a plaintext `Message::Alert` before its own ChangeCipherSpec, a
 //!   `Message::Protected` of type alert after it;
 //! - the peer reports the same description with origin `Peer` and does not
 //!   answer with an alert of its own;
-//! - from then on both refuse every input with the same error and queue
+//! - from then on both ignore every input, keep the same error and queue
 //!   nothing more.
 //!
 //! Table-driven tests run every case and list all mismatches at the end, so
@@ -19,11 +19,15 @@
 
 mod common;
 
+use common::Feed;
+
 use std::sync::Arc;
 
 use common::pair::{Pair, certified, client_config, server_config, step_events, steps};
 use common::pki::{after_expiry, before_validity, pki, valid_now};
-use handshake::kx::rsa_encrypt_pre_master;
+use handshake::ALL_SUITES;
+use handshake::MAX_CIPHERTEXT;
+use handshake::internal::kx::rsa_encrypt_pre_master;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::enums::{
     AlertLevel, ContentType, ExtensionType, HandshakeType, ProtocolVersion,
@@ -33,13 +37,11 @@ use handshake::msgs::handshake::{
     ClientHello, ClientKeyExchange, EcdheParams, Finished, HandshakeMessage, HandshakePayload,
     ServerHello, ServerKeyExchange,
 };
-use handshake::rand::{Rng, SeededRng};
-use handshake::record::MAX_CIPHERTEXT;
-use handshake::suites::ALL_SUITES;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error, Event, Message, NamedGroup,
     Origin, ProtectedRecord, Role, ServerConfig, SignatureScheme, Step, StepDetail,
 };
+use handshake::{Rng, SeededRng};
 
 use AlertDescription as A;
 
@@ -160,7 +162,7 @@ impl Run {
     /// on (so an alert it provokes reaches `from`).
     fn inject(&mut self, from: Role, msg: Message) {
         let to = other(from);
-        if let Err(e) = self.conn_mut(to).handle(msg) {
+        if let Err(e) = self.conn_mut(to).feed(msg) {
             let slot = match to {
                 Role::Client => &mut self.client_err,
                 Role::Server => &mut self.server_err,
@@ -258,7 +260,7 @@ fn check_refuses(conn: &mut Connection, err: &Error) -> Result<(), String> {
     for round in 0..2 {
         for msg in late_messages() {
             let what = format!("{msg:?}");
-            let got = conn.handle(msg);
+            let got = conn.feed(msg);
             ensure!(
                 got.as_ref() == Err(err),
                 "handle({what}) after the failure (round {round}) returned {got:?}, expected Err({err:?})"
@@ -502,7 +504,8 @@ type Tamper = fn(Role, &mut Message) -> bool;
 type Edit = fn(&mut Vec<u8>);
 
 /// One tampering case: run it on each suite, expect `failing` to raise
-/// `alert` at `step`.
+/// `alert` at `step`. Written as one row of a table:
+/// `case(name, suites).fails(role, alert, step).tamper(|from, m| ..)`.
 struct Case {
     name: &'static str,
     suites: &'static [CipherSuite],
@@ -510,6 +513,57 @@ struct Case {
     failing: Role,
     alert: AlertDescription,
     step: Step,
+}
+
+/// A case that the session survives until `fails` and `tamper` say
+/// otherwise (a `Case` left half-built fails its own check).
+fn case(name: &'static str, suites: &'static [CipherSuite]) -> Case {
+    Case {
+        name,
+        suites,
+        tamper: |_, _| true,
+        failing: Role::Server,
+        alert: A::CLOSE_NOTIFY,
+        step: Step::ClientHello,
+    }
+}
+
+impl Case {
+    /// `failing` raises `alert` at `step`.
+    fn fails(self, failing: Role, alert: AlertDescription, step: Step) -> Self {
+        Self {
+            failing,
+            alert,
+            step,
+            ..self
+        }
+    }
+
+    fn tamper(self, tamper: Tamper) -> Self {
+        Self { tamper, ..self }
+    }
+}
+
+/// A tamper step: puts `with()` in place of a plaintext handshake message
+/// of type `typ`.
+fn replace(m: &mut Message, typ: HandshakeType, with: impl FnOnce() -> Message) -> bool {
+    if is_hs(m, typ) {
+        *m = with();
+    }
+    true
+}
+
+/// A tamper step: applies `change` to the part `get` finds in `m` (a
+/// ServerHello, a ClientHello, a ServerKeyExchange, a certificate list).
+fn edit<T: ?Sized>(
+    m: &mut Message,
+    get: impl FnOnce(&mut Message) -> Option<&mut T>,
+    change: impl FnOnce(&mut T),
+) -> bool {
+    if let Some(part) = get(m) {
+        change(part);
+    }
+    true
 }
 
 fn run_cases(cases: Vec<Case>) {
@@ -537,116 +591,51 @@ fn out_of_order_messages_are_unexpected_message() {
     ];
     run_cases(vec![
         // The server, waiting for ClientHello.
-        Case {
-            name: "ClientKeyExchange before ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_HELLO) {
-                    *m = a_client_key_exchange();
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "Finished before ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_HELLO) {
-                    *m = a_finished();
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "encrypted Finished before ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_HELLO) {
-                    *m = protected(ContentType::HANDSHAKE, 40);
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "ChangeCipherSpec before ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_HELLO) {
-                    *m = Message::ChangeCipherSpec;
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "application data before ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_HELLO) {
-                    *m = protected(ContentType::APPLICATION_DATA, 40);
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientHello,
-        },
+        case("ClientKeyExchange before ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientHello)
+            .tamper(|_, m| replace(m, HandshakeType::CLIENT_HELLO, a_client_key_exchange)),
+        case("Finished before ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientHello)
+            .tamper(|_, m| replace(m, HandshakeType::CLIENT_HELLO, a_finished)),
+        case("encrypted Finished before ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientHello)
+            .tamper(|_, m| {
+                replace(m, HandshakeType::CLIENT_HELLO, || {
+                    protected(ContentType::HANDSHAKE, 40)
+                })
+            }),
+        case("ChangeCipherSpec before ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientHello)
+            .tamper(|_, m| replace(m, HandshakeType::CLIENT_HELLO, || Message::ChangeCipherSpec)),
+        case("application data before ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientHello)
+            .tamper(|_, m| {
+                replace(m, HandshakeType::CLIENT_HELLO, || {
+                    protected(ContentType::APPLICATION_DATA, 40)
+                })
+            }),
         // The client, waiting for ServerHello.
-        Case {
-            name: "ChangeCipherSpec instead of ServerHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::SERVER_HELLO) {
-                    *m = Message::ChangeCipherSpec;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "application data instead of ServerHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::SERVER_HELLO) {
-                    *m = protected(ContentType::APPLICATION_DATA, 40);
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerHello,
-        },
+        case("ChangeCipherSpec instead of ServerHello", all)
+            .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerHello)
+            .tamper(|_, m| replace(m, HandshakeType::SERVER_HELLO, || Message::ChangeCipherSpec)),
+        case("application data instead of ServerHello", all)
+            .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerHello)
+            .tamper(|_, m| {
+                replace(m, HandshakeType::SERVER_HELLO, || {
+                    protected(ContentType::APPLICATION_DATA, 40)
+                })
+            }),
         // The client, waiting for Certificate.
-        Case {
-            name: "ServerHelloDone before Certificate",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CERTIFICATE) {
-                    *m = hs(HandshakePayload::ServerHelloDone);
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerCertificate,
-        },
-        Case {
-            name: "a second ServerHello instead of Certificate",
-            suites: all,
-            tamper: |_, m| {
+        case("ServerHelloDone before Certificate", all)
+            .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerCertificate)
+            .tamper(|_, m| {
+                replace(m, HandshakeType::CERTIFICATE, || {
+                    hs(HandshakePayload::ServerHelloDone)
+                })
+            }),
+        case("a second ServerHello instead of Certificate", all)
+            .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerCertificate)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::Certificate(_)) = payload(m) {
                     *m = hs(HandshakePayload::ServerHello(ServerHello {
                         server_version: ProtocolVersion::TLSV1_2,
@@ -658,123 +647,82 @@ fn out_of_order_messages_are_unexpected_message() {
                     }));
                 }
                 true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerCertificate,
-        },
+            }),
         // The client, waiting for ServerKeyExchange (ECDHE) or
         // ServerHelloDone (RSA): both belong to step 4.
-        Case {
-            name: "ServerKeyExchange for an RSA suite",
-            suites: RSA,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::SERVER_HELLO_DONE) {
-                    *m = a_server_key_exchange();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerHelloDone,
-        },
-        Case {
-            name: "ServerHelloDone without the ServerKeyExchange of an ECDHE suite",
-            suites: ECDHE,
-            tamper: |_, m| !is_hs(m, HandshakeType::SERVER_KEY_EXCHANGE),
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerHelloDone,
-        },
+        case("ServerKeyExchange for an RSA suite", RSA)
+            .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerHelloDone)
+            .tamper(|_, m| replace(m, HandshakeType::SERVER_HELLO_DONE, a_server_key_exchange)),
+        case(
+            "ServerHelloDone without the ServerKeyExchange of an ECDHE suite",
+            ECDHE,
+        )
+        .fails(Role::Client, A::UNEXPECTED_MESSAGE, Step::ServerHelloDone)
+        .tamper(|_, m| !is_hs(m, HandshakeType::SERVER_KEY_EXCHANGE)),
         // The server, waiting for ClientKeyExchange.
-        Case {
-            name: "a second ClientHello",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_KEY_EXCHANGE) {
-                    *m = a_client_hello();
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "ChangeCipherSpec before ClientKeyExchange",
-            suites: all,
-            tamper: |_, m| !is_hs(m, HandshakeType::CLIENT_KEY_EXCHANGE),
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "application data instead of ClientKeyExchange",
-            suites: all,
-            tamper: |_, m| {
-                if is_hs(m, HandshakeType::CLIENT_KEY_EXCHANGE) {
-                    *m = protected(ContentType::APPLICATION_DATA, 40);
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientKeyExchange,
-        },
+        case("a second ClientHello", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientKeyExchange)
+            .tamper(|_, m| replace(m, HandshakeType::CLIENT_KEY_EXCHANGE, a_client_hello)),
+        case("ChangeCipherSpec before ClientKeyExchange", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientKeyExchange)
+            .tamper(|_, m| !is_hs(m, HandshakeType::CLIENT_KEY_EXCHANGE)),
+        case("application data instead of ClientKeyExchange", all)
+            .fails(Role::Server, A::UNEXPECTED_MESSAGE, Step::ClientKeyExchange)
+            .tamper(|_, m| {
+                replace(m, HandshakeType::CLIENT_KEY_EXCHANGE, || {
+                    protected(ContentType::APPLICATION_DATA, 40)
+                })
+            }),
         // The server, waiting for the client's Finished.
-        Case {
-            name: "application data instead of the client's Finished",
-            suites: all,
-            tamper: |from, m| {
+        case("application data instead of the client's Finished", all)
+            .fails(
+                Role::Server,
+                A::UNEXPECTED_MESSAGE,
+                Step::ClientEncryptedHandshakeMessage,
+            )
+            .tamper(|from, m| {
                 if let (Role::Client, Message::Protected(p)) = (from, &mut *m) {
                     p.typ = ContentType::APPLICATION_DATA;
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientEncryptedHandshakeMessage,
-        },
-        Case {
-            name: "plaintext Finished after ChangeCipherSpec",
-            suites: all,
-            tamper: |from, m| {
+            }),
+        case("plaintext Finished after ChangeCipherSpec", all)
+            .fails(
+                Role::Server,
+                A::UNEXPECTED_MESSAGE,
+                Step::ClientEncryptedHandshakeMessage,
+            )
+            .tamper(|from, m| {
                 if from == Role::Client && is_protected(m, ContentType::HANDSHAKE) {
                     *m = a_finished();
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientEncryptedHandshakeMessage,
-        },
-        Case {
-            name: "a second ChangeCipherSpec from the client",
-            suites: all,
-            tamper: |from, m| {
+            }),
+        case("a second ChangeCipherSpec from the client", all)
+            .fails(
+                Role::Server,
+                A::UNEXPECTED_MESSAGE,
+                Step::ClientEncryptedHandshakeMessage,
+            )
+            .tamper(|from, m| {
                 if from == Role::Client && is_protected(m, ContentType::HANDSHAKE) {
                     *m = Message::ChangeCipherSpec;
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ClientEncryptedHandshakeMessage,
-        },
+            }),
         // The client, waiting for the server's Finished.
-        Case {
-            name: "application data instead of the server's Finished",
-            suites: all,
-            tamper: |from, m| {
+        case("application data instead of the server's Finished", all)
+            .fails(
+                Role::Client,
+                A::UNEXPECTED_MESSAGE,
+                Step::ServerEncryptedHandshakeMessage,
+            )
+            .tamper(|from, m| {
                 if let (Role::Server, Message::Protected(p)) = (from, &mut *m) {
                     p.typ = ContentType::APPLICATION_DATA;
                 }
                 true
-            },
-            failing: Role::Client,
-            alert: A::UNEXPECTED_MESSAGE,
-            step: Step::ServerEncryptedHandshakeMessage,
-        },
+            }),
     ]);
 }
 
@@ -836,7 +784,7 @@ fn a_well_formed_raw_client_hello_decodes_and_is_answered() {
         assert_eq!(h.get_encoding().unwrap(), bytes);
         let mut server =
             Connection::server(Arc::new(server_config()), Box::new(SeededRng::new(5))).unwrap();
-        server.handle(msg).expect("the server accepts it");
+        server.feed(msg).expect("the server accepts it");
         let first = server.poll_transmit();
         assert!(
             matches!(&first, Some(m) if is_hs(m, HandshakeType::SERVER_HELLO)),
@@ -957,117 +905,77 @@ fn malformed_records_of_other_types_are_decode_error() {
 #[test]
 fn client_key_exchange_with_a_wrong_length_prefix_is_decode_error() {
     run_cases(vec![
-        Case {
-            name: "RSA: EncryptedPreMasterSecret length one too long",
-            suites: RSA,
-            tamper: |_, m| {
+        case("RSA: EncryptedPreMasterSecret length one too long", RSA)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body[1] = cke.body[1].wrapping_add(1);
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "RSA: EncryptedPreMasterSecret length one too short",
-            suites: RSA,
-            tamper: |_, m| {
+            }),
+        case("RSA: EncryptedPreMasterSecret length one too short", RSA)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body[1] = cke.body[1].wrapping_sub(1);
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "RSA: a lone byte of length",
-            suites: RSA,
-            tamper: |_, m| {
+            }),
+        case("RSA: a lone byte of length", RSA)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body.truncate(1);
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "ECDHE: point length one too long",
-            suites: ECDHE,
-            tamper: |_, m| {
+            }),
+        case("ECDHE: point length one too long", ECDHE)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body[0] += 1;
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "ECDHE: point length one too short",
-            suites: ECDHE,
-            tamper: |_, m| {
+            }),
+        case("ECDHE: point length one too short", ECDHE)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body[0] -= 1;
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "ECDHE: empty body",
-            suites: ECDHE,
-            tamper: |_, m| {
+            }),
+        case("ECDHE: empty body", ECDHE)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     cke.body.clear();
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientKeyExchange,
-        },
+            }),
     ]);
 }
 
 #[test]
 fn an_invalid_client_ecdh_point_is_illegal_parameter() {
     run_cases(vec![
-        Case {
-            name: "x25519 all-zero point (low order)",
-            suites: ECDHE,
-            tamper: |_, m| {
+        case("x25519 all-zero point (low order)", ECDHE)
+            .fails(Role::Server, A::ILLEGAL_PARAMETER, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     *cke = ClientKeyExchange::ecdh(&[0; 32]).unwrap();
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ClientKeyExchange,
-        },
-        Case {
-            name: "a point one byte short, with a matching length",
-            suites: ECDHE,
-            tamper: |_, m| {
+            }),
+        case("a point one byte short, with a matching length", ECDHE)
+            .fails(Role::Server, A::ILLEGAL_PARAMETER, Step::ClientKeyExchange)
+            .tamper(|_, m| {
                 if let Some(HandshakePayload::ClientKeyExchange(cke)) = payload(m) {
                     let public = cke.ecdh_public().unwrap().to_vec();
                     *cke = ClientKeyExchange::ecdh(&public[1..]).unwrap();
                 }
                 true
-            },
-            failing: Role::Server,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ClientKeyExchange,
-        },
+            }),
     ]);
 }
 
@@ -1277,121 +1185,60 @@ fn a_server_hello_the_client_did_not_ask_for_is_refused() {
         }
     }
     run_cases(vec![
-        Case {
-            name: "a suite the client did not offer",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.cipher_suite = CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "a suite of another key exchange the client did not offer",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.cipher_suite = CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "a suite nobody implements",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.cipher_suite = CipherSuite(0x1301);
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "server_version TLS 1.1",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.server_version = ProtocolVersion::TLSV1_1;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "server_version SSL 3.0",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.server_version = ProtocolVersion::SSLV3;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ServerHello,
-        },
-        Case {
-            name: "a compression method the client did not offer",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
-                    sh.compression_method = 1;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHello,
-        },
+        case("a suite the client did not offer", one)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHello)
+            .tamper(|_, m| {
+                edit(m, sh, |sh| {
+                    sh.cipher_suite = CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+                })
+            }),
+        case(
+            "a suite of another key exchange the client did not offer",
+            one,
+        )
+        .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHello)
+        .tamper(|_, m| {
+            edit(m, sh, |sh| {
+                sh.cipher_suite = CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256
+            })
+        }),
+        case("a suite nobody implements", one)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHello)
+            .tamper(|_, m| edit(m, sh, |sh| sh.cipher_suite = CipherSuite(0x1301))),
+        case("server_version TLS 1.1", one)
+            .fails(Role::Client, A::PROTOCOL_VERSION, Step::ServerHello)
+            .tamper(|_, m| edit(m, sh, |sh| sh.server_version = ProtocolVersion::TLSV1_1)),
+        case("server_version SSL 3.0", one)
+            .fails(Role::Client, A::PROTOCOL_VERSION, Step::ServerHello)
+            .tamper(|_, m| edit(m, sh, |sh| sh.server_version = ProtocolVersion::SSLV3)),
+        case("a compression method the client did not offer", one)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHello)
+            .tamper(|_, m| edit(m, sh, |sh| sh.compression_method = 1)),
         // RFC 5246 7.4.1.4: an extension the client did not send.
-        Case {
-            name: "an unsolicited extension",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
+        case("an unsolicited extension", one)
+            .fails(Role::Client, A::UNSUPPORTED_EXTENSION, Step::ServerHello)
+            .tamper(|_, m| {
+                edit(m, sh, |sh| {
                     sh.extensions
                         .get_or_insert_with(Vec::new)
                         .push(ServerExtension::Unknown {
                             typ: ExtensionType(0x1234),
                             data: Vec::new(),
                         });
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNSUPPORTED_EXTENSION,
-            step: Step::ServerHello,
-        },
+                })
+            }),
         // RFC 5746 3.4: it must be empty on an initial handshake.
-        Case {
-            name: "a non-empty renegotiation_info",
-            suites: one,
-            tamper: |_, m| {
-                if let Some(sh) = sh(m) {
+        case("a non-empty renegotiation_info", one)
+            .fails(Role::Client, A::HANDSHAKE_FAILURE, Step::ServerHello)
+            .tamper(|_, m| {
+                edit(m, sh, |sh| {
                     for e in sh.extensions.iter_mut().flatten() {
                         if let ServerExtension::RenegotiationInfo(v) = e {
                             *v = vec![0; 12];
                         }
                     }
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::HANDSHAKE_FAILURE,
-            step: Step::ServerHello,
-        },
+                })
+            }),
     ]);
 }
 
@@ -1418,96 +1265,45 @@ fn a_client_hello_the_server_cannot_serve_is_refused() {
     run_cases(vec![
         // RFC 5246 E.1: a server that supports only versions above
         // client_version answers protocol_version.
-        Case {
-            name: "client_version TLS 1.0",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(ch) = ch(m) {
-                    ch.client_version = ProtocolVersion::TLSV1_0;
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "client_version TLS 1.1",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(ch) = ch(m) {
-                    ch.client_version = ProtocolVersion::TLSV1_1;
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "supported_versions lists only TLS 1.3",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
+        case("client_version TLS 1.0", ONE_OF_EACH)
+            .fails(Role::Server, A::PROTOCOL_VERSION, Step::ClientHello)
+            .tamper(|_, m| edit(m, ch, |ch| ch.client_version = ProtocolVersion::TLSV1_0)),
+        case("client_version TLS 1.1", ONE_OF_EACH)
+            .fails(Role::Server, A::PROTOCOL_VERSION, Step::ClientHello)
+            .tamper(|_, m| edit(m, ch, |ch| ch.client_version = ProtocolVersion::TLSV1_1)),
+        case("supported_versions lists only TLS 1.3", ONE_OF_EACH)
+            .fails(Role::Server, A::PROTOCOL_VERSION, Step::ClientHello)
+            .tamper(|_, m| {
                 add_supported_versions(m, &[0x02, 0x03, 0x04]);
                 true
-            },
-            failing: Role::Server,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "supported_versions lists TLS 1.3 and 1.1",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
+            }),
+        case("supported_versions lists TLS 1.3 and 1.1", ONE_OF_EACH)
+            .fails(Role::Server, A::PROTOCOL_VERSION, Step::ClientHello)
+            .tamper(|_, m| {
                 add_supported_versions(m, &[0x04, 0x03, 0x04, 0x03, 0x02]);
                 true
-            },
-            failing: Role::Server,
-            alert: A::PROTOCOL_VERSION,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "supported_versions longer than its extension",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
+            }),
+        case("supported_versions longer than its extension", ONE_OF_EACH)
+            .fails(Role::Server, A::DECODE_ERROR, Step::ClientHello)
+            .tamper(|_, m| {
                 add_supported_versions(m, &[0x04, 0x03, 0x03]);
                 true
-            },
-            failing: Role::Server,
-            alert: A::DECODE_ERROR,
-            step: Step::ClientHello,
-        },
-        Case {
-            name: "no null compression",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(ch) = ch(m) {
-                    ch.compression_methods = vec![1];
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ClientHello,
-        },
+            }),
+        case("no null compression", ONE_OF_EACH)
+            .fails(Role::Server, A::ILLEGAL_PARAMETER, Step::ClientHello)
+            .tamper(|_, m| edit(m, ch, |ch| ch.compression_methods = vec![1])),
         // RFC 5746 3.6: it must be empty on an initial handshake.
-        Case {
-            name: "a non-empty renegotiation_info",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(ch) = ch(m) {
+        case("a non-empty renegotiation_info", ONE_OF_EACH)
+            .fails(Role::Server, A::HANDSHAKE_FAILURE, Step::ClientHello)
+            .tamper(|_, m| {
+                edit(m, ch, |ch| {
                     for e in ch.extensions.iter_mut().flatten() {
                         if let ClientExtension::RenegotiationInfo(v) = e {
                             *v = vec![0; 12];
                         }
                     }
-                }
-                true
-            },
-            failing: Role::Server,
-            alert: A::HANDSHAKE_FAILURE,
-            step: Step::ClientHello,
-        },
+                })
+            }),
     ]);
 }
 
@@ -1655,74 +1451,40 @@ fn a_broken_certificate_message_is_refused() {
         }
     }
     run_cases(vec![
-        Case {
-            name: "an empty certificate list",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(l) = cert_list(m) {
-                    l.clear();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::BAD_CERTIFICATE,
-            step: Step::ServerCertificate,
-        },
-        Case {
-            name: "a certificate that is not DER",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(l) = cert_list(m) {
-                    l[0] = vec![0x30, 0x03, 0x01, 0x01, 0xff].into();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::BAD_CERTIFICATE,
-            step: Step::ServerCertificate,
-        },
-        Case {
-            name: "a certificate whose signature does not verify",
-            suites: ONE_OF_EACH,
-            tamper: |_, m| {
-                if let Some(l) = cert_list(m) {
+        case("an empty certificate list", ONE_OF_EACH)
+            .fails(Role::Client, A::BAD_CERTIFICATE, Step::ServerCertificate)
+            .tamper(|_, m| edit(m, cert_list, |l| l.clear())),
+        case("a certificate that is not DER", ONE_OF_EACH)
+            .fails(Role::Client, A::BAD_CERTIFICATE, Step::ServerCertificate)
+            .tamper(|_, m| {
+                edit(m, cert_list, |l| {
+                    l[0] = vec![0x30, 0x03, 0x01, 0x01, 0xff].into()
+                })
+            }),
+        case("a certificate whose signature does not verify", ONE_OF_EACH)
+            .fails(Role::Client, A::BAD_CERTIFICATE, Step::ClientVerification)
+            .tamper(|_, m| {
+                edit(m, cert_list, |l| {
                     let mut der = l[0].as_ref().to_vec();
                     let last = der.len() - 1;
                     der[last] ^= 0x01;
                     l[0] = der.into();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::BAD_CERTIFICATE,
-            step: Step::ClientVerification,
-        },
-        Case {
-            name: "an ECDSA certificate for an RSA key exchange",
-            suites: RSA,
-            tamper: |_, m| {
-                if let Some(l) = cert_list(m) {
-                    *l = pki().ecdsa_p256.chain.clone();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNSUPPORTED_CERTIFICATE,
-            step: Step::ClientVerification,
-        },
-        Case {
-            name: "an RSA certificate for ECDHE_ECDSA",
-            suites: ECDHE_ECDSA,
-            tamper: |_, m| {
-                if let Some(l) = cert_list(m) {
-                    *l = pki().rsa.chain.clone();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::UNSUPPORTED_CERTIFICATE,
-            step: Step::ClientVerification,
-        },
+                })
+            }),
+        case("an ECDSA certificate for an RSA key exchange", RSA)
+            .fails(
+                Role::Client,
+                A::UNSUPPORTED_CERTIFICATE,
+                Step::ClientVerification,
+            )
+            .tamper(|_, m| edit(m, cert_list, |l| *l = pki().ecdsa_p256.chain.clone())),
+        case("an RSA certificate for ECDHE_ECDSA", ECDHE_ECDSA)
+            .fails(
+                Role::Client,
+                A::UNSUPPORTED_CERTIFICATE,
+                Step::ClientVerification,
+            )
+            .tamper(|_, m| edit(m, cert_list, |l| *l = pki().rsa.chain.clone())),
     ]);
 }
 
@@ -1740,73 +1502,27 @@ fn ske(m: &mut Message) -> Option<&mut ServerKeyExchange> {
 #[test]
 fn a_server_key_exchange_that_does_not_verify_is_decrypt_error() {
     run_cases(vec![
-        Case {
-            name: "a signature byte flipped",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
+        case("a signature byte flipped", ECDHE)
+            .fails(Role::Client, A::DECRYPT_ERROR, Step::ClientVerification)
+            .tamper(|_, m| {
+                edit(m, ske, |ske| {
                     let last = ske.signature.len() - 1;
                     ske.signature[last] ^= 0x01;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::DECRYPT_ERROR,
-            step: Step::ClientVerification,
-        },
-        Case {
-            name: "a signature byte flipped in the middle",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    flip_middle(&mut ske.signature);
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::DECRYPT_ERROR,
-            step: Step::ClientVerification,
-        },
-        Case {
-            name: "an empty signature",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.signature.clear();
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::DECRYPT_ERROR,
-            step: Step::ClientVerification,
-        },
+                })
+            }),
+        case("a signature byte flipped in the middle", ECDHE)
+            .fails(Role::Client, A::DECRYPT_ERROR, Step::ClientVerification)
+            .tamper(|_, m| edit(m, ske, |ske| flip_middle(&mut ske.signature))),
+        case("an empty signature", ECDHE)
+            .fails(Role::Client, A::DECRYPT_ERROR, Step::ClientVerification)
+            .tamper(|_, m| edit(m, ske, |ske| ske.signature.clear())),
         // The signature covers the ECDHE parameters.
-        Case {
-            name: "the server's public key changed",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.params.public[1] ^= 0x01;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::DECRYPT_ERROR,
-            step: Step::ClientVerification,
-        },
-        Case {
-            name: "another offered group named",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.params.group = NamedGroup::SECP384R1;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::DECRYPT_ERROR,
-            step: Step::ClientVerification,
-        },
+        case("the server's public key changed", ECDHE)
+            .fails(Role::Client, A::DECRYPT_ERROR, Step::ClientVerification)
+            .tamper(|_, m| edit(m, ske, |ske| ske.params.public[1] ^= 0x01)),
+        case("another offered group named", ECDHE)
+            .fails(Role::Client, A::DECRYPT_ERROR, Step::ClientVerification)
+            .tamper(|_, m| edit(m, ske, |ske| ske.params.group = NamedGroup::SECP384R1)),
     ]);
 }
 
@@ -1841,58 +1557,22 @@ fn a_server_key_exchange_on_a_nist_curve_that_does_not_verify_is_decrypt_error()
 #[test]
 fn a_server_key_exchange_with_unoffered_parameters_is_illegal_parameter() {
     run_cases(vec![
-        Case {
-            name: "a group the client did not offer (secp521r1)",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.params.group = NamedGroup::SECP521R1;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHelloDone,
-        },
-        Case {
-            name: "an unknown group",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.params.group = NamedGroup(0x7a7a);
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHelloDone,
-        },
-        Case {
-            name: "a signature scheme the client did not offer",
-            suites: ECDHE,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.scheme = SignatureScheme::RSA_PKCS1_SHA1;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ServerHelloDone,
-        },
-        Case {
-            name: "an ECDSA scheme for the RSA certificate",
-            suites: ECDHE_RSA,
-            tamper: |_, m| {
-                if let Some(ske) = ske(m) {
-                    ske.scheme = SignatureScheme::ECDSA_NISTP256_SHA256;
-                }
-                true
-            },
-            failing: Role::Client,
-            alert: A::ILLEGAL_PARAMETER,
-            step: Step::ClientVerification,
-        },
+        case("a group the client did not offer (secp521r1)", ECDHE)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHelloDone)
+            .tamper(|_, m| edit(m, ske, |ske| ske.params.group = NamedGroup::SECP521R1)),
+        case("an unknown group", ECDHE)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHelloDone)
+            .tamper(|_, m| edit(m, ske, |ske| ske.params.group = NamedGroup(0x7a7a))),
+        case("a signature scheme the client did not offer", ECDHE)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ServerHelloDone)
+            .tamper(|_, m| edit(m, ske, |ske| ske.scheme = SignatureScheme::RSA_PKCS1_SHA1)),
+        case("an ECDSA scheme for the RSA certificate", ECDHE_RSA)
+            .fails(Role::Client, A::ILLEGAL_PARAMETER, Step::ClientVerification)
+            .tamper(|_, m| {
+                edit(m, ske, |ske| {
+                    ske.scheme = SignatureScheme::ECDSA_NISTP256_SHA256
+                })
+            }),
     ]);
     // A group the engine implements but this client left out.
     let mut problems = Problems::default();
@@ -2594,19 +2274,19 @@ fn a_warning_alert_is_reported_and_the_handshake_goes_on() {
     for &suite in ONE_OF_EACH {
         let mut pair = pair_for(suite);
         // Before anything happened, on both sides.
-        pair.server.handle(Message::Alert(warning())).unwrap();
-        pair.client.handle(Message::Alert(warning())).unwrap();
+        pair.server.feed(Message::Alert(warning())).unwrap();
+        pair.client.feed(Message::Alert(warning())).unwrap();
         // Mid-handshake: the client between Certificate and ServerHelloDone,
         // the server while waiting for ClientKeyExchange.
         let hello = pair.client.poll_transmit().unwrap();
-        pair.server.handle(hello).unwrap();
+        pair.server.feed(hello).unwrap();
         while let Some(m) = pair.server.poll_transmit() {
             if is_hs(&m, HandshakeType::SERVER_HELLO_DONE) {
-                pair.client.handle(Message::Alert(warning())).unwrap();
+                pair.client.feed(Message::Alert(warning())).unwrap();
             }
-            pair.client.handle(m).unwrap();
+            pair.client.feed(m).unwrap();
         }
-        pair.server.handle(Message::Alert(warning())).unwrap();
+        pair.server.feed(Message::Alert(warning())).unwrap();
 
         let out = pair.drive();
         assert!(
@@ -2642,7 +2322,7 @@ fn a_protected_warning_after_the_handshake_is_reported_and_traffic_goes_on() {
             .unwrap();
         run.pair
             .server
-            .handle(Message::Protected(ProtectedRecord {
+            .feed(Message::Protected(ProtectedRecord {
                 typ: ContentType::ALERT,
                 fragment,
             }))
@@ -2674,8 +2354,8 @@ fn after_a_fatal_alert_every_input_gets_the_same_error_and_nothing_is_sent() {
             assert!(!conn.is_handshake_complete(), "{suite:?} {role:?}");
             for _ in 0..3 {
                 // Even the message it was waiting for is refused now.
-                assert_eq!(conn.handle(Message::ChangeCipherSpec), Err(err.clone()));
-                assert_eq!(conn.handle(a_client_hello()), Err(err.clone()));
+                assert_eq!(conn.feed(Message::ChangeCipherSpec), Err(err.clone()));
+                assert_eq!(conn.feed(a_client_hello()), Err(err.clone()));
             }
             assert!(conn.poll_transmit().is_none(), "{suite:?} {role:?}");
             assert!(conn.poll_event().is_none(), "{suite:?} {role:?}");

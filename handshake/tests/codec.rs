@@ -8,6 +8,7 @@ mod common;
 use std::fmt::Debug;
 
 use common::pair::{Pair, client_config, server_config};
+use handshake::ALL_SUITES;
 use handshake::msgs::codec::{Codec, Reader};
 use handshake::msgs::enums::{
     AlertDescription, AlertLevel, CipherSuite, ContentType, EcPointFormat, ExtensionType,
@@ -20,7 +21,6 @@ use handshake::msgs::handshake::{
     ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
-use handshake::suites::ALL_SUITES;
 use handshake::{Origin, Role};
 use rustls_pki_types::CertificateDer;
 
@@ -1357,4 +1357,86 @@ fn every_message_of_real_sessions_round_trips() {
             assert_eq!(seen, expected, "{:?} ems {ems}", s.suite);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Suites by name (`FromStr for CipherSuite`, the services' --suite flags)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn suites_parse_by_iana_name_in_any_case() {
+    for s in ALL_SUITES {
+        let name = s.suite.name().unwrap();
+        assert_eq!(name.parse(), Ok(s.suite));
+        assert_eq!(name.to_ascii_lowercase().parse(), Ok(s.suite));
+    }
+    assert_eq!(
+        "tls_rsa_with_aes_128_gcm_sha256".parse(),
+        Ok(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
+    );
+    assert_eq!(
+        " Tls_Rsa_With_Aes_128_Gcm_Sha256 ".parse(),
+        Ok(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
+    );
+}
+
+#[test]
+fn suites_parse_with_the_contracts_prefix() {
+    assert_eq!(
+        "CIPHER_SUITE_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".parse(),
+        Ok(CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+    );
+    assert_eq!(
+        "cipher_suite_tls_rsa_with_aes_256_gcm_sha384".parse(),
+        Ok(CipherSuite::TLS_RSA_WITH_AES_256_GCM_SHA384)
+    );
+}
+
+#[test]
+fn suites_parse_as_hex_code_points_even_unimplemented_ones() {
+    assert_eq!(
+        "0x009c".parse(),
+        Ok(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
+    );
+    assert_eq!("0X002F".parse(), Ok(CipherSuite(0x002f)));
+    assert_eq!("CIPHER_SUITE_0xc02b".parse(), Ok(CipherSuite(0xc02b)));
+}
+
+#[test]
+fn unknown_names_are_refused_with_the_known_ones_listed() {
+    let err = "TLS_NULL".parse::<CipherSuite>().unwrap_err();
+    assert!(err.starts_with("unknown cipher suite; known: "), "{err}");
+    for s in ALL_SUITES {
+        assert!(err.contains(s.suite.name().unwrap()), "{err}");
+    }
+    assert!(!err.contains('\n'), "{err}");
+    // A code point the codec names but no implemented suite has.
+    assert!(
+        "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"
+            .parse::<CipherSuite>()
+            .is_err()
+    );
+    assert!(
+        "TLS_RSA_WITH_AES_128_CBC_SHA"
+            .parse::<CipherSuite>()
+            .is_err()
+    );
+    assert!("".parse::<CipherSuite>().is_err());
+    // The line lists names, not the input: its length is fixed.
+    let long = "x".repeat(10_000);
+    assert_eq!(long.parse::<CipherSuite>().unwrap_err(), err);
+}
+
+#[test]
+fn bad_hex_code_points_are_refused_and_quoted_bounded() {
+    for bad in ["0x", "0x10000", "0xzz", "0x-1"] {
+        let err = bad.parse::<CipherSuite>().unwrap_err();
+        assert!(
+            err.contains("is not a two-byte hex code point"),
+            "{bad}: {err}"
+        );
+    }
+    let long = format!("0x{}", "f".repeat(10_000));
+    let err = long.parse::<CipherSuite>().unwrap_err();
+    assert!(err.len() < 1_000, "{} bytes", err.len());
 }

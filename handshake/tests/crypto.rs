@@ -8,13 +8,16 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::pki::{self, Leaf, after_expiry, before_validity, pki, valid_now};
-use handshake::kx::{self, EcdheKeyPair};
+use handshake::KeyType;
+use handshake::ServerKey;
+use handshake::internal::kx::{self, EcdheKeyPair};
 use handshake::msgs::enums::{NamedGroup, ProtocolVersion, SignatureScheme};
-use handshake::rand::{Rng, SeededRng, SystemRng};
-use handshake::sign::ServerKey;
-use handshake::suites::KeyType;
-use handshake::verify::{self, ServerCertVerifier};
 use handshake::{AlertDescription, Error};
+use handshake::{Rng, SeededRng, SystemRng};
+use handshake::{
+    ServerCertVerifier,
+    internal::verify::{self},
+};
 use rustls_pki_types::{CertificateDer, ServerName};
 
 fn alert<T: std::fmt::Debug>(r: Result<T, Error>) -> AlertDescription {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use common::pair::client_config;
 use common::pki::valid_now;
+use handshake::SeededRng;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::handshake::{Certificate, ClientHello, HandshakeMessage, HandshakePayload};
-use handshake::rand::SeededRng;
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Error, MAX_CIPHER_SUITES,
     MAX_HELLO_LIST, Message, NamedGroup, SignatureScheme,
@@ -145,6 +145,6 @@ fn the_encoder_refuses_what_its_prefix_cannot_state() {
     let m = HandshakeMessage::from(HandshakePayload::Certificate(chain));
     assert!(m.get_encoding().is_err());
     let mut out = Vec::new();
-    assert!(handshake::framing::encode_records(&Message::Handshake(m), &mut out).is_err());
+    assert!(handshake::encode_records(&Message::Handshake(m), &mut out).is_err());
     assert!(out.is_empty(), "nothing written");
 }

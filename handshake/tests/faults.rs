@@ -3,7 +3,7 @@
 mod common;
 
 use common::pair::{Pair, client_config, failure, server_config};
-use handshake::{AlertDescription, CipherSuite, Origin, Step};
+use handshake::{AlertDescription, CipherSuite, Origin, Role, Step};
 
 fn run(
     suite: CipherSuite,
@@ -104,4 +104,44 @@ fn a_corrupt_signature_is_decrypt_error_at_client_verification() {
 fn without_faults_the_same_sessions_complete() {
     let pair = run(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256, |_| {}, |_| {});
     assert!(pair.client.is_handshake_complete() && pair.server.is_handshake_complete());
+}
+
+#[test]
+fn a_corrupt_application_record_is_bad_record_mac_at_the_peer() {
+    for (from, suite) in [
+        (Role::Client, CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256),
+        (
+            Role::Server,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+    ] {
+        let mut pair = run(
+            suite,
+            |c| c.faults.corrupt_application_record = from == Role::Client,
+            |s| s.faults.corrupt_application_record = from == Role::Server,
+        );
+        // The handshake is untouched: the fault is on application data only.
+        assert!(pair.client.is_handshake_complete() && pair.server.is_handshake_complete());
+        let sender = match from {
+            Role::Client => &mut pair.client,
+            Role::Server => &mut pair.server,
+        };
+        sender.send_application_data(b"hello").unwrap();
+        let out = pair.drive();
+        let (failed, events) = match from {
+            Role::Client => (out.server, &pair.server_events),
+            Role::Server => (out.client, &pair.client_events),
+        };
+        assert_eq!(
+            failed.map(|e| e.alert()),
+            Some(AlertDescription::BAD_RECORD_MAC),
+            "{from:?}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, handshake::Event::ApplicationData(_))),
+            "{from:?}"
+        );
+    }
 }

@@ -18,11 +18,14 @@
 
 mod common;
 
+use common::Feed;
+
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
 use common::pair::{Pair, client_config, server_config};
 use common::pki::valid_now;
+use handshake::SeededRng;
 use handshake::msgs::codec::{Codec, Reader};
 use handshake::msgs::enums::{
     AlertDescription, AlertLevel, CipherSuite, ContentType, EcPointFormat, ExtensionType,
@@ -34,8 +37,7 @@ use handshake::msgs::handshake::{
     HandshakePayload, ServerHello, ServerKeyExchange,
 };
 use handshake::msgs::message::{Alert, Message, ProtectedRecord};
-use handshake::rand::SeededRng;
-use handshake::suites::{ALL_SUITES, KeyExchange};
+use handshake::{ALL_SUITES, KeyExchange};
 use handshake::{ClientConfig, Connection, Error, Event, Origin, Role, ServerConfig};
 use proptest::collection::vec;
 use proptest::option;
@@ -1249,7 +1251,7 @@ impl Checker {
         let i = self.fed;
         self.fed += 1;
         let described = format!("{msg:?}");
-        let res = conn.handle(msg);
+        let res = conn.feed(msg);
         let mut sent = Vec::new();
         while let Some(m) = conn.poll_transmit() {
             check_sent(&m)?;
@@ -1386,7 +1388,7 @@ impl LivePeer {
     fn deliver(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             // The peer's own failures are not under test.
-            let _ = self.conn.handle(m);
+            let _ = self.conn.feed(m);
         }
         self.collect();
     }
@@ -1530,7 +1532,7 @@ fn replay(session: &Session, role: Role) -> (Vec<Message>, Vec<Event>) {
     };
     drain(&mut conn);
     for (i, m) in session.peer_messages(role).iter().enumerate() {
-        conn.handle(m.clone())
+        conn.feed(m.clone())
             .unwrap_or_else(|e| panic!("{role:?} {:?} message {i}: {e}", session.suite));
         drain(&mut conn);
     }

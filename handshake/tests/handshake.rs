@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::Feed;
+
 use common::pair::{Pair, client_config, server_config, steps};
-use handshake::suites::ALL_SUITES;
+use handshake::ALL_SUITES;
 use handshake::{CipherSuite, Role, Step};
 
 fn run(suite: CipherSuite, ems_client: bool, ems_server: bool) -> Pair {
@@ -157,8 +159,8 @@ fn key_log_lines_agree_and_secrets_stay_out_of_debug_output() {
     let line = pair.client.key_log_line().unwrap();
     assert_eq!(Some(&line), pair.server.key_log_line().as_ref());
     let secrets = pair.client.secrets().unwrap();
-    let master = handshake::keys::hex(secrets.master_secret());
-    let client_random = handshake::keys::hex(secrets.client_random());
+    let master = handshake::hex(secrets.master_secret());
+    let client_random = handshake::hex(secrets.client_random());
     assert_eq!(line, format!("CLIENT_RANDOM {client_random} {master}"));
     let everything = format!(
         "{:?} {:?} {:?} {:?} {:?}",
@@ -170,7 +172,7 @@ fn key_log_lines_agree_and_secrets_stay_out_of_debug_output() {
         secrets.client_write_key(),
         secrets.server_write_key(),
     ] {
-        let hex = handshake::keys::hex(secret);
+        let hex = handshake::hex(secret);
         assert!(
             !everything.contains(&hex),
             "a secret leaked into Debug output"
@@ -267,7 +269,7 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
         )
         .unwrap();
     pair.client
-        .handle(Message::Protected(ProtectedRecord {
+        .feed(Message::Protected(ProtectedRecord {
             typ: ContentType::HANDSHAKE,
             fragment,
         }))
@@ -275,7 +277,7 @@ fn renegotiation_is_declined_with_a_warning_and_the_session_goes_on() {
     // The client answers with a protected warning the server can read.
     let reply = pair.client.poll_transmit().expect("the client answers");
     let before = pair.server_events.len();
-    pair.server.handle(reply).expect("a warning is not fatal");
+    pair.server.feed(reply).expect("a warning is not fatal");
     while let Some(e) = pair.server.poll_event() {
         pair.server_events.push(e);
     }
@@ -340,13 +342,13 @@ fn a_given_clock_stamps_every_step_apart() {
             Arc::new(client_config()),
             rustls_pki_types::ServerName::try_from("localhost").unwrap(),
             common::pki::valid_now(),
-            Box::new(handshake::rand::SeededRng::new(1)),
+            Box::new(handshake::SeededRng::new(1)),
         )
         .unwrap()
         .with_clock(clock),
         server: handshake::Connection::server(
             Arc::new(server_config()),
-            Box::new(handshake::rand::SeededRng::new(2)),
+            Box::new(handshake::SeededRng::new(2)),
         )
         .unwrap(),
         client_events: Vec::new(),
@@ -400,4 +402,13 @@ fn close_notify_is_answered_with_close_notify() {
     pair.client.close().unwrap();
     pair.server.close().unwrap();
     assert!(pair.client.poll_transmit().is_none() && pair.server.poll_transmit().is_none());
+}
+
+#[test]
+fn server_name_text_is_the_dns_name_or_the_address() {
+    let text =
+        |s: &str| handshake::server_name_text(&rustls_pki_types::ServerName::try_from(s).unwrap());
+    assert_eq!(text("example.com"), "example.com");
+    assert_eq!(text("192.0.2.1"), "192.0.2.1");
+    assert_eq!(text("2001:db8::1"), "2001:db8::1");
 }

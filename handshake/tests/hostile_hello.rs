@@ -9,22 +9,24 @@
 
 mod common;
 
+use common::Feed;
+
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey};
 use common::pair::{Pair, certified, client_config, failure, server_config, step_events};
 use common::pki::{Leaf, pki};
-use handshake::framing::{Deframer, encode_records};
+use handshake::SeededRng;
 use handshake::msgs::enums::{ExtensionType, HandshakeType};
 use handshake::msgs::handshake::{
     EcdheParams, MAX_CLIENT_HELLO_LEN, MAX_HANDSHAKE_LEN, ServerKeyExchange,
 };
 use handshake::quote::MAX_REASON;
-use handshake::rand::SeededRng;
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Error, Event, Message, ServerConfig,
     SignatureScheme, Step, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 
 // ---------------------------------------------------------------------------
 // Raw ClientHellos
@@ -109,7 +111,7 @@ fn serve_bytes(
     loop {
         match deframer.pop() {
             Ok(Some(m)) => {
-                if let Err(e) = server.handle(m) {
+                if let Err(e) = server.feed(m) {
                     error = Some(e);
                     break;
                 }
@@ -233,7 +235,7 @@ fn flush(
     }
     deframer.push(&bytes);
     while let Some(m) = deframer.pop()? {
-        to.handle(m)?;
+        to.feed(m)?;
     }
     Ok(!bytes.is_empty())
 }

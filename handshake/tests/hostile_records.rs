@@ -7,11 +7,13 @@
 
 mod common;
 
+use common::Feed;
+
 use common::pair::{client_config, server_config};
 use common::pki::valid_now;
+use handshake::SeededRng;
+use handshake::internal::record::RecordEncrypter;
 use handshake::msgs::enums::{AlertLevel, ContentType, HandshakeType};
-use handshake::rand::SeededRng;
-use handshake::record::RecordEncrypter;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Error, Event, Message, ProtectedRecord, Role,
     Step, StepDetail,
@@ -93,7 +95,7 @@ fn carry(from: &mut Connection, to: &mut Connection) -> usize {
     let msgs = outgoing(from);
     let n = msgs.len();
     for m in msgs {
-        to.handle(m).expect("the peer accepts it");
+        to.feed(m).expect("the peer accepts it");
     }
     n
 }
@@ -115,7 +117,7 @@ fn until_finished(suite: CipherSuite, splitter: Role) -> (Connection, Connection
         panic!("the flight ends with the protected Finished");
     };
     for m in msgs {
-        receiver.handle(m).expect("the flight before Finished");
+        receiver.feed(m).expect("the flight before Finished");
     }
     (client, server, finished)
 }
@@ -159,7 +161,7 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
                         unreachable!()
                     };
                     ciphertext.extend_from_slice(&r.fragment);
-                    receiver.handle(m).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    receiver.feed(m).unwrap_or_else(|e| panic!("{what}: {e}"));
                 }
                 // The report names the verify_data and every record's
                 // ciphertext, in order.
@@ -193,7 +195,7 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
                     .encrypt(ContentType::APPLICATION_DATA, b"after a split Finished")
                     .unwrap();
                 receiver
-                    .handle(protected(ContentType::APPLICATION_DATA, data))
+                    .feed(protected(ContentType::APPLICATION_DATA, data))
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert!(
                     events(receiver)
@@ -210,7 +212,7 @@ fn a_finished_split_over_records_is_reassembled_in_both_roles() {
 /// The alert and reason `receiver` failed with after `msgs`.
 fn fails_with(receiver: &mut Connection, msgs: Vec<Message>) -> Error {
     for m in msgs {
-        if let Err(e) = receiver.handle(m) {
+        if let Err(e) = receiver.feed(m) {
             return e;
         }
     }
@@ -353,11 +355,11 @@ fn split_renegotiation_requests_are_declined_after_the_handshake() {
     // A HelloRequest in two records, then two in one record: one
     // no_renegotiation each.
     for m in split(&mut server_enc, &[0, 0, 0, 0], &[1]) {
-        client.handle(m).expect("declined, not fatal");
+        client.feed(m).expect("declined, not fatal");
     }
     assert_eq!(sealed_alerts(&mut client), 1);
     for m in split(&mut server_enc, &[0, 0, 0, 0, 0, 0, 0, 0], &[]) {
-        client.handle(m).expect("declined, not fatal");
+        client.feed(m).expect("declined, not fatal");
     }
     assert_eq!(sealed_alerts(&mut client), 2);
 
@@ -365,7 +367,7 @@ fn split_renegotiation_requests_are_declined_after_the_handshake() {
     let mut hello = vec![1, 0, 0, 40];
     hello.extend([0xee; 40]);
     for m in split(&mut client_enc, &hello, &[1, 30]) {
-        server.handle(m).expect("declined, not fatal");
+        server.feed(m).expect("declined, not fatal");
     }
     assert_eq!(sealed_alerts(&mut server), 1);
     // The session goes on.
@@ -373,7 +375,7 @@ fn split_renegotiation_requests_are_declined_after_the_handshake() {
         .encrypt(ContentType::APPLICATION_DATA, b"still here")
         .unwrap();
     server
-        .handle(protected(ContentType::APPLICATION_DATA, data))
+        .feed(protected(ContentType::APPLICATION_DATA, data))
         .unwrap();
     assert!(events(&mut server).contains(&Event::ApplicationData(b"still here".to_vec())));
 }
@@ -415,7 +417,7 @@ fn a_finished_followed_by_a_hello_request_in_the_same_record() {
     plain.extend([0, 0, 0, 0]);
     let _ = &mut server;
     for m in split(&mut enc, &plain, &[]) {
-        client.handle(m).expect("accepted");
+        client.feed(m).expect("accepted");
     }
     assert!(client.is_handshake_complete());
     assert_eq!(
@@ -440,7 +442,7 @@ fn warning_alerts_are_capped_during_the_handshake() {
         let w = || Message::Alert(warning(AlertDescription::NO_RENEGOTIATION));
         for i in 0..MAX_WARNING_ALERTS {
             receiver
-                .handle(w())
+                .feed(w())
                 .unwrap_or_else(|e| panic!("{role:?} warning {i}: {e}"));
         }
         assert_eq!(
@@ -450,7 +452,7 @@ fn warning_alerts_are_capped_during_the_handshake() {
                 .count(),
             MAX_WARNING_ALERTS
         );
-        let err = receiver.handle(w()).unwrap_err();
+        let err = receiver.feed(w()).unwrap_err();
         assert_eq!(
             err.alert(),
             AlertDescription::UNEXPECTED_MESSAGE,
@@ -496,20 +498,20 @@ fn warning_alerts_in_a_row_are_capped_after_the_handshake() {
     for round in 0..3 {
         for i in 0..MAX_WARNING_ALERTS {
             server
-                .handle(sealed_warning(&mut client_enc))
+                .feed(sealed_warning(&mut client_enc))
                 .unwrap_or_else(|e| panic!("round {round} warning {i}: {e}"));
         }
         let data = client_enc
             .encrypt(ContentType::APPLICATION_DATA, b"data")
             .unwrap();
         server
-            .handle(protected(ContentType::APPLICATION_DATA, data))
+            .feed(protected(ContentType::APPLICATION_DATA, data))
             .unwrap();
     }
     for _ in 0..MAX_WARNING_ALERTS {
-        server.handle(sealed_warning(&mut client_enc)).unwrap();
+        server.feed(sealed_warning(&mut client_enc)).unwrap();
     }
-    let err = server.handle(sealed_warning(&mut client_enc)).unwrap_err();
+    let err = server.feed(sealed_warning(&mut client_enc)).unwrap_err();
     assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE);
     assert!(err.reason().contains("in a row"), "{}", err.reason());
 }
@@ -523,7 +525,7 @@ fn a_second_change_cipher_spec_is_unexpected_in_both_roles() {
             Role::Client => &mut server,
             Role::Server => &mut client,
         };
-        let err = receiver.handle(Message::ChangeCipherSpec).unwrap_err();
+        let err = receiver.feed(Message::ChangeCipherSpec).unwrap_err();
         assert_eq!(
             err.alert(),
             AlertDescription::UNEXPECTED_MESSAGE,
@@ -556,7 +558,7 @@ fn relabelled(bytes: &[u8], typ: HandshakeType) -> Message {
     let mut record = vec![22, 3, 3];
     record.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
     record.extend_from_slice(&body);
-    let mut d = handshake::framing::Deframer::new();
+    let mut d = handshake::Deframer::new();
     d.push(&record);
     d.pop().expect("well framed").expect("whole")
 }
@@ -585,7 +587,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
             continue;
         }
         let (_, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
-        let err = server.handle(relabelled(&hello, typ)).unwrap_err();
+        let err = server.feed(relabelled(&hello, typ)).unwrap_err();
         assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
         assert!(err.reason().contains("step 1"), "{typ}: {}", err.reason());
         assert!(
@@ -605,7 +607,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
     truncated.truncate(40);
     truncated[3] = 36;
     let err = server
-        .handle(relabelled(&truncated, HandshakeType::CLIENT_HELLO))
+        .feed(relabelled(&truncated, HandshakeType::CLIENT_HELLO))
         .unwrap_err();
     assert_eq!(err.alert(), AlertDescription::DECODE_ERROR);
 
@@ -617,17 +619,17 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
         let (mut client, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
         carry(&mut client, &mut server);
         let server_hello = outgoing(&mut server).remove(0).fragment().unwrap();
-        let err = client.handle(relabelled(&server_hello, typ)).unwrap_err();
+        let err = client.feed(relabelled(&server_hello, typ)).unwrap_err();
         assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
     }
     // And at step 3, a ServerKeyExchange where the Certificate belongs.
     let (mut client, mut server) = pair(CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256);
     carry(&mut client, &mut server);
     let flight = outgoing(&mut server);
-    client.handle(flight[0].clone()).unwrap();
+    client.feed(flight[0].clone()).unwrap();
     let certificate = flight[1].fragment().unwrap();
     let err = client
-        .handle(relabelled(&certificate, HandshakeType::SERVER_KEY_EXCHANGE))
+        .feed(relabelled(&certificate, HandshakeType::SERVER_KEY_EXCHANGE))
         .unwrap_err();
     assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE);
     // And after the handshake, a plaintext handshake message of any type.
@@ -636,7 +638,7 @@ fn a_handshake_message_in_the_wrong_place_is_unexpected_whatever_its_body() {
         (&mut client, HandshakeType::HELLO_REQUEST),
         (&mut server, HandshakeType::CLIENT_HELLO),
     ] {
-        let err = conn.handle(relabelled(&hello, typ)).unwrap_err();
+        let err = conn.feed(relabelled(&hello, typ)).unwrap_err();
         assert_eq!(err.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{typ}");
     }
 }

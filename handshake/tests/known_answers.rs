@@ -18,7 +18,7 @@
 //!   ClientKeyExchange;
 //! - `SessionSecrets::new` gives the logged master secret, with RFC 7627's
 //!   extended master secret exactly when both hellos carry the extension
-//!   (session_hash hashed here, with aws-lc-rs, over the recorded
+//!   (session_hash taken with the public `Transcript` over the recorded
 //!   ClientHello .. ClientKeyExchange), and `key_log_line` is OpenSSL's line;
 //! - the record keys open OpenSSL's protected records in both directions,
 //!   the Finished verify_data are `SessionSecrets::verify_data` over the
@@ -36,24 +36,25 @@
 //! transcript missing a message or hashed with the wrong hash, a lossy
 //! decoder, a tampered record, a server without the suite.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
-use handshake::framing::Deframer;
-use handshake::keys::{SessionSecrets, hex};
+use common::Feed;
+use handshake::Deframer;
+use handshake::SeededRng;
+use handshake::ServerKey;
 use handshake::msgs::codec::Codec;
 use handshake::msgs::enums::{AlertLevel, ContentType, ProtocolVersion};
 use handshake::msgs::extensions::{ClientExtension, ServerExtension};
 use handshake::msgs::handshake::{ClientHello, HandshakeMessage, HandshakePayload, ServerHello};
-use handshake::rand::SeededRng;
-use handshake::record::RecordDecrypter;
-use handshake::sign::ServerKey;
-use handshake::suites::{HashAlgorithm, SuiteParams, lookup};
 use handshake::{
     Alert, AlertDescription, CertifiedKey, CipherSuite, Connection, Event, Message,
     ProtectedRecord, Role, ServerConfig, Step, StepDetail,
 };
+use handshake::{HashAlgorithm, SuiteParams, lookup};
+use handshake::{SessionSecrets, Transcript, hex};
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
@@ -353,16 +354,19 @@ fn session(rec: &Recording) -> Session {
 // ---------------------------------------------------------------------------
 // What the engine computes
 
+/// Hash(handshake_messages) over the recorded messages, with the engine's
+/// public [`Transcript`] (each message decoded, then hashed as it
+/// re-encodes: the recorded bytes, as
+/// `handshake_messages_decode_and_re_encode_to_the_recorded_bytes` shows).
 fn hash(alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
-    let alg = match alg {
-        HashAlgorithm::Sha256 => &digest::SHA256,
-        HashAlgorithm::Sha384 => &digest::SHA384,
-    };
-    let mut ctx = digest::Context::new(alg);
-    for p in parts {
-        ctx.update(p);
+    let mut transcript = Transcript::default();
+    transcript.start(alg);
+    // An empty part (a Finished left out on purpose) adds nothing.
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        let m = HandshakeMessage::read_bytes(p).expect("one recorded handshake message");
+        transcript.add(&m).expect("it re-encodes");
     }
-    ctx.finish().as_ref().to_vec()
+    transcript.hash().expect("the hash is started")
 }
 
 fn client_offers_ems(ch: &ClientHello) -> bool {
@@ -416,10 +420,14 @@ struct Opened {
     server_rest: Vec<(ContentType, Vec<u8>)>,
 }
 
+/// Opens `records` as `reader` would, with the record layer the session's
+/// keys give it.
 fn open_all(
-    dec: &mut RecordDecrypter,
+    secrets: &SessionSecrets,
+    reader: Role,
     records: &[ProtectedRecord],
 ) -> Result<Vec<(ContentType, Vec<u8>)>, handshake::Error> {
+    let (_, mut dec) = secrets.record_layer(reader)?;
     records
         .iter()
         .map(|r| Ok((r.typ, dec.decrypt(r.typ, &r.fragment)?)))
@@ -448,10 +456,8 @@ fn verify_data_of((typ, plain): &(ContentType, Vec<u8>)) -> Vec<u8> {
 /// Opens both sides' records with the engine's record layer: the server's
 /// decrypter opens what the client wrote, the client's what the server wrote.
 fn open_records(secrets: &SessionSecrets, s: &Session) -> Result<Opened, handshake::Error> {
-    let (_, mut from_client) = secrets.record_layer(Role::Server)?;
-    let (_, mut from_server) = secrets.record_layer(Role::Client)?;
-    let mut client = open_all(&mut from_client, &s.from_client)?;
-    let mut server = open_all(&mut from_server, &s.from_server)?;
+    let mut client = open_all(secrets, Role::Server, &s.from_client)?;
+    let mut server = open_all(secrets, Role::Client, &s.from_server)?;
     let client_finished = client.remove(0);
     let server_finished = server.remove(0);
     Ok(Opened {
@@ -660,7 +666,7 @@ fn engine_server_accepts_openssls_client_flight() {
         let s = session(&rec);
         let mut server = engine_server(kat, None);
         server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap_or_else(|e| {
                 panic!(
                     "{}: the engine refuses OpenSSL's ClientHello: {e}",
@@ -722,7 +728,7 @@ fn engine_server_accepts_openssls_client_flight() {
         // The recorded ClientKeyExchange: the engine's server decrypts the
         // pre-master OpenSSL's client logged.
         server
-            .handle(Message::Handshake(s.messages[4].clone()))
+            .feed(Message::Handshake(s.messages[4].clone()))
             .unwrap_or_else(|e| panic!("{}: ClientKeyExchange refused: {e}", kat.name));
         let secrets = server
             .secrets()
@@ -736,9 +742,9 @@ fn engine_server_accepts_openssls_client_flight() {
         );
         // The rest of OpenSSL's flight belongs to OpenSSL's ServerHello
         // (another server random): its Finished does not open here.
-        server.handle(Message::ChangeCipherSpec).unwrap();
+        server.feed(Message::ChangeCipherSpec).unwrap();
         let err = server
-            .handle(Message::Protected(s.from_client[0].clone()))
+            .feed(Message::Protected(s.from_client[0].clone()))
             .unwrap_err();
         assert_eq!(
             err.alert(),
@@ -792,10 +798,10 @@ fn flipped_pre_master_ciphertext_is_caught() {
         // says nothing at ClientKeyExchange (no padding oracle).
         let mut server = engine_server(kat, None);
         server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap();
         server
-            .handle(Message::Handshake(s.messages[4].clone()))
+            .feed(Message::Handshake(s.messages[4].clone()))
             .unwrap();
         let got = server.secrets().unwrap().pre_master_secret();
         assert_ne!(hex(got), hex(&rec.keylog.pre_master), "{}", kat.name);
@@ -924,14 +930,14 @@ fn lossy_decoding_or_tampered_records_are_caught() {
 fn engine_server_without_the_suite_refuses() {
     for kat in KATS {
         let s = session(&kat.load());
-        let others: Vec<CipherSuite> = handshake::suites::ALL_SUITES
+        let others: Vec<CipherSuite> = handshake::ALL_SUITES
             .iter()
             .map(|p| p.suite)
             .filter(|c| *c != kat.suite)
             .collect();
         let mut server = engine_server(kat, Some(others));
         let err = server
-            .handle(Message::Handshake(s.messages[0].clone()))
+            .feed(Message::Handshake(s.messages[0].clone()))
             .unwrap_err();
         assert_eq!(
             err.alert(),

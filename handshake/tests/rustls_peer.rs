@@ -1,6 +1,6 @@
 //! The engine against rustls 0.23, in memory, over real TLS records: the
-//! engine's messages go through `handshake::framing` (encode_records /
-//! Deframer), rustls' through `write_tls` / `read_tls` /
+//! engine's messages go through `handshake::encode_records` /
+//! `Deframer`, rustls' through `write_tls` / `read_tls` /
 //! `process_new_packets`. rustls is an independent TLS 1.2
 //! implementation, so a completed handshake, application data both ways
 //! and the same master secret on both sides (read from rustls' `KeyLog`)
@@ -23,17 +23,19 @@
 
 mod common;
 
+use common::Feed;
+
 use std::io::{ErrorKind, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use common::pair::{client_config, server_config};
 use common::pki::{Leaf, pki, valid_now};
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SeededRng;
-use handshake::suites::{ALL_SUITES, KeyExchange};
+use handshake::SeededRng;
+use handshake::{ALL_SUITES, KeyExchange};
 use handshake::{
     AlertDescription, CipherSuite, Connection, Error, Event, Origin, Step, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::time_provider::TimeProvider;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -288,7 +290,7 @@ impl Session {
         loop {
             match self.deframer.pop() {
                 Ok(Some(m)) => {
-                    if let Err(e) = self.engine.handle(m) {
+                    if let Err(e) = self.engine.feed(m) {
                         self.engine_error = Some(e);
                         return;
                     }

@@ -11,6 +11,8 @@
 //! status.rs   TLS alerts <-> gRPC status codes; the report in status details
 //! ```
 
+#![forbid(unsafe_code)]
+
 /// Generated messages, clients and servers of package `handshake.v1`.
 pub mod pb {
     tonic::include_proto!("handshake.v1");

@@ -7,9 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use handshake::CertifiedKey;
+use handshake::KeyType;
+use handshake::ServerKey;
 use handshake::msgs::enums::AlertDescription;
-use handshake::sign::ServerKey;
-use handshake::suites::KeyType;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use zeroize::Zeroizing;

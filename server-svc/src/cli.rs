@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use handshake::suites::ALL_SUITES;
 use handshake::{CipherSuite, SuitePreference};
 
 /// The TLS 1.2 server of the handshake lab, over gRPC
@@ -101,7 +100,7 @@ pub struct ServeArgs {
         value_name = "NAME",
         env = "SERVER_SVC_SUITE",
         value_delimiter = ',',
-        value_parser = parse_suite
+        value_parser = str::parse::<CipherSuite>
     )]
     pub suites: Vec<CipherSuite>,
 
@@ -332,21 +331,6 @@ pub struct PkiInitArgs {
     pub force: bool,
 }
 
-/// A suite by its IANA name (any case), e.g. TLS_RSA_WITH_AES_128_GCM_SHA256.
-fn parse_suite(name: &str) -> Result<CipherSuite, String> {
-    ALL_SUITES
-        .iter()
-        .map(|s| s.suite)
-        .find(|s| {
-            s.name()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.trim()))
-        })
-        .ok_or_else(|| {
-            let known: Vec<&str> = ALL_SUITES.iter().filter_map(|s| s.suite.name()).collect();
-            format!("unknown cipher suite; known: {}", known.join(", "))
-        })
-}
-
 /// A whole number of seconds, at least 1.
 fn parse_timeout(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
@@ -385,19 +369,6 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn suites_parse_by_iana_name_in_any_case() {
-        assert_eq!(
-            parse_suite("tls_rsa_with_aes_128_gcm_sha256"),
-            Ok(CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256)
-        );
-        let err = parse_suite("TLS_NULL").unwrap_err();
-        assert!(
-            err.contains("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use handshake::suites::{KeyType, lookup};
-use handshake::{CertifiedKey, Faults, ServerConfig};
+use handshake::{CertifiedKey, LabFaults, ServerConfig};
+use handshake::{KeyType, lookup};
 use service_runtime::limits::Limits;
 
 use crate::certs::load_certified_key;
@@ -71,10 +71,11 @@ impl Settings {
         }
         server.preference = args.preference.into();
         server.extended_master_secret = !args.no_extended_master_secret;
-        server.faults = Faults {
+        server.faults = LabFaults {
             corrupt_finished: args.lab_corrupt_finished,
             choose_unoffered_suite: args.lab_choose_unoffered_suite,
             corrupt_signature: args.lab_corrupt_signature,
+            ..LabFaults::default()
         };
         let usable = usable_suites(&server);
         if usable.is_empty() {

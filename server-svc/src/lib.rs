@@ -38,6 +38,8 @@
 //! error.rs    the process's own error type
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod certs;
 pub mod cli;
 pub mod config;
@@ -104,7 +106,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         );
     }
     let faults = settings.server.faults;
-    if faults != handshake::Faults::default() {
+    if faults.any() {
         warn!(
             corrupt_finished = faults.corrupt_finished,
             choose_unoffered_suite = faults.choose_unoffered_suite,

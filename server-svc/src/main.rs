@@ -1,6 +1,8 @@
 //! `server-svc`: parses the flags, installs tracing, runs the command.
 //! Any error is one `error: ...` line on stderr and exit status 1.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

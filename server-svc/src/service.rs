@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{Connection, ServerConfig, Step};
 use proto::SESSION_ID_HEADER;
 use proto::pb::handshake_service_server::{

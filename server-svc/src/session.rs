@@ -139,7 +139,7 @@ impl Session {
                     // A failure is reported as a Failed event; the returned
                     // error is the same one.
                     Ok(msg) => {
-                        let _ = self.conn.handle(msg);
+                        self.conn.handle(msg);
                     }
                     Err(e) => self.conn.abort(e),
                 },

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use handshake::events::{ExtensionInfo, HelloInfo, names};
-use handshake::keys::hex;
+use handshake::hex;
 use handshake::quote;
 use handshake::{Direction, StepDetail, StepEvent};
 use tracing::info;

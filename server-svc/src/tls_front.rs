@@ -52,7 +52,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
     ServerConfig, Step, StepDetail,
@@ -377,7 +377,7 @@ impl TlsSession {
         match msg {
             // A failure comes back as a Failed event too.
             Ok(msg) => {
-                let _ = self.conn.handle(msg);
+                self.conn.handle(msg);
             }
             Err(e) => self.conn.abort(e),
         }

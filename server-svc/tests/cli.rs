@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{TempDir, TestServer, client_config_for, run_session, server_config_for};
 use handshake::CipherSuite;
-use handshake::suites::KeyType;
+use handshake::KeyType;
 use server_svc::pki::{self, LabPki};
 
 const BIN: &str = env!("CARGO_BIN_EXE_server-svc");
@@ -117,7 +117,7 @@ async fn pki_init_writes_six_files_refuses_to_overwrite_and_serves() {
     let lab = LabPki::new(&dir);
     for cert in [pki::RSA_CERT, pki::ECDSA_CERT] {
         let chain = server_svc::certs::load_chain(&dir.join(cert)).unwrap();
-        let info = handshake::verify::certificate_info(&chain[0]).unwrap();
+        let info = handshake::internal::verify::certificate_info(&chain[0]).unwrap();
         assert_eq!(info.dns_names, ["localhost", "server.lab.test"], "{cert}");
         assert_eq!(info.ip_addresses, ["127.0.0.1"], "{cert}");
         let ku = info.key_usage.expect("keyUsage");
@@ -274,7 +274,7 @@ fn with_no_subcommand_it_makes_a_lab_pki_once_and_reuses_it() {
     let ca = std::fs::read(dir.join(pki::CA_CERT)).unwrap();
     // Names: loopback by name and both addresses.
     let chain = server_svc::certs::load_chain(&dir.join(pki::RSA_CERT)).unwrap();
-    let info = handshake::verify::certificate_info(&chain[0]).unwrap();
+    let info = handshake::internal::verify::certificate_info(&chain[0]).unwrap();
     assert!(info.dns_names.contains(&"localhost".to_owned()), "{info:?}");
     assert!(
         info.ip_addresses.contains(&"127.0.0.1".to_owned()),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::process::ServerProcess;
 use common::{PATIENCE, client_config, new_client, run_session_at};
 use handshake::CipherSuite;
-use handshake::framing::{Deframer, encode_records};
+use handshake::{Deframer, encode_records};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
@@ -66,7 +66,7 @@ async fn tls_handshake(addr: SocketAddr) -> Result<(), String> {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
 }

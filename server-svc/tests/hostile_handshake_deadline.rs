@@ -21,7 +21,7 @@ use std::time::Duration;
 use common::process::ServerProcess;
 use common::{PATIENCE, Stream, client_hello, plain_alerts};
 use handshake::AlertDescription;
-use handshake::framing::Deframer;
+use handshake::Deframer;
 use proto::pb;
 use proto::pb::connect_response::Message as Resp;
 use proto::status::{STEP_KEY, alert_of};
@@ -131,7 +131,7 @@ async fn a_tls_handshake_kept_busy_with_warnings_is_cut_at_the_deadline() {
     let client_hello = common::new_client(common::client_config(&[]))
         .poll_transmit()
         .expect("a ClientHello");
-    handshake::framing::encode_records(&client_hello, &mut hello).unwrap();
+    handshake::encode_records(&client_hello, &mut hello).unwrap();
     tcp.write_all(&hello).await.expect("send the ClientHello");
 
     // Read the server's records; send a warning every EVERY until it

@@ -18,10 +18,10 @@ use std::process::Stdio;
 use common::front::raw_client_hello;
 use common::process::ServerProcess;
 use common::{PATIENCE, client_config, lab, new_client, plain_alerts};
-use handshake::framing::{Deframer, encode_records};
 use handshake::{
     AlertDescription, CipherSuite, ClientConfig, Connection, Event, SignatureScheme, StepDetail,
 };
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::pb::connect_request::Message as Req;
 use proto::pb::handshake_service_client::HandshakeServiceClient;
@@ -211,7 +211,7 @@ async fn the_largest_client_hello_fits_the_default_grpc_message_size() {
     use handshake::msgs::codec::Codec as _;
     assert_eq!(
         h.get_encoding().unwrap().len(),
-        4 + handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN
+        4 + handshake::MAX_CLIENT_HELLO_LEN
     );
     let size = req.encoded_len();
     assert!(size > 200_000, "{size} bytes of protobuf");
@@ -299,7 +299,7 @@ async fn a_client_hello_over_64_kib_completes_over_grpc() {
             .expect("an answer in time")
             .expect("no error status")
             .expect("the stream goes on");
-        let _ = client.handle(from_response(r).expect("from_response"));
+        client.handle(from_response(r).expect("from_response"));
     }
     assert_eq!(reply.as_deref(), Some(&b"echo: big hello"[..]));
     let len = hello_len(&events);
@@ -354,7 +354,7 @@ async fn engine_get(addr: SocketAddr, config: ClientConfig) -> (Vec<Event>, Stri
         assert!(n > 0, "closed without close_notify");
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().expect("deframe") {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
 }

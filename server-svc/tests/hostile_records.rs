@@ -17,9 +17,9 @@ use common::{
     PATIENCE, Stream, TestServer, client_config, get_over_tcp, new_client, plain_alerts,
     server_config,
 };
-use handshake::framing::{Deframer, encode_records};
-use handshake::record::{RecordDecrypter, RecordEncrypter};
+use handshake::internal::record::{RecordDecrypter, RecordEncrypter};
 use handshake::{AlertDescription, CipherSuite, Connection, Event, Message, ProtectedRecord, Role};
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::pb::{self, connect_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -150,11 +150,10 @@ async fn a_split_finished_completes_over_grpc() {
                     Ok(Some(r)) => r,
                     other => panic!("{suite} {cuts:?}: stream ended: {other:?}"),
                 };
-                client
-                    .handle(from_response(r).unwrap())
-                    .unwrap_or_else(|e| {
-                        panic!("{suite} {cuts:?}: {e}");
-                    });
+                client.handle(from_response(r).unwrap());
+                if let Some(e) = client.failure() {
+                    panic!("{suite} {cuts:?}: {e}");
+                }
                 let data: Vec<u8> = std::iter::from_fn(|| client.poll_event())
                     .filter_map(|e| match e {
                         Event::ApplicationData(d) => Some(d),
@@ -312,7 +311,8 @@ async fn a_second_change_cipher_spec_is_unexpected_over_tcp() {
         assert_ne!(n, 0);
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().unwrap() {
-            client.handle(m).unwrap();
+            client.handle(m);
+            assert_eq!(client.failure(), None);
         }
     }
     // CKE, CCS, then a second CCS before the Finished.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestServer, client_config, run_session, server_config};
-use handshake::suites::KeyType;
+use handshake::KeyType;
 use handshake::{AlertDescription, CipherSuite, Origin, ServerConfig, Step};
 use proto::status::{STEP_KEY, alert_of};
 use tonic::Code;

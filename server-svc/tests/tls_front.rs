@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use common::front::{Front, raw_client_hello, read_all, send_raw};
 use common::{PATIENCE, TempDir, client_config, get_over_tcp, lab, new_client};
-use handshake::framing::{Deframer, encode_records};
 use handshake::{AlertDescription, CipherSuite, Event};
+use handshake::{Deframer, encode_records};
 use service_runtime::keylog::KeyLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -523,7 +523,7 @@ async fn an_idle_connection_after_the_handshake_is_closed() {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().expect("the server's records deframe") {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
     assert!(client.is_handshake_complete());
@@ -584,7 +584,8 @@ async fn shutdown_stops_accepting_and_lets_connections_in_flight_finish() {
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().expect("deframe") {
-            client.handle(m).expect("the client accepts it");
+            client.handle(m);
+            assert_eq!(client.failure(), None, "the client accepts it");
         }
         if client.is_handshake_complete() && !requested {
             requested = true;

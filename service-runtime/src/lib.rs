@@ -15,6 +15,8 @@
 //!               connection that reads and writes it (server-svc's TLS front, tls:// targets)
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod accept;
 mod deadline;
 pub mod keylog;

@@ -8,9 +8,9 @@
 
 use std::io;
 
-use handshake::framing::{Deframer, RECORD_HEADER_LEN, encode_records};
-use handshake::msgs::handshake::MAX_CLIENT_HELLO_LEN;
-use handshake::record::MAX_CIPHERTEXT;
+use handshake::{
+    Deframer, MAX_CIPHERTEXT, MAX_CLIENT_HELLO_LEN, RECORD_HEADER_LEN, encode_records,
+};
 use handshake::{Error, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -225,9 +225,9 @@ impl RecordStream {
 
 #[cfg(test)]
 mod tests {
+    use handshake::MAX_PLAINTEXT;
     use handshake::msgs::enums::AlertDescription;
     use handshake::msgs::message::RawHandshake;
-    use handshake::record::MAX_PLAINTEXT;
     use handshake::{Alert, Message};
     use tokio::net::TcpListener;
 

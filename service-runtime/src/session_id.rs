@@ -3,8 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use handshake::keys::hex;
-use handshake::rand::{Rng, SystemRng};
+use handshake::hex;
+use handshake::{Rng, SystemRng};
 
 /// A fresh random session id: 16 hex digits.
 pub fn new_session_id() -> String {

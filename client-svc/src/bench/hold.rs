@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use handshake::SystemRng;
 use handshake::msgs::enums::HandshakeType;
-use handshake::rand::SystemRng;
 use handshake::{Connection, Message};
 use rustls_pki_types::UnixTime;
 use serde_json::json;

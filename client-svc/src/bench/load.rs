@@ -99,7 +99,6 @@ pub async fn run(settings: &Settings, load: &Load) -> Result<()> {
         config: ClientConfig::clone(&settings.config),
         server_name: settings.server_name.clone(),
         message: load.message.clone().into_bytes(),
-        corrupt_application_record: false,
         capture_secrets: false,
         key_log: settings.key_log.clone(),
         timeout: settings.timeout,

@@ -41,7 +41,7 @@ impl Tls {
             None => {
                 // Checked now, as once open: a message that cannot be
                 // framed fails where it is sent.
-                handshake::framing::encode_records(&msg, &mut Vec::new())?;
+                handshake::encode_records(&msg, &mut Vec::new())?;
                 self.early.push(msg);
                 Ok(())
             }

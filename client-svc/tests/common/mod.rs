@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use handshake::framing::Deframer;
-use handshake::rand::SystemRng;
+use handshake::Deframer;
+use handshake::SystemRng;
 use handshake::{
     CertifiedKey, CipherSuite, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig,
 };
@@ -160,7 +160,7 @@ impl HandshakeService for EchoServer {
             while let Ok(Some(req)) = inbound.message().await {
                 match from_request(req) {
                     Ok(m) => {
-                        let _ = conn.handle(m);
+                        conn.handle(m);
                     }
                     Err(e) => conn.abort(e),
                 }
@@ -271,7 +271,7 @@ pub async fn start_engine_server_with(
             deframer.push(&buf[..n]);
             let mut end = false;
             while let Ok(Some(m)) = deframer.pop() {
-                let _ = conn.handle(m);
+                conn.handle(m);
                 while let Some(e) = conn.poll_event() {
                     match e {
                         Event::ApplicationData(data) => {
@@ -306,7 +306,6 @@ pub fn ping_spec(server: &str, suites: &[CipherSuite]) -> SessionSpec {
         config,
         server_name: ServerName::try_from("localhost").unwrap(),
         message: b"ping".to_vec(),
-        corrupt_application_record: false,
         capture_secrets: false,
         key_log: None,
         timeout: Duration::from_secs(20),

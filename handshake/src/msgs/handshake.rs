@@ -1,5 +1,5 @@
 //! Handshake messages (RFC 5246 7.4), one type per structure, and the
-//! `Handshake` envelope {msg_type, length<u24>, body} around them.
+//! `Handshake` envelope `{msg_type, length<u24>, body}` around them.
 
 use rustls_pki_types::CertificateDer;
 

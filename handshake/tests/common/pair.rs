@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use handshake::rand::SeededRng;
+use handshake::SeededRng;
 use handshake::{
     CertifiedKey, ClientConfig, Connection, Error, Event, Message, Role, ServerCertVerifier,
     ServerConfig, Step, StepEvent,
@@ -87,20 +87,16 @@ impl Pair {
             let mut moved = false;
             while let Some(mut m) = self.client.poll_transmit() {
                 moved = true;
-                if tamper(Role::Client, &mut m)
-                    && out.server.is_none()
-                    && let Err(e) = self.server.handle(m)
-                {
-                    out.server = Some(e);
+                if tamper(Role::Client, &mut m) && out.server.is_none() {
+                    self.server.handle(m);
+                    out.server = self.server.failure().cloned();
                 }
             }
             while let Some(mut m) = self.server.poll_transmit() {
                 moved = true;
-                if tamper(Role::Server, &mut m)
-                    && out.client.is_none()
-                    && let Err(e) = self.client.handle(m)
-                {
-                    out.client = Some(e);
+                if tamper(Role::Server, &mut m) && out.client.is_none() {
+                    self.client.handle(m);
+                    out.client = self.client.failure().cloned();
                 }
             }
             self.collect();

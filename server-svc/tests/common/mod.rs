@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use handshake::framing::{Deframer, encode_records};
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{
     CipherSuite, ClientConfig, Connection, Event, Message, ServerCertVerifier, ServerConfig, Step,
 };
+use handshake::{Deframer, encode_records};
 use proto::convert::{from_response, to_request};
 use proto::pb::handshake_service_client::HandshakeServiceClient;
 use proto::pb::{ConnectRequest, ConnectResponse, connect_response};
@@ -369,7 +369,7 @@ pub async fn run_session_at(addr: SocketAddr, config: ClientConfig, message: &[u
         let (more, status) = stream.rest().await;
         for r in &more {
             if let Ok(m) = from_response(r.clone()) {
-                let _ = client.handle(m);
+                client.handle(m);
             }
         }
         drain_events(&mut client, &mut log);
@@ -449,7 +449,7 @@ pub async fn get_over_tcp(
         }
         deframer.push(&buf[..n]);
         while let Some(m) = deframer.pop().map_err(|e| format!("deframe: {e}"))? {
-            let _ = client.handle(m);
+            client.handle(m);
         }
     }
 }
@@ -510,7 +510,7 @@ async fn drive(
                 out.responses.push(r.clone());
                 match from_response(r) {
                     Ok(m) => {
-                        let _ = client.handle(m);
+                        client.handle(m);
                     }
                     Err(e) => client.abort(e),
                 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handshake::rand::SystemRng;
+use handshake::SystemRng;
 use handshake::{ClientConfig, Connection, Event, Message, ServerCertVerifier};
 use prost::Message as _;
 use proto::SESSION_ID_HEADER;
@@ -385,9 +385,9 @@ impl RawSession {
     /// Feeds one server message to the engine and flushes its answers.
     pub async fn feed(&mut self, m: pb::ConnectResponse) -> Result<(), handshake::Error> {
         let msg = proto::convert::from_response(m)?;
-        let r = self.engine.handle(msg);
+        self.engine.handle(msg);
         self.flush().await;
-        r
+        self.engine.failure().map_or(Ok(()), |e| Err(e.clone()))
     }
 
     /// Receives one message and feeds it to the engine.

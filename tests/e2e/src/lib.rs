@@ -23,6 +23,8 @@
 //!
 //! Run with `cargo test -p e2e` (or the README's test command).
 
+#![forbid(unsafe_code)]
+
 pub mod grpc;
 pub mod process;
 
