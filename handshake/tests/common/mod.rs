@@ -3,4 +3,4 @@
 #![allow(dead_code)]
 
 pub mod pair;
-pub mod pki;
+pub use test_pki as pki;
