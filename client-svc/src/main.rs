@@ -353,7 +353,8 @@ async fn serve(args: ServeArgs) -> Result<u8, Fatal> {
             )
         })?;
     tracing::info!(
-        listen = %args.listen,
+        // The bound address: with port 0, the one the system picked.
+        listen = %listener.local_addr().unwrap_or(args.listen),
         server = %t.server,
         server_name = %t.server_name,
         ca = %t.ca.display(),

@@ -85,6 +85,17 @@ impl Ca {
             key_pem: key.serialize_pem(),
         }
     }
+
+    /// An RSA-2048 and an ECDSA P-256 leaf, CN and DNS "localhost" and IP
+    /// 127.0.0.1, with rcgen's default validity (1975..4096): for services
+    /// that check certificates against the real clock.
+    pub fn localhost_leaves(&self) -> [Leaf; 2] {
+        let mut params =
+            CertificateParams::new(["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("valid names");
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256].map(|alg| self.issue(alg, &params))
+    }
 }
 
 pub struct TestPki {
