@@ -748,9 +748,8 @@ mod tests {
         let pki = test_pki::pki();
         let keys = [&pki.rsa, &pki.ecdsa_p256]
             .map(|leaf| CertifiedKey::new(leaf.chain.clone(), &leaf.key_pkcs8).unwrap());
-        let client = ClientConfig::new(
-            ServerCertVerifier::new(std::slice::from_ref(&pki.ca)).unwrap(),
-        );
+        let client =
+            ClientConfig::new(ServerCertVerifier::new(std::slice::from_ref(&pki.ca)).unwrap());
         (client, ServerConfig::new(keys.into()).unwrap())
     }
 

@@ -77,7 +77,9 @@ impl Ca {
     /// `alg` (e.g. `&rcgen::PKCS_ECDSA_P256_SHA256`).
     pub fn issue(&self, alg: &'static SignatureAlgorithm, params: &CertificateParams) -> Leaf {
         let key = KeyPair::generate_for(alg).expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
         Leaf {
             chain: vec![cert.der().clone()],
             key_pkcs8: key.serialize_der(),
@@ -90,11 +92,13 @@ impl Ca {
     /// 127.0.0.1, with rcgen's default validity (1975..4096): for services
     /// that check certificates against the real clock.
     pub fn localhost_leaves(&self) -> [Leaf; 2] {
-        let mut params =
-            CertificateParams::new(["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("valid names");
-        params.distinguished_name.push(DnType::CommonName, "localhost");
-        [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256].map(|alg| self.issue(alg, &params))
+        let mut params = CertificateParams::new(["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("valid names");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256]
+            .map(|alg| self.issue(alg, &params))
     }
 }
 
