@@ -10,22 +10,14 @@ cd "$(dirname "$0")/.."
 
 SERVER_PORT=${SERVER_PORT:-50051}
 CLIENT_PORT=${CLIENT_PORT:-50052}
-SUITES=(
-  TLS_RSA_WITH_AES_128_GCM_SHA256
-  TLS_RSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
-  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
-  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-)
+# shellcheck source=lib.sh
+source scripts/lib.sh
 
 tools=$(./scripts/tools.sh grpcurl)
 grpcurl="$tools/grpcurl"
 echo "==> building server-svc and client-svc"
 cargo build -q --locked -p server-svc -p client-svc
-bin=target/debug
+bin="$(target_dir)/debug"
 
 mkdir -p .demo
 pids=()
@@ -58,7 +50,7 @@ pids+=($!)
 wait_health "$CLIENT_PORT" handshake.v1.HandshakeClientService
 
 failed=0
-for suite in "${SUITES[@]}"; do
+for suite in "${ALL_SUITES[@]}"; do
   echo
   echo "==> $suite"
   request="{\"options\":{\"cipherSuites\":[\"CIPHER_SUITE_$suite\"],\"applicationMessage\":\"hello from the demo\"}}"

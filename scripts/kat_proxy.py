@@ -3,14 +3,14 @@
 
     kat_proxy.py LISTEN_PORT TARGET_PORT OUT_DIR
 
-Listens on 127.0.0.1:LISTEN_PORT, accepts exactly one connection, connects
-to 127.0.0.1:TARGET_PORT and copies bytes both ways unchanged, appending
-everything the client sent to OUT_DIR/c2s.bin and everything the server
-sent to OUT_DIR/s2c.bin. When one side closes (or resets), the proxy
+Listens on 127.0.0.1:LISTEN_PORT (0: a port the system picks), accepts
+exactly one connection, connects to 127.0.0.1:TARGET_PORT and copies bytes
+both ways unchanged, appending everything the client sent to
+OUT_DIR/c2s.bin and everything the server sent to OUT_DIR/s2c.bin. When one side closes (or resets), the proxy
 half-closes the other side's write direction and keeps copying the other
-way until that side closes too, then exits 0. It prints "LISTENING" on
-stdout once the socket is bound, so the caller knows when to start the
-client. It gives up after TIMEOUT seconds without traffic (exit 2).
+way until that side closes too, then exits 0. It prints "LISTENING <port>"
+on stdout once the socket is bound, so the caller knows where and when to
+start the client. It gives up after TIMEOUT seconds without traffic (exit 2).
 
 Nothing is parsed or changed: the files are the raw TCP byte streams, TLS
 records and all.
@@ -34,7 +34,7 @@ def main() -> int:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", listen_port))
     listener.listen(1)
-    print("LISTENING", flush=True)
+    print("LISTENING", listener.getsockname()[1], flush=True)
     listener.settimeout(TIMEOUT)
     client, _ = listener.accept()
     listener.close()

@@ -8,7 +8,7 @@
 # Usage: scripts/record-kat.sh            (from anywhere in the repository)
 #
 # Needs bash, python3 and OpenSSL 3 (`openssl` on PATH). Everything runs on
-# 127.0.0.1 on two free ports, one session at a time.
+# 127.0.0.1 on ports the system picks (port 0), one session at a time.
 #
 # What it does, per session:
 #
@@ -88,10 +88,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # wait_for FILE PATTERN PID: until FILE has a line matching PATTERN, while PID lives.
 wait_for() {
     local file=$1 pattern=$2 pid=$3
@@ -167,24 +163,23 @@ record() {
     *) die "unknown EMS mode $ems" ;;
     esac
     local sport pport
-    sport=$(free_port)
-    pport=$(free_port)
-    while [[ $pport == "$sport" ]]; do pport=$(free_port); done
-
     OPENSSL_CONF=$server_conf timeout 60 openssl s_server -tls1_2 \
-        -accept "127.0.0.1:$sport" \
+        -accept 127.0.0.1:0 \
         -cert "$kat/server.crt.der" -certform DER \
         -key "$kat/server.key.der" -keyform DER \
         -cipher "$cipher" -no_ticket -naccept 1 -rev \
         -keylogfile "$d/server.keys" >"$d/server.log" 2>"$d/server.err" &
     local server_pid=$!
     pids+=("$server_pid")
+    # "ACCEPT 127.0.0.1:PORT": the port s_server bound.
     wait_for "$d/server.log" '^ACCEPT' "$server_pid"
+    sport=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$d/server.log")
 
-    timeout 60 python3 "$proxy" "$pport" "$sport" "$d" >"$d/proxy.log" 2>&1 &
+    timeout 60 python3 "$proxy" 0 "$sport" "$d" >"$d/proxy.log" 2>&1 &
     local proxy_pid=$!
     pids+=("$proxy_pid")
     wait_for "$d/proxy.log" '^LISTENING' "$proxy_pid"
+    pport=$(sed -n 's/^LISTENING //p' "$d/proxy.log")
 
     # One line, then a second's pause for the echo before end of input makes
     # s_client send close_notify and quit.

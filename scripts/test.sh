@@ -31,7 +31,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked -- --include-ignored
 echo "==> deploy/: kustomize renders, Kubernetes schemas, checkov and the wiring, offline"
 ./scripts/validate-deploy.sh
 echo "==> other languages: Python (incl. an independent TLS 1.2 client), Go, Node"

@@ -32,8 +32,9 @@ openssl="$(./scripts/tools.sh openssl >/dev/null && command -v openssl)"
 
 # The binaries: make-pki.sh runs server-svc, the checks read both --help.
 cargo build -q --locked -p server-svc -p client-svc
-target=$(cargo metadata -q --format-version 1 --no-deps \
-  | "$bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=lib.sh
+source scripts/lib.sh
+target=$(target_dir)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

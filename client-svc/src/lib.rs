@@ -88,7 +88,8 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         .await
         .map_err(|e| Error::Service(format!("cannot listen on {}: {e}", args.listen)))?;
     tracing::info!(
-        listen = %args.listen,
+        // The bound address: with port 0, the one the system picked.
+        listen = %listener.local_addr().unwrap_or(args.listen),
         server = %t.server,
         server_name = %t.server_name,
         ca = %t.ca.display(),

@@ -281,3 +281,45 @@ async fn serve_answers_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// `client-svc serve --listen 127.0.0.1:0` logs the port the system picked:
+/// what the scripts read back, rather than pick a free port and race for it.
+#[tokio::test]
+async fn serve_on_port_0_logs_the_port_it_bound() {
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let ca = lab().ca_file();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--server", "http://127.0.0.1:1", "--ca"])
+        .arg(&ca)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("client-svc serving") {
+                return line;
+            }
+        }
+        panic!("client-svc exited without its start line");
+    })
+    .await
+    .expect("the start line comes");
+    let addr: std::net::SocketAddr = line
+        .split(" listen=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no listen= in {line}"))
+        .parse()
+        .unwrap();
+    assert_ne!(addr.port(), 0, "{line}");
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("it listens there");
+}

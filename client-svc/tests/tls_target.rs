@@ -26,9 +26,9 @@ use handshake::{
     ServerCertVerifier, ServerConfig, Step,
 };
 use proto::pb;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use service_runtime::keylog::KeyLog;
+use test_pki::{Ca, Leaf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_client-svc");
 
@@ -45,45 +45,21 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
 /// "localhost" and 127.0.0.1.
 struct Pki {
     dir: PathBuf,
-    ca_der: CertificateDer<'static>,
-    /// (certificate, PKCS#8 key) for the engine's own server role.
-    keys: Vec<(CertificateDer<'static>, Vec<u8>)>,
+    ca: Ca,
+    leaves: [Leaf; 2],
 }
 
 impl Pki {
     fn new(ca_name: &str) -> Self {
         let dir = temp_dir();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, ca_name);
-        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let mut keys = Vec::new();
-        for (name, alg) in [
-            ("rsa", &rcgen::PKCS_RSA_SHA256),
-            ("ecdsa", &rcgen::PKCS_ECDSA_P256_SHA256),
-        ] {
-            let key = KeyPair::generate_for(alg).unwrap();
-            let mut params =
-                CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                    .unwrap();
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "localhost");
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-            keys.push((cert.der().clone(), key.serialize_der()));
+        let ca = Ca::new(ca_name);
+        std::fs::write(dir.join("ca.pem"), &ca.pem).unwrap();
+        let leaves = ca.localhost_leaves();
+        for (name, leaf) in ["rsa", "ecdsa"].iter().zip(&leaves) {
+            std::fs::write(dir.join(format!("{name}.pem")), &leaf.cert_pem).unwrap();
+            std::fs::write(dir.join(format!("{name}.key")), &leaf.key_pem).unwrap();
         }
-        Self {
-            dir,
-            ca_der: ca.der().clone(),
-            keys,
-        }
+        Self { dir, ca, leaves }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -91,14 +67,14 @@ impl Pki {
     }
 
     fn verifier(&self) -> ServerCertVerifier {
-        ServerCertVerifier::new(std::slice::from_ref(&self.ca_der)).unwrap()
+        ServerCertVerifier::new(std::slice::from_ref(&self.ca.cert)).unwrap()
     }
 
     fn server_config(&self) -> ServerConfig {
         let keys = self
-            .keys
+            .leaves
             .iter()
-            .map(|(cert, key)| CertifiedKey::new(vec![cert.clone()], key).unwrap())
+            .map(|l| CertifiedKey::new(l.chain.clone(), &l.key_pkcs8).unwrap())
             .collect();
         ServerConfig::new(keys).unwrap()
     }

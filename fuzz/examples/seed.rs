@@ -24,10 +24,7 @@ use handshake_fuzz::session::Item;
 use prost::Message as _;
 use proto::convert::{to_request, to_response};
 use proto::pb;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use test_pki::{Ca, leaf_params};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -296,50 +293,19 @@ impl Corpora {
     }
 }
 
-/// A new lab PKI: an ECDSA P-256 CA, and an RSA-2048 and an ECDSA P-256
-/// leaf for "localhost", valid 2025-01-01 .. 2035-01-01.
+/// A new lab PKI (test-pki's template): an ECDSA P-256 CA, and an RSA-2048
+/// and an ECDSA P-256 leaf for "localhost", valid 2025-01-01 .. 2035-01-01.
 fn new_pki(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = dn("Fuzz Lab Root CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let ca = ca_params.self_signed(&ca_key)?;
-    std::fs::write(dir.join("ca.der"), ca.der())?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    let ca = Ca::new("Fuzz Lab Root CA");
+    std::fs::write(dir.join("ca.der"), &ca.cert)?;
     for (name, alg, rsa) in [
         ("rsa", &rcgen::PKCS_RSA_SHA256, true),
         ("ecdsa", &rcgen::PKCS_ECDSA_P256_SHA256, false),
     ] {
-        let mut p = CertificateParams::default();
-        p.distinguished_name = dn(&format!("localhost ({name})"));
-        p.subject_alt_names = vec![SanType::DnsName("localhost".try_into()?)];
-        p.not_before = rcgen::date_time_ymd(2025, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2035, 1, 1);
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = if rsa {
-            vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ]
-        } else {
-            vec![KeyUsagePurpose::DigitalSignature]
-        };
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate_for(alg)?;
-        let cert = p.signed_by(&key, &issuer)?;
-        std::fs::write(dir.join(format!("{name}.der")), cert.der())?;
-        std::fs::write(dir.join(format!("{name}.key.der")), key.serialize_der())?;
+        let leaf = ca.issue(alg, &leaf_params(&format!("localhost ({name})"), rsa));
+        std::fs::write(dir.join(format!("{name}.der")), leaf.cert())?;
+        std::fs::write(dir.join(format!("{name}.key.der")), &leaf.key_pkcs8)?;
     }
     Ok(())
-}
-
-fn dn(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "TLS Handshake Lab (fuzzing)");
-    dn.push(DnType::CommonName, common_name);
-    dn
 }

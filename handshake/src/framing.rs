@@ -322,8 +322,7 @@ fn put_record(typ: ContentType, fragment: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use std::sync::Arc;
 
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls_pki_types::{CertificateDer, ServerName};
 
     use super::*;
     use crate::msgs::codec::Codec;
@@ -744,26 +743,14 @@ mod tests {
         }
     }
 
-    /// A CA and an RSA and an ECDSA P-256 server certificate for "localhost".
+    /// The lab CA's RSA and ECDSA P-256 server certificates for "localhost".
     fn lab() -> (ClientConfig, ServerConfig) {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let mut keys = Vec::new();
-        for alg in [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256] {
-            let key = KeyPair::generate_for(alg).unwrap();
-            let cert = CertificateParams::new(vec!["localhost".to_string()])
-                .unwrap()
-                .signed_by(&key, &issuer)
-                .unwrap();
-            keys.push(CertifiedKey::new(vec![cert.der().clone()], &key.serialize_der()).unwrap());
-        }
-        let client = ClientConfig::new(
-            ServerCertVerifier::new(&[CertificateDer::from(ca.der().to_vec())]).unwrap(),
-        );
-        (client, ServerConfig::new(keys).unwrap())
+        let pki = test_pki::pki();
+        let keys = [&pki.rsa, &pki.ecdsa_p256]
+            .map(|leaf| CertifiedKey::new(leaf.chain.clone(), &leaf.key_pkcs8).unwrap());
+        let client =
+            ClientConfig::new(ServerCertVerifier::new(std::slice::from_ref(&pki.ca)).unwrap());
+        (client, ServerConfig::new(keys.into()).unwrap())
     }
 
     /// One direction of a byte stream: what one engine sent, as records.
@@ -817,8 +804,7 @@ mod tests {
     fn whole_engine_sessions_round_trip_through_records() {
         let (client_config, server_config) = lab();
         let server_config = Arc::new(server_config);
-        // 2026-06-01: inside rcgen's default validity.
-        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_780_272_000));
+        let now = test_pki::valid_now();
         for (i, suite) in ALL_SUITES.iter().enumerate() {
             for chunk in [0, 1, 7] {
                 let mut config = client_config.clone();

@@ -11,28 +11,17 @@ use handshake::{
 };
 use proto::convert::{from_request, from_response, to_request, to_response};
 use proto::pb;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::ServerName;
 
+/// The lab CA's RSA and ECDSA P-256 server certificates for "localhost".
 fn configs() -> (ClientConfig, ServerConfig) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let mut keys = Vec::new();
-    for alg in [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256] {
-        let key = KeyPair::generate_for(alg).unwrap();
-        let cert = CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
-        keys.push(CertifiedKey::new(vec![cert.der().clone()], &key.serialize_der()).unwrap());
-    }
-    let verifier = ServerCertVerifier::new(&[CertificateDer::from(ca.der().to_vec())]).unwrap();
+    let pki = test_pki::pki();
+    let keys = [&pki.rsa, &pki.ecdsa_p256]
+        .map(|leaf| CertifiedKey::new(leaf.chain.clone(), &leaf.key_pkcs8).unwrap());
+    let verifier = ServerCertVerifier::new(std::slice::from_ref(&pki.ca)).unwrap();
     (
         ClientConfig::new(verifier),
-        ServerConfig::new(keys).unwrap(),
+        ServerConfig::new(keys.into()).unwrap(),
     )
 }
 
@@ -42,7 +31,7 @@ fn configs() -> (ClientConfig, ServerConfig) {
 fn every_message_of_every_suite_round_trips() {
     let (client_config, server_config) = configs();
     let server_config = Arc::new(server_config);
-    let now = UnixTime::now();
+    let now = test_pki::valid_now();
     for suite in ALL_SUITES {
         let mut c = client_config.clone();
         c.cipher_suites = vec![suite.suite];
@@ -93,7 +82,7 @@ fn messages_of_the_wrong_role_are_internal_errors() {
     let mut client = Connection::client(
         Arc::new(c),
         ServerName::try_from("localhost").unwrap(),
-        UnixTime::now(),
+        test_pki::valid_now(),
         Box::new(SeededRng::new(1)),
     )
     .unwrap();

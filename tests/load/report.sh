@@ -36,16 +36,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-ALL_SUITES=(
-  TLS_RSA_WITH_AES_128_GCM_SHA256
-  TLS_RSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
-  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
-  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-)
+# ALL_SUITES, target_dir, bound_addr
+# shellcheck source=../../scripts/lib.sh
+source scripts/lib.sh
 if [ "$quick" -eq 1 ]; then
   SUITES=(TLS_RSA_WITH_AES_128_GCM_SHA256 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
     TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
@@ -85,19 +78,22 @@ trap cleanup EXIT
 
 echo "==> building release binaries" >&2
 cargo build -q --release --locked -p server-svc -p client-svc
-bin="$root/target/release"
+target=$(target_dir)
+bin="$target/release"
 "$bin/server-svc" pki init --out "$work/pki" --name localhost >/dev/null
 ca="$work/pki/ca.pem"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() { # port
+# The port of the one TCP listener of process $1, from ss(8): for a
+# server-svc that logs only warnings, hence not its address.
+listening_port() { # pid
+  local addr
   for _ in $(seq 1 200); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    addr=$(ss -Hltnp | awk -v p="pid=$1," 'index($0, p) { print $4; exit }')
+    [ -n "$addr" ] && { echo "${addr##*:}"; return 0; }
+    kill -0 "$1" 2>/dev/null || break
     sleep 0.05
   done
-  echo "error: nothing listens on port $1" >&2
+  echo "error: process $1 listens on no port" >&2
   return 1
 }
 cpu_ticks() { # pid -> utime+stime in clock ticks
@@ -122,15 +118,30 @@ json.dump(r, open(path, "w"), indent=1)
 PY
 }
 
-# server-svc pinned to the server half; prints its pid. Extra flags follow.
-start_server() { # port [flags...]
-  local port=$1
-  shift
-  taskset -c "$SERVER_CPUS" "$bin/server-svc" serve --listen "127.0.0.1:$port" \
+# server-svc pinned to the server half, on a gRPC port it picks itself (no
+# port is picked free here and bound later, which another process could take
+# in between); with `--tls` its TLS front too. Sets server (its pid), port
+# and tport. Extra flags follow.
+starts=0
+start_server() { # [--tls] [flags...]
+  local log="$work/server-svc-$((starts += 1)).log" tls=()
+  [ "${1:-}" = --tls ] && shift && tls=(--tls-listen 127.0.0.1:0)
+  taskset -c "$SERVER_CPUS" "$bin/server-svc" serve --listen 127.0.0.1:0 "${tls[@]}" \
     --rsa-cert "$work/pki/rsa.pem" --rsa-key "$work/pki/rsa.key" \
     --ecdsa-cert "$work/pki/ecdsa.pem" --ecdsa-key "$work/pki/ecdsa.key" \
-    --max-sessions 100000 "$@" >>"$work/server-svc.log" 2>&1 &
-  echo $!
+    --max-sessions 100000 "$@" >"$log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  if [ "${RUST_LOG:-}" = warn ]; then
+    port=$(listening_port "$server")
+  else
+    port=$(bound_addr "$log" listen "$server")
+    port=${port##*:}
+  fi
+  if [ ${#tls[@]} -gt 0 ]; then
+    tport=$(bound_addr "$log" tls_listen "$server")
+    tport=${tport##*:}
+  fi
 }
 
 # The Rust load generator (`bench load`) on the client half; its JSON to $results/$1.json.
@@ -162,23 +173,17 @@ taskset -c "$ONE_SERVER_CPU" cargo bench -q --locked -p handshake --bench handsh
   cat "$work/criterion.txt" >&2
   exit 1
 }
-cp -r target/criterion "$results/criterion"
+cp -r "$target/criterion" "$results/criterion"
 
 # --- (b) server-svc at saturation -----------------------------------------------
 echo "==> (b) server-svc sessions/s at saturation (concurrency $CONCURRENCY)" >&2
-port=$(free_port)
-server=$(start_server "$port")
-pids+=("$server")
-wait_port "$port"
+start_server
 for suite in "${SUITES[@]}"; do
   measure "b-$suite" "http://127.0.0.1:$port" "$suite" "$server"
 done
 stop "$server"
 # The same with server-svc logging only warnings: what the per-step logs cost.
-port=$(free_port)
-server=$(RUST_LOG=warn start_server "$port")
-pids+=("$server")
-wait_port "$port"
+RUST_LOG=warn start_server
 for suite in "${SUITES[@]}"; do
   measure "b-warn-$suite" "http://127.0.0.1:$port" "$suite" "$server"
 done
@@ -199,18 +204,17 @@ openssl_name() {
 }
 echo "==> (c) server-svc's TLS front vs nginx, $SERVER_CORES core(s) each" >&2
 for suite in "${SUITES[@]}"; do
-  port=$(free_port)
-  tport=$(free_port)
-  front=$(start_server "$port" --tls-listen "127.0.0.1:$tport" --suite "$suite")
-  pids+=("$front")
-  wait_port "$tport"
+  start_server --tls --suite "$suite"
   measure "c-front-$suite" "tls://127.0.0.1:$tport" "$suite"
-  stop "$front"
+  stop "$server"
 
-  nport=$(free_port)
   ndir="$work/nginx-$suite"
   mkdir -p "$ndir"
-  cat >"$ndir/nginx.conf" <<EOF
+  # nginx cannot listen on port 0: a port that was free a moment ago, and
+  # another one if something took it before nginx bound it.
+  for _ in 1 2 3; do
+    nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$ndir/nginx.conf" <<EOF
 worker_processes $SERVER_CORES;
 daemon off;
 pid $ndir/nginx.pid;
@@ -239,10 +243,12 @@ http {
   }
 }
 EOF
-  taskset -c "$SERVER_CPUS" "$nginx" -c "$ndir/nginx.conf" -e "$ndir/error.log" >"$ndir/stdout" 2>&1 &
-  pids+=($!)
-  nginx_pid=$!
-  wait_port "$nport"
+    taskset -c "$SERVER_CPUS" "$nginx" -c "$ndir/nginx.conf" -e "$ndir/error.log" >"$ndir/stdout" 2>&1 &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    listening_port "$nginx_pid" >/dev/null 2>&1 && break
+    grep -q "in use" "$ndir/error.log" || { cat "$ndir/error.log" >&2; exit 1; }
+  done
   # nginx's CPU time is spread over its worker processes: only its rate is
   # compared, so no pid.
   measure "c-nginx-$suite" "tls://127.0.0.1:$nport" "$suite"
@@ -251,16 +257,13 @@ done
 
 # --- (d) ghz against client-svc Handshake -------------------------------------
 echo "==> (d) ghz: client-svc Handshake at concurrency 1, 16, 64" >&2
-port=$(free_port)
-cport=$(free_port)
-server=$(start_server "$port")
-pids+=("$server")
-taskset -c "$SERVER_CPUS" "$bin/client-svc" serve --listen "127.0.0.1:$cport" \
-  --server "http://127.0.0.1:$port" --ca "$ca" --max-sessions 100000 >>"$work/client-svc.log" 2>&1 &
+start_server
+taskset -c "$SERVER_CPUS" "$bin/client-svc" serve --listen 127.0.0.1:0 \
+  --server "http://127.0.0.1:$port" --ca "$ca" --max-sessions 100000 >"$work/client-svc.log" 2>&1 &
 pids+=($!)
 client=$!
-wait_port "$port"
-wait_port "$cport"
+cport=$(bound_addr "$work/client-svc.log" listen "$client")
+cport=${cport##*:}
 GHZ_SUITE=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 for c in 1 16 64; do
   taskset -c "$CLIENT_CPUS" "$ghz" --config tests/load/ghz/handshake-ecdhe-rsa-aes-128-gcm-sha256.json \
@@ -273,10 +276,7 @@ stop "$server"
 
 # --- (e) memory -----------------------------------------------------------------
 echo "==> (e) memory: idle and with $HOLD sessions held after ServerHelloDone" >&2
-port=$(free_port)
-server=$(start_server "$port" --handshake-timeout 600 --handshake-deadline 600)
-pids+=("$server")
-wait_port "$port"
+start_server --handshake-timeout 600 --handshake-deadline 600
 sleep 1
 idle=$(rss_kib "$server")
 taskset -c "$CLIENT_CPUS" "$bin/client-svc" bench hold --server "http://127.0.0.1:$port" --ca "$ca" \
@@ -331,11 +331,7 @@ while read -r kind suite; do
       cargo bench -q --locked -p handshake --bench handshake -- --profile-time "$SECS" \
       "^session/engine/$suite\$" >/dev/null 2>&1 || true
   else
-    port=$(free_port)
-    tport=$(free_port)
-    server=$(start_server "$port" --tls-listen "127.0.0.1:$tport" --suite "$suite")
-    pids+=("$server")
-    wait_port "$tport"
+    start_server --tls --suite "$suite"
     url="http://127.0.0.1:$port"
     [ "$kind" = front ] && url="tls://127.0.0.1:$tport"
     perf record -q -F 999 -p "$server" -o "$work/perf.data" -- sleep "$SECS" 2>/dev/null &

@@ -1,4 +1,4 @@
-//! What the tests need around client-svc: a lab PKI (rcgen), a small
+//! What the tests need around client-svc: a lab PKI (test-pki), a small
 //! in-process server-svc stand-in (the engine's server role behind
 //! `HandshakeService.Connect`, echoing application data as "echo: " +
 //! data), and client-svc's own service on a loopback port.
@@ -22,8 +22,8 @@ use proto::convert::{from_request, to_response};
 use proto::pb;
 use proto::pb::handshake_client_service_client::HandshakeClientServiceClient;
 use proto::pb::handshake_service_server::{HandshakeService, HandshakeServiceServer};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
+use test_pki::{Ca, Leaf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -41,41 +41,17 @@ use tonic::service::Routes;
 /// A lab CA and one RSA and one ECDSA server certificate for
 /// "localhost" and 127.0.0.1.
 pub struct Lab {
-    pub ca_der: CertificateDer<'static>,
-    pub ca_pem: String,
-    /// (chain, PKCS#8 key) per certificate.
-    keys: Vec<(Vec<CertificateDer<'static>>, Vec<u8>)>,
+    pub ca: Ca,
+    leaves: [Leaf; 2],
 }
 
 /// Made once per test binary: RSA key generation is slow.
 pub fn lab() -> &'static Lab {
     static LAB: OnceLock<Lab> = OnceLock::new();
     LAB.get_or_init(|| {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "client-svc test CA");
-        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let mut keys = Vec::new();
-        for alg in [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256] {
-            let key = KeyPair::generate_for(alg).unwrap();
-            let mut params =
-                CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                    .unwrap();
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "localhost");
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            keys.push((vec![cert.der().clone()], key.serialize_der()));
-        }
-        Lab {
-            ca_der: ca.der().clone(),
-            ca_pem: ca.pem(),
-            keys,
-        }
+        let ca = Ca::new("client-svc test CA");
+        let leaves = ca.localhost_leaves();
+        Lab { ca, leaves }
     })
 }
 
@@ -83,22 +59,22 @@ impl Lab {
     /// A server config with both certificates, every suite.
     pub fn server_config(&self) -> ServerConfig {
         let keys = self
-            .keys
+            .leaves
             .iter()
-            .map(|(chain, key)| CertifiedKey::new(chain.clone(), key).unwrap())
+            .map(|l| CertifiedKey::new(l.chain.clone(), &l.key_pkcs8).unwrap())
             .collect();
         ServerConfig::new(keys).unwrap()
     }
 
     pub fn verifier(&self) -> ServerCertVerifier {
-        ServerCertVerifier::new(std::slice::from_ref(&self.ca_der)).unwrap()
+        ServerCertVerifier::new(std::slice::from_ref(&self.ca.cert)).unwrap()
     }
 
     /// The CA as a PEM file in a fresh temporary directory.
     pub fn ca_file(&self) -> PathBuf {
         let dir = temp_dir();
         let path = dir.join("ca.pem");
-        std::fs::write(&path, &self.ca_pem).unwrap();
+        std::fs::write(&path, &self.ca.pem).unwrap();
         path
     }
 }

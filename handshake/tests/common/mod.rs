@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pair;
-pub mod pki;
+pub use test_pki as pki;
 
 use handshake::{Connection, Error, Message};
 

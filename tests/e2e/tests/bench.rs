@@ -66,6 +66,7 @@ fn one_error_line(out: &e2e::Output) -> &str {
 }
 
 #[tokio::test]
+#[ignore = "full tier (./scripts/test.sh): a load through real processes"]
 async fn a_counted_run_reports_every_session_and_ordered_percentiles() {
     let server = start_server(&[]).await;
     let suite = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256";
@@ -107,6 +108,7 @@ async fn a_counted_run_reports_every_session_and_ordered_percentiles() {
 }
 
 #[tokio::test]
+#[ignore = "full tier (./scripts/test.sh): a load through real processes"]
 async fn hold_keeps_sessions_open_after_server_hello_done() {
     let server = start_server(&[]).await;
     // 50 sessions over connections of 20 streams: 3 connections.

@@ -123,6 +123,7 @@ fn sessions_started(replica: &Service) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "full tier (./scripts/test.sh): a load through real processes"]
 async fn client_svc_balances_over_three_replicas_and_survives_their_end() {
     // One lab PKI for the three replicas.
     let pki = temp_dir("replicas-pki");
