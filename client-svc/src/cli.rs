@@ -1,7 +1,8 @@
 //! The command line: `client-svc serve`, `client-svc handshake`, and the
 //! load generator's `client-svc bench load` and `client-svc bench hold`.
-//! Every flag can also be set by an environment variable (`CLIENT_SVC_*`),
-//! for Kubernetes; a flag given on the command line wins.
+//! Every flag can also be set by an environment variable, for Kubernetes:
+//! `CLIENT_SVC_` and its name (`bench`'s own: `CLIENT_SVC_BENCH_`), see
+//! `service_runtime::cli::env`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use handshake::{CipherSuite, NamedGroup};
+use service_runtime::cli::{ServiceArgs, env};
 
 use crate::session::DEFAULT_MESSAGE;
 
@@ -34,8 +36,9 @@ pub enum Command {
     Bench(BenchCommand),
 }
 
-/// Where the server is and whom to trust: shared by both commands.
+/// Where the server is and whom to trust: shared by all commands.
 #[derive(Args, Debug)]
+#[command(mut_args(env("CLIENT_SVC_")))]
 pub struct TargetArgs {
     /// server-svc's URL (http://HOST:PORT), its replicas by gRPC name
     /// (dns:///HOST:PORT: every address HOST resolves to, looked up again
@@ -45,7 +48,6 @@ pub struct TargetArgs {
     /// s_server, an HTTPS site).
     #[arg(
         long,
-        env = "CLIENT_SVC_SERVER",
         default_value = "http://127.0.0.1:50051",
         value_name = "URL"
     )]
@@ -53,7 +55,6 @@ pub struct TargetArgs {
     /// PEM file of the CA that server certificates must chain to.
     #[arg(
         long,
-        env = "CLIENT_SVC_CA",
         default_value = "./pki/ca.pem",
         value_name = "FILE"
     )]
@@ -61,25 +62,23 @@ pub struct TargetArgs {
     /// The name the server's certificate must match (DNS name or IP).
     #[arg(
         long,
-        env = "CLIENT_SVC_SERVER_NAME",
         default_value = "localhost",
         value_name = "NAME"
     )]
     pub server_name: String,
     /// Lab: show the session secrets (pre-master, master secret, keys, IVs,
     /// key log line) in reports. Never in production.
-    #[arg(long, env = "CLIENT_SVC_LAB_SHOW_SECRETS")]
+    #[arg(long)]
     pub lab_show_secrets: bool,
     /// Lab: append each session's NSS key log line (CLIENT_RANDOM
     /// <client_random> <master_secret>, what Wireshark reads) to FILE,
     /// created with mode 0600. The file holds secrets that decrypt the
     /// sessions: never in production.
-    #[arg(long, env = "CLIENT_SVC_KEY_LOG", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub key_log: Option<PathBuf>,
     /// Deadline of one session, in seconds.
     #[arg(
         long,
-        env = "CLIENT_SVC_TIMEOUT",
         default_value_t = 30,
         value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..)
@@ -88,89 +87,21 @@ pub struct TargetArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_args(env("CLIENT_SVC_")))]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(
         long,
-        env = "CLIENT_SVC_LISTEN",
         default_value = "0.0.0.0:50052",
         value_name = "ADDR"
     )]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Log one JSON object per line instead of text.
-    #[arg(long, env = "CLIENT_SVC_LOG_JSON")]
-    pub log_json: bool,
-    /// On SIGTERM/SIGINT, how long sessions in flight may take to finish.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_GRACE_PERIOD",
-        default_value_t = 10,
-        value_name = "SECS"
-    )]
-    pub grace_period: u64,
-    /// Sessions (Handshake and WatchHandshake calls) that may run at once;
-    /// beyond it a call gets RESOURCE_EXHAUSTED at once (not queued).
-    #[arg(
-        long,
-        env = "CLIENT_SVC_MAX_SESSIONS",
-        default_value_t = service_runtime::limits::DEFAULT_MAX_SESSIONS,
-        value_name = "N",
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
-    )]
-    pub max_sessions: usize,
-    /// Largest gRPC message received or sent, in bytes (a larger one is
-    /// refused with OUT_OF_RANGE). The default, tonic's, leaves room for
-    /// long application messages and a real server's reply of up to 1 MiB
-    /// in the report.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_MAX_MESSAGE_SIZE",
-        default_value_t = 4 * 1024 * 1024,
-        value_name = "BYTES",
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
-    )]
-    pub max_message_size: usize,
-    /// Seconds between HTTP/2 PINGs, on client-svc's own connections and
-    /// on its channels to server-svc (there also while idle), to find a
-    /// peer that vanished without closing; 0: no keepalive.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_KEEPALIVE_INTERVAL",
-        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_INTERVAL,
-        value_name = "SECS"
-    )]
-    pub keepalive_interval: u64,
-    /// Seconds a keepalive PING may go unanswered before the connection
-    /// is closed.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_KEEPALIVE_TIMEOUT",
-        default_value_t = service_runtime::limits::DEFAULT_KEEPALIVE_TIMEOUT,
-        value_name = "SECS",
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
-    pub keepalive_timeout: u64,
-    /// Seconds after which a connection to client-svc gets an HTTP/2
-    /// GOAWAY, so long-lived callers rebalance over client-svc's replicas;
-    /// 0: connections live on.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_MAX_CONNECTION_AGE",
-        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE,
-        value_name = "SECS"
-    )]
-    pub max_connection_age: u64,
-    /// Seconds the calls still open on a connection past its maximum age
-    /// get before it is closed; 0: as long as they take.
-    #[arg(
-        long,
-        env = "CLIENT_SVC_MAX_CONNECTION_AGE_GRACE",
-        default_value_t = service_runtime::limits::DEFAULT_MAX_CONNECTION_AGE_GRACE,
-        value_name = "SECS"
-    )]
-    pub max_connection_age_grace: u64,
+    // Its keepalive also pings the channels to server-svc, there even
+    // while idle (`balance.rs`).
+    #[command(flatten)]
+    pub service: ServiceArgs,
     /// A server a request (SessionOptions.server) may name besides
     /// --server, in any target form (tls://HOST:PORT, http://HOST:PORT,
     /// dns:///HOST:PORT, ipv4:ADDR:PORT); repeatable. Any other is refused
@@ -187,7 +118,6 @@ pub struct ServeArgs {
     /// sessions from then on, gone ones no more.
     #[arg(
         long,
-        env = "CLIENT_SVC_RESOLVE_INTERVAL",
         default_value_t = crate::balance::DEFAULT_RESOLVE_INTERVAL,
         value_name = "SECS",
         value_parser = clap::value_parser!(u64).range(1..)
@@ -196,6 +126,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_args(env("CLIENT_SVC_")))]
 pub struct HandshakeArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -204,7 +135,6 @@ pub struct HandshakeArgs {
     /// Default: every suite.
     #[arg(
         long = "suite",
-        env = "CLIENT_SVC_SUITE",
         value_delimiter = ',',
         value_name = "NAME",
         value_parser = str::parse::<CipherSuite>
@@ -213,7 +143,6 @@ pub struct HandshakeArgs {
     /// Offer only this group (x25519, secp256r1, secp384r1); repeatable.
     #[arg(
         long = "group",
-        env = "CLIENT_SVC_GROUP",
         value_delimiter = ',',
         value_name = "NAME",
         value_parser = parse_group
@@ -221,33 +150,20 @@ pub struct HandshakeArgs {
     pub groups: Vec<NamedGroup>,
     /// The application message sent after the handshake (for an HTTPS
     /// server, a request such as $'GET / HTTP/1.0\r\n\r\n').
-    #[arg(long, env = "CLIENT_SVC_MESSAGE", default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
+    #[arg(long, default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
     pub message: String,
     /// Print the report as proto3 JSON instead of the table.
-    #[arg(long, env = "CLIENT_SVC_JSON")]
+    #[arg(long)]
     pub json: bool,
     /// Lab: flip a bit of the client's Finished (server-svc answers decrypt_error).
-    #[arg(long, env = "CLIENT_SVC_LAB_CORRUPT_FINISHED")]
+    #[arg(long)]
     pub lab_corrupt_finished: bool,
     /// Lab: flip a byte of the application record (server-svc answers bad_record_mac).
-    #[arg(long, env = "CLIENT_SVC_LAB_CORRUPT_RECORD")]
+    #[arg(long)]
     pub lab_corrupt_record: bool,
     /// Lab: do not offer the extended master secret (RFC 7627).
-    #[arg(long, env = "CLIENT_SVC_LAB_DISABLE_EMS")]
+    #[arg(long)]
     pub lab_disable_ems: bool,
-}
-
-impl ServeArgs {
-    /// The HTTP/2 and message limits these flags set.
-    pub fn limits(&self) -> service_runtime::limits::Limits {
-        service_runtime::limits::Limits::from_secs(
-            self.max_message_size,
-            self.keepalive_interval,
-            self.keepalive_timeout,
-            self.max_connection_age,
-            self.max_connection_age_grace,
-        )
-    }
 }
 
 /// `client-svc bench`: what to do with the sessions.
@@ -265,17 +181,17 @@ pub enum BenchCommand {
 
 /// The flags both `bench` modes take.
 #[derive(Args, Debug)]
+#[command(mut_args(env("CLIENT_SVC_BENCH_")))]
 pub struct BenchArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Offer only this suite (as for `handshake`). Default: every suite,
     /// and the server picks.
-    #[arg(long, env = "CLIENT_SVC_BENCH_SUITE", value_name = "NAME", value_parser = str::parse::<CipherSuite>)]
+    #[arg(long, value_name = "NAME", value_parser = str::parse::<CipherSuite>)]
     pub suite: Option<CipherSuite>,
     /// Sessions in flight at once (hold: sessions being opened at once).
     #[arg(
         long,
-        env = "CLIENT_SVC_BENCH_CONCURRENCY",
         default_value_t = 16,
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..=100_000)
@@ -285,7 +201,6 @@ pub struct BenchArgs {
     /// sessions) are spread over one connection per this many.
     #[arg(
         long,
-        env = "CLIENT_SVC_BENCH_STREAMS_PER_CONNECTION",
         default_value_t = 100,
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..)
@@ -296,16 +211,16 @@ pub struct BenchArgs {
 /// Flags of `client-svc bench load`: exactly one of --duration, --count.
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("stop").required(true).args(["duration", "count"])))]
+#[command(mut_args(env("CLIENT_SVC_BENCH_")))]
 pub struct LoadArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// Run for this many seconds (after the warm-up).
-    #[arg(long, env = "CLIENT_SVC_BENCH_DURATION", value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<Duration>,
     /// Run this many sessions (after the warm-up).
     #[arg(
         long,
-        env = "CLIENT_SVC_BENCH_COUNT",
         value_name = "N",
         value_parser = clap::value_parser!(u64).range(1..)
     )]
@@ -313,7 +228,6 @@ pub struct LoadArgs {
     /// Seconds of sessions run first and left out of the numbers.
     #[arg(
         long,
-        env = "CLIENT_SVC_BENCH_WARM_UP",
         default_value = "1",
         value_name = "SECS",
         value_parser = parse_secs_or_zero
@@ -321,12 +235,13 @@ pub struct LoadArgs {
     pub warm_up: Duration,
     /// The application message of each session (for an HTTPS server, a
     /// request such as $'GET / HTTP/1.0\r\n\r\n').
-    #[arg(long, env = "CLIENT_SVC_BENCH_MESSAGE", default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
+    #[arg(long, default_value = DEFAULT_MESSAGE, value_name = "TEXT")]
     pub message: String,
 }
 
 /// Flags of `client-svc bench hold`.
 #[derive(Args, Debug)]
+#[command(mut_args(env("CLIENT_SVC_BENCH_")))]
 pub struct HoldArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
@@ -341,7 +256,7 @@ pub struct HoldArgs {
     pub sessions: u64,
     /// Close the sessions after this many seconds (default: on
     /// SIGINT/SIGTERM).
-    #[arg(long, env = "CLIENT_SVC_BENCH_HOLD_FOR", value_name = "SECS", value_parser = parse_secs_or_zero)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
     pub hold_for: Option<Duration>,
 }
 
@@ -378,16 +293,6 @@ fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is not a usable number of seconds"))
 }
 
-/// A clap error as the one line `main` prints: its first paragraph (what
-/// is wrong, and the missing flags when that is what is wrong), lines
-/// joined; the usage after it is one `--help` away.
-pub fn one_line(err: &clap::Error) -> String {
-    let text = err.render().to_string();
-    let first = text.trim_start().split("\n\n").next().unwrap_or_default();
-    let words: Vec<_> = first.lines().map(str::trim).collect();
-    format!("{} (see --help)", words.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,7 +320,7 @@ mod tests {
             .chain(args.iter().copied());
         Cli::try_parse_from(argv)
             .map(|cli| cli.command)
-            .map_err(|e| one_line(&e))
+            .map_err(|e| service_runtime::cli::one_line(&e, "client-svc"))
     }
 
     fn bench(args: &[&str]) -> Result<Bench, String> {

@@ -42,7 +42,7 @@ impl ServeArgs {
     pub fn settings(&self) -> Result<service::Settings> {
         let (args, t) = (self, &self.target);
         let (verifier, _) = t.verifier_and_name()?;
-        let limits = args.limits();
+        let limits = args.service.limits();
         let upstream = ChannelOptions {
             keepalive_interval: limits.keepalive_interval,
             keepalive_timeout: limits.keepalive_timeout,
@@ -56,7 +56,7 @@ impl ServeArgs {
             show_secrets: t.lab_show_secrets,
             key_log: t.open_key_log()?,
             timeout: Duration::from_secs(t.timeout),
-            sessions: LiveSessions::with_max(args.max_sessions),
+            sessions: LiveSessions::with_max(args.service.max_sessions),
             upstream,
             allow_servers: args.allow_servers.clone(),
         })

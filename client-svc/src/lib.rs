@@ -82,7 +82,7 @@ pub async fn run(command: Command) -> Result<()> {
 /// SIGINT, then drain for the grace period.
 pub async fn run_serve(args: ServeArgs) -> Result<()> {
     let settings = args.settings()?;
-    let limits = args.limits();
+    let limits = args.service.limits();
     let t = &args.target;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -94,7 +94,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         server_name = %t.server_name,
         ca = %t.ca.display(),
         show_secrets = t.lab_show_secrets,
-        max_sessions = args.max_sessions,
+        max_sessions = args.service.max_sessions,
         max_message_size = limits.max_message_size,
         keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
         max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
@@ -117,7 +117,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         service,
         &limits,
         service_runtime::serve::shutdown_signal(),
-        Duration::from_secs(args.grace_period),
+        Duration::from_secs(args.service.grace_period),
     )
     .await
     .map_err(Error::Service)

@@ -90,9 +90,9 @@ impl Settings {
             server,
             handshake_timeout: Duration::from_secs(args.handshake_timeout),
             handshake_deadline: Duration::from_secs(args.handshake_deadline),
-            grace_period: Duration::from_secs(args.grace_period),
-            max_sessions: args.max_sessions,
-            limits: args.limits(),
+            grace_period: Duration::from_secs(args.service.grace_period),
+            max_sessions: args.service.max_sessions,
+            limits: args.service.limits(),
             source,
         })
     }

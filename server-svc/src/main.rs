@@ -5,43 +5,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use server_svc::cli::{self, Cli};
+use server_svc::Error;
+use server_svc::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        // --help and --version are not errors: clap prints them to stdout.
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(cli::one_line(&e)),
-    };
-    let log = match service_runtime::serve::init_tracing(cli.log_json()) {
-        Ok(guard) => guard,
-        Err(e) => return fail(format!("error: {e}")),
-    };
-    // Built by hand rather than with #[tokio::main], which panics if the
-    // runtime cannot start.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("error: cannot start the async runtime: {e}")),
-    };
-    let result = runtime.block_on(server_svc::run(cli.into_command()));
-    // The logs so far are written before the last error line.
-    drop(runtime);
-    drop(log);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(format!("error: {e}")),
-    }
-}
-
-fn fail(line: String) -> ExitCode {
-    eprintln!("{line}");
-    ExitCode::FAILURE
+    service_runtime::cli::main(Error::Other, Error::Other, |_| 1, |cli: Cli| {
+        let command = cli.into_command();
+        let log_json = match &command {
+            Command::Serve(args) => args.service.log_json,
+            Command::Pki(_) => false,
+        };
+        (Some(log_json), server_svc::run(command))
+    })
 }

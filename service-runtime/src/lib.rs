@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! ```text
+//! cli.rs        the flags both services' `serve` share, every flag's variable, `main`
 //! serve.rs      tracing, health, reflection and graceful shutdown for both services
 //! limits.rs     session budget, message size, keepalive, connection age
 //! deadline.rs   accepted connections that end at their maximum age + grace
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod cli;
 mod deadline;
 pub mod keylog;
 pub mod limits;
