@@ -46,25 +46,13 @@ pub struct TargetArgs {
     /// ipv6:[ADDR]:PORT[,...]: these), balanced round-robin per session;
     /// or tls://HOST:PORT for a real TLS 1.2 server over TCP (e.g. openssl
     /// s_server, an HTTPS site).
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:50051",
-        value_name = "URL"
-    )]
+    #[arg(long, default_value = "http://127.0.0.1:50051", value_name = "URL")]
     pub server: String,
     /// PEM file of the CA that server certificates must chain to.
-    #[arg(
-        long,
-        default_value = "./pki/ca.pem",
-        value_name = "FILE"
-    )]
+    #[arg(long, default_value = "./pki/ca.pem", value_name = "FILE")]
     pub ca: PathBuf,
     /// The name the server's certificate must match (DNS name or IP).
-    #[arg(
-        long,
-        default_value = "localhost",
-        value_name = "NAME"
-    )]
+    #[arg(long, default_value = "localhost", value_name = "NAME")]
     pub server_name: String,
     /// Lab: show the session secrets (pre-master, master secret, keys, IVs,
     /// key log line) in reports. Never in production.
@@ -90,11 +78,7 @@ pub struct TargetArgs {
 #[command(mut_args(env("CLIENT_SVC_")))]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(
-        long,
-        default_value = "0.0.0.0:50052",
-        value_name = "ADDR"
-    )]
+    #[arg(long, default_value = "0.0.0.0:50052", value_name = "ADDR")]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -26,12 +26,18 @@ impl TargetArgs {
     }
 
     /// The key log file, if one is asked for: opened (created 0600) now, so
-    /// a bad path is a configuration error, not a silent loss.
+    /// a bad path is a configuration error, not a silent loss; and the
+    /// warning that it is on.
     pub fn open_key_log(&self) -> Result<Option<Arc<KeyLog>>> {
-        self.key_log
-            .as_deref()
-            .map(|p| KeyLog::open(p).map(Arc::new).map_err(Error::Usage))
-            .transpose()
+        let Some(path) = &self.key_log else {
+            return Ok(None);
+        };
+        let log = KeyLog::open(path).map_err(Error::Usage)?;
+        tracing::warn!(
+            key_log = %path.display(),
+            "lab flag --key-log is on: the file holds every session's master secret"
+        );
+        Ok(Some(Arc::new(log)))
     }
 }
 

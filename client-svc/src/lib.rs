@@ -105,12 +105,6 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     if t.lab_show_secrets {
         tracing::warn!("lab flag --lab-show-secrets is on: reports carry session secrets");
     }
-    if let Some(path) = &t.key_log {
-        tracing::warn!(
-            key_log = %path.display(),
-            "lab flag --key-log is on: the file holds every session's master secret"
-        );
-    }
     let service = ClientService::new(settings).map_err(Error::Usage)?;
     service::serve(
         listener,
@@ -130,12 +124,6 @@ pub async fn run_handshake(args: HandshakeArgs) -> Result<()> {
     let target = session::Target::parse(&t.server).map_err(Error::Usage)?;
     let peer = target.peer();
     let key_log = t.open_key_log()?;
-    if let Some(path) = &t.key_log {
-        tracing::warn!(
-            key_log = %path.display(),
-            "lab flag --key-log is on: the file holds the session's master secret"
-        );
-    }
 
     let mut config = ClientConfig::new(verifier);
     if !args.suites.is_empty() {

@@ -1,43 +1,15 @@
-//! From `serve`'s flags to what runs: the engine's [`ServerConfig`]
-//! (certificates, suites, preference, extended master secret, lab faults)
-//! and the service's timeouts and limits.
+//! From `serve`'s flags to the engine's [`ServerConfig`]: certificates,
+//! suites, preference, extended master secret, lab faults.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use handshake::{CertifiedKey, LabFaults, ServerConfig};
 use handshake::{KeyType, lookup};
-use service_runtime::limits::Limits;
 
 use crate::certs::load_certified_key;
 use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::pki::{self, Provenance};
-
-/// Everything `serve` needs, checked.
-#[derive(Debug)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    /// `--tls-listen`: where the real TLS front listens, if anywhere.
-    pub tls_listen: Option<SocketAddr>,
-    /// `--key-log`: the NSS key log file, if asked for.
-    pub key_log: Option<PathBuf>,
-    pub server: ServerConfig,
-    /// A stream with no message for this long is closed; a TLS front
-    /// connection has this long for its handshake, then for its request.
-    pub handshake_timeout: Duration,
-    /// `--handshake-deadline`: the longest a handshake may take in all.
-    pub handshake_deadline: Duration,
-    /// How long sessions in flight get to finish at shutdown.
-    pub grace_period: Duration,
-    /// `--max-sessions`: sessions at once, gRPC and TLS front together.
-    pub max_sessions: usize,
-    /// Message size, keepalive, connection age.
-    pub limits: Limits,
-    /// Where the certificates came from, to tell the operator.
-    pub source: KeySource,
-}
 
 /// Where the server's certificates came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,51 +23,38 @@ pub enum KeySource {
     },
 }
 
-impl Settings {
-    /// Loads the certificates (making the default lab PKI if no
-    /// certificate flag is given) and builds the engine's configuration.
-    pub fn from_args(args: &ServeArgs) -> Result<Self> {
-        let (keys, source) = load_keys(args)?;
-        let mut server = ServerConfig::new(keys)
-            .map_err(|e| Error::other(format!("server certificates: {}", e.reason())))?;
-        if !args.suites.is_empty() {
-            let mut suites = args.suites.clone();
-            // The first mention of a suite sets its place in the order.
-            let mut seen = Vec::new();
-            suites.retain(|s| {
-                let first = !seen.contains(s);
-                seen.push(*s);
-                first
-            });
-            server.cipher_suites = suites;
-        }
-        server.preference = args.preference.into();
-        server.extended_master_secret = !args.no_extended_master_secret;
-        server.faults = LabFaults {
-            corrupt_finished: args.lab_corrupt_finished,
-            choose_unoffered_suite: args.lab_choose_unoffered_suite,
-            corrupt_signature: args.lab_corrupt_signature,
-            ..LabFaults::default()
-        };
-        let usable = usable_suites(&server);
-        if usable.is_empty() {
-            return Err(Error::other(
-                "no enabled --suite has a certificate of its key type (RSA suites need --rsa-cert, ECDSA suites --ecdsa-cert)",
-            ));
-        }
-        Ok(Self {
-            listen: args.listen,
-            tls_listen: args.tls_listen,
-            key_log: args.key_log.clone(),
-            server,
-            handshake_timeout: Duration::from_secs(args.handshake_timeout),
-            handshake_deadline: Duration::from_secs(args.handshake_deadline),
-            grace_period: Duration::from_secs(args.service.grace_period),
-            max_sessions: args.service.max_sessions,
-            limits: args.service.limits(),
-            source,
-        })
+/// The engine's configuration from `serve`'s flags, checked, and where
+/// its certificates came from (the default lab PKI, made now if no
+/// certificate flag is given, or the files named).
+pub fn server_config(args: &ServeArgs) -> Result<(ServerConfig, KeySource)> {
+    let (keys, source) = load_keys(args)?;
+    let mut server = ServerConfig::new(keys)
+        .map_err(|e| Error::other(format!("server certificates: {}", e.reason())))?;
+    if !args.suites.is_empty() {
+        let mut suites = args.suites.clone();
+        // The first mention of a suite sets its place in the order.
+        let mut seen = Vec::new();
+        suites.retain(|s| {
+            let first = !seen.contains(s);
+            seen.push(*s);
+            first
+        });
+        server.cipher_suites = suites;
     }
+    server.preference = args.preference.into();
+    server.extended_master_secret = !args.no_extended_master_secret;
+    server.faults = LabFaults {
+        corrupt_finished: args.lab_corrupt_finished,
+        choose_unoffered_suite: args.lab_choose_unoffered_suite,
+        corrupt_signature: args.lab_corrupt_signature,
+        ..LabFaults::default()
+    };
+    if usable_suites(&server).is_empty() {
+        return Err(Error::other(
+            "no enabled --suite has a certificate of its key type (RSA suites need --rsa-cert, ECDSA suites --ecdsa-cert)",
+        ));
+    }
+    Ok((server, source))
 }
 
 /// The enabled suites that have a certificate of the key type they need.

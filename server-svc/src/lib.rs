@@ -28,7 +28,7 @@
 //! main.rs     flags -> tracing -> run(); errors as one `error: ...` line, exit 1
 //! lib.rs      run(): `serve` and `pki init`
 //! cli.rs      the command line (clap), every flag also a SERVER_SVC_* variable
-//! config.rs   serve's flags -> the engine's ServerConfig and the timeouts
+//! config.rs   serve's flags -> the engine's ServerConfig
 //! certs.rs    PEM certificate chains and PKCS#8 keys, checked, errors naming the file
 //! pki.rs      the lab PKI (rcgen): CA, RSA and ECDSA server certificates
 //! service.rs  HandshakeService (tonic): Connect opens a session; serve() with health + reflection
@@ -52,6 +52,7 @@ pub mod tls_front;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use service_runtime::keylog::KeyLog;
 use tokio::net::TcpListener;
@@ -64,7 +65,7 @@ pub use session::{ECHO_PREFIX, LiveSessions};
 pub use tls_front::TlsFront;
 
 use cli::{Command, PkiCommand, ServeArgs};
-use config::{KeySource, Settings, usable_suites};
+use config::{KeySource, usable_suites};
 use pki::Provenance;
 
 /// Runs the command the flags name.
@@ -88,11 +89,11 @@ pub async fn run(command: Command) -> Result<()> {
 /// `server-svc serve`: load or make the certificates, listen, serve until
 /// SIGTERM or SIGINT, then drain for the grace period.
 pub async fn run_serve(args: &ServeArgs) -> Result<()> {
-    let settings = Settings::from_args(args)?;
+    let (server, source) = config::server_config(args)?;
     if let KeySource::LabPki {
         ca_cert,
         provenance,
-    } = &settings.source
+    } = &source
     {
         let what = match provenance {
             Provenance::Created => "created a lab PKI",
@@ -105,7 +106,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
             ca_cert.display()
         );
     }
-    let faults = settings.server.faults;
+    let faults = server.faults;
     if faults.any() {
         warn!(
             corrupt_finished = faults.corrupt_finished,
@@ -114,13 +115,13 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
             "LAB FAULTS ON: this server breaks handshakes on purpose"
         );
     }
-    let usable = usable_suites(&settings.server);
-    for suite in &settings.server.cipher_suites {
+    let usable = usable_suites(&server);
+    for suite in &server.cipher_suites {
         if !usable.contains(suite) {
             warn!(%suite, "suite enabled but no certificate of its key type: it will never be chosen");
         }
     }
-    let key_log = match &settings.key_log {
+    let key_log = match &args.key_log {
         Some(path) => {
             let log = KeyLog::open(path).map_err(Error::Other)?;
             warn!(
@@ -132,40 +133,35 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let listener = bind(settings.listen).await?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::other(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let tls_listener = match settings.tls_listen {
-        Some(addr) => {
-            let listener = bind(addr).await?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| Error::other(format!("cannot listen on {addr}: {e}")))?;
-            Some((listener, local))
-        }
+    let (listener, local) = bind(args.listen).await?;
+    let tls_listener = match args.tls_listen {
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let (limits, max_sessions) = (args.service.limits(), args.service.max_sessions);
+    let idle = Duration::from_secs(args.handshake_timeout);
+    let deadline = Duration::from_secs(args.handshake_deadline);
+    let grace_period = Duration::from_secs(args.service.grace_period);
     info!(
         listen = %local,
         suites = ?usable,
-        preference = ?settings.server.preference,
-        extended_master_secret = settings.server.extended_master_secret,
-        handshake_timeout_secs = settings.handshake_timeout.as_secs(),
-        handshake_deadline_secs = settings.handshake_deadline.as_secs(),
-        grace_period_secs = settings.grace_period.as_secs(),
-        max_sessions = settings.max_sessions,
-        max_message_size = settings.limits.max_message_size,
-        keepalive_interval_secs = settings.limits.keepalive_interval.map(|d| d.as_secs()),
-        max_connection_age_secs = settings.limits.max_connection_age.map(|d| d.as_secs()),
+        preference = ?server.preference,
+        extended_master_secret = server.extended_master_secret,
+        handshake_timeout_secs = args.handshake_timeout,
+        handshake_deadline_secs = args.handshake_deadline,
+        grace_period_secs = args.service.grace_period,
+        max_sessions,
+        max_message_size = limits.max_message_size,
+        keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
+        max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
         "server-svc listening"
     );
-    let config = Arc::new(settings.server);
+    let config = Arc::new(server);
     // One budget for the process: gRPC sessions and TLS front connections
     // cost the same memory and CPU.
-    let live = LiveSessions::with_max(settings.max_sessions);
-    let service = HandshakeService::new(config.clone(), settings.handshake_timeout)
-        .with_handshake_deadline(settings.handshake_deadline)
+    let live = LiveSessions::with_max(max_sessions);
+    let service = HandshakeService::new(config.clone(), idle)
+        .with_handshake_deadline(deadline)
         .with_key_log(key_log.clone())
         .with_sessions(live.clone());
 
@@ -178,28 +174,31 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     let grpc = serve(
         listener,
         service,
-        &settings.limits,
+        &limits,
         stopped(stop_rx.clone()),
-        settings.grace_period,
+        grace_period,
     );
     match tls_listener {
         None => grpc.await,
         Some((listener, local)) => {
             info!(tls_listen = %local, "TLS front listening (real TLS 1.2 over TCP)");
-            let front = TlsFront::new(config, settings.handshake_timeout)
-                .with_handshake_deadline(settings.handshake_deadline)
+            let front = TlsFront::new(config, idle)
+                .with_handshake_deadline(deadline)
                 .with_key_log(key_log)
                 .with_sessions(live);
-            let tls = front.serve(listener, stopped(stop_rx), settings.grace_period);
+            let tls = front.serve(listener, stopped(stop_rx), grace_period);
             tokio::try_join!(grpc, tls).map(|_| ())
         }
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::other(format!("cannot listen on {addr}: {e}")))
+/// A listener on `addr`, and the address it is bound to (with port 0, the
+/// one the system picked).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listen_error = |e| Error::other(format!("cannot listen on {addr}: {e}"));
+    let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, local))
 }
 
 /// Resolves once the shutdown signal has been seen.

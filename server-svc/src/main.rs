@@ -9,12 +9,17 @@ use server_svc::Error;
 use server_svc::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    service_runtime::cli::main(Error::Other, Error::Other, |_| 1, |cli: Cli| {
-        let command = cli.into_command();
-        let log_json = match &command {
-            Command::Serve(args) => args.service.log_json,
-            Command::Pki(_) => false,
-        };
-        (Some(log_json), server_svc::run(command))
-    })
+    service_runtime::cli::main(
+        Error::Other,
+        Error::Other,
+        |_| 1,
+        |cli: Cli| {
+            let command = cli.into_command();
+            let log_json = match &command {
+                Command::Serve(args) => args.service.log_json,
+                Command::Pki(_) => false,
+            };
+            (Some(log_json), server_svc::run(command))
+        },
+    )
 }

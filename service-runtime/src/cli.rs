@@ -128,7 +128,11 @@ pub fn parse_timeout(s: &str) -> Result<u64, String> {
 pub fn one_line(err: &clap::Error, command: &str) -> String {
     let text = err.render().to_string();
     let first = text.trim_start().split("\n\n").next().unwrap_or_default();
-    let words: Vec<_> = first.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let words: Vec<_> = first
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let line = words.join(" ");
     let line = match line.starts_with("error:") {
         true => line,
@@ -252,8 +256,15 @@ mod tests {
         assert_eq!(args.limits().max_message_size, 4 * 1024 * 1024);
         let args = serve(&["--keepalive-interval", "0", "--max-message-size", "9"]).unwrap();
         let limits = args.service.limits();
-        assert_eq!((limits.keepalive_interval, limits.max_message_size), (None, 9));
-        for bad in ["--max-sessions", "--max-message-size", "--keepalive-timeout"] {
+        assert_eq!(
+            (limits.keepalive_interval, limits.max_message_size),
+            (None, 9)
+        );
+        for bad in [
+            "--max-sessions",
+            "--max-message-size",
+            "--keepalive-timeout",
+        ] {
             let err = serve(&[bad, "0"]).unwrap_err();
             let line = one_line(&err, "svc");
             assert!(line.starts_with("error: ") && line.contains(bad), "{line}");

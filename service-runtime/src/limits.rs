@@ -3,10 +3,8 @@
 //! large one gRPC message may be, HTTP/2 keepalive, and how long one
 //! connection may live ([`Limits`], applied by [`crate::serve::serve`]).
 //!
-//! Each service has its own flags for these (`--max-sessions`,
-//! `--max-message-size`, `--keepalive-interval`, `--keepalive-timeout`,
-//! `--max-connection-age`, `--max-connection-age-grace`), with its own
-//! environment variables; the defaults below are theirs.
+//! Both services set them with the same flags ([`crate::cli::ServiceArgs`]),
+//! whose defaults are below.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
