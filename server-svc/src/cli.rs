@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 use handshake::{CipherSuite, SuitePreference};
 use service_runtime::cli::{ServiceArgs, env, parse_timeout};
 
@@ -99,8 +100,8 @@ pub struct ServeArgs {
 
     /// Whose order picks the suite: the server's (its --suite order) or
     /// the client's (its ClientHello order).
-    #[arg(long, value_enum, default_value_t = Preference::Server)]
-    pub preference: Preference,
+    #[arg(long, default_value = "server", value_parser = parse_preference())]
+    pub preference: SuitePreference,
 
     /// Refuse RFC 7627's extended master secret even when the client
     /// offers it.
@@ -177,22 +178,6 @@ pub const DEFAULT_HANDSHAKE_DEADLINE: u64 = 30;
 /// other message is far smaller.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
-/// Whose order decides the cipher suite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Preference {
-    Server,
-    Client,
-}
-
-impl From<Preference> for SuitePreference {
-    fn from(p: Preference) -> Self {
-        match p {
-            Preference::Server => SuitePreference::Server,
-            Preference::Client => SuitePreference::Client,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct PkiArgs {
     #[command(subcommand)]
@@ -228,6 +213,14 @@ pub struct PkiInitArgs {
     /// Replace files that already exist.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `server` or `client`: whose order picks the suite.
+fn parse_preference() -> impl TypedValueParser<Value = SuitePreference> {
+    PossibleValuesParser::new(["server", "client"]).map(|p| match p.as_str() {
+        "client" => SuitePreference::Client,
+        _ => SuitePreference::Server,
+    })
 }
 
 #[cfg(test)]

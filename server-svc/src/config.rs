@@ -41,7 +41,7 @@ pub fn server_config(args: &ServeArgs) -> Result<(ServerConfig, KeySource)> {
         });
         server.cipher_suites = suites;
     }
-    server.preference = args.preference.into();
+    server.preference = args.preference;
     server.extended_master_secret = !args.no_extended_master_secret;
     server.faults = LabFaults {
         corrupt_finished: args.lab_corrupt_finished,
