@@ -244,6 +244,17 @@ mod tests {
             Some("SVC_MAX_CONNECTION_AGE_GRACE")
         );
         assert_eq!(var("allow").as_deref(), Some("SVC_ALLOWED"));
+        // An on/off flag's variable also takes yes/no, on/off, 1/0.
+        let log_json = serve.get_arguments().find(|a| a.get_id() == "log_json");
+        let values = log_json.unwrap().get_value_parser().possible_values();
+        let names: Vec<_> = values
+            .into_iter()
+            .flatten()
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        for text in ["yes", "no", "on", "off", "1", "0", "true", "false"] {
+            assert!(names.iter().any(|n| n == text), "{text}: {names:?}");
+        }
         cmd.debug_assert();
     }
 
