@@ -234,7 +234,7 @@ impl<G> fmt::Debug for RecordProtection<G> {
 }
 
 impl RecordEncrypter {
-    /// This side's write key and IV (see [`RecordProtection::with`]).
+    /// This side's write key and IV; lengths must match `bulk`.
     pub fn new(bulk: BulkCipher, key: &[u8], fixed_iv: &[u8]) -> Result<Self, Error> {
         Self::with(bulk, key, fixed_iv, TlsRecordSealingKey::new, "sealing")
     }
@@ -274,7 +274,7 @@ impl RecordEncrypter {
 }
 
 impl RecordDecrypter {
-    /// The peer's write key and IV (see [`RecordProtection::with`]).
+    /// The peer's write key and IV; lengths must match `bulk`.
     pub fn new(bulk: BulkCipher, key: &[u8], fixed_iv: &[u8]) -> Result<Self, Error> {
         Self::with(bulk, key, fixed_iv, TlsRecordOpeningKey::new, "opening")
     }

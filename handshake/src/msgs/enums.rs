@@ -3,13 +3,13 @@
 //! engine never heard of (GREASE among them), and RFC 5246 says to ignore
 //! them, not to fail.
 
-use super::codec::{Codec, Reader, put_u16};
+use super::codec::{Codec, Reader};
 use crate::error::Error;
 
 macro_rules! code_points {
     (
         $(#[$meta:meta])*
-        $name:ident($repr:ty) {
+        $name:ident($repr:ident) {
             $( $(#[$vmeta:meta])* $konst:ident = $value:literal => $text:literal, )*
         }
     ) => {
@@ -53,32 +53,15 @@ macro_rules! code_points {
                 Self(v)
             }
         }
-    };
-}
 
-macro_rules! codec_u8 {
-    ($name:ident) => {
         impl Codec for $name {
             fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
-                out.push(self.0);
+                out.extend_from_slice(&self.0.to_be_bytes());
                 Ok(())
             }
             fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                Ok(Self(r.u8(stringify!($name))?))
-            }
-        }
-    };
-}
-
-macro_rules! codec_u16 {
-    ($name:ident) => {
-        impl Codec for $name {
-            fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
-                put_u16(self.0, out);
-                Ok(())
-            }
-            fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                Ok(Self(r.u16(stringify!($name))?))
+                // `Reader::u8` / `Reader::u16`: the method is named as the type.
+                Ok(Self(r.$repr(stringify!($name))?))
             }
         }
     };
@@ -94,7 +77,6 @@ code_points! {
         TLSV1_3 = 0x0304 => "TLSv1.3",
     }
 }
-codec_u16!(ProtocolVersion);
 
 code_points! {
     /// `ContentType` of a record (RFC 5246 6.2.1).
@@ -105,7 +87,6 @@ code_points! {
         APPLICATION_DATA = 23 => "application_data",
     }
 }
-codec_u8!(ContentType);
 
 code_points! {
     /// `HandshakeType` (RFC 5246 7.4).
@@ -122,7 +103,6 @@ code_points! {
         FINISHED = 20 => "finished",
     }
 }
-codec_u8!(HandshakeType);
 
 code_points! {
     /// `AlertLevel` (RFC 5246 7.2).
@@ -131,7 +111,6 @@ code_points! {
         FATAL = 2 => "fatal",
     }
 }
-codec_u8!(AlertLevel);
 
 code_points! {
     /// `AlertDescription` (RFC 5246 7.2).
@@ -160,7 +139,6 @@ code_points! {
         UNRECOGNIZED_NAME = 112 => "unrecognized_name",
     }
 }
-codec_u8!(AlertDescription);
 
 code_points! {
     /// `CipherSuite` (IANA TLS Cipher Suites registry). The constants are
@@ -177,7 +155,6 @@ code_points! {
         TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xcca9 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     }
 }
-codec_u16!(CipherSuite);
 
 code_points! {
     /// `NamedGroup` (RFC 8422 5.1.1, IANA Supported Groups registry).
@@ -189,7 +166,6 @@ code_points! {
         X448 = 0x001e => "x448",
     }
 }
-codec_u16!(NamedGroup);
 
 code_points! {
     /// `SignatureScheme` (RFC 8446 4.2.3): in TLS 1.2 the same two bytes are
@@ -209,7 +185,6 @@ code_points! {
         ED25519 = 0x0807 => "ed25519",
     }
 }
-codec_u16!(SignatureScheme);
 
 code_points! {
     /// `ExtensionType` (IANA TLS ExtensionType Values registry).
@@ -223,7 +198,6 @@ code_points! {
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }
 }
-codec_u16!(ExtensionType);
 
 code_points! {
     /// `ECPointFormat` (RFC 8422 5.1.2).
@@ -233,7 +207,6 @@ code_points! {
         ANSIX962_COMPRESSED_CHAR2 = 2 => "ansiX962_compressed_char2",
     }
 }
-codec_u8!(EcPointFormat);
 
 #[cfg(test)]
 mod tests {
