@@ -7,12 +7,12 @@ use super::codec::{Codec, Reader};
 use crate::error::Error;
 
 macro_rules! code_points {
-    (
+    ($(
         $(#[$meta:meta])*
         $name:ident($repr:ident) {
             $( $(#[$vmeta:meta])* $konst:ident = $value:literal => $text:literal, )*
         }
-    ) => {
+    )*) => {$(
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub $repr);
@@ -64,7 +64,7 @@ macro_rules! code_points {
                 Ok(Self(r.$repr(stringify!($name))?))
             }
         }
-    };
+    )*};
 }
 
 code_points! {
@@ -76,9 +76,7 @@ code_points! {
         TLSV1_2 = 0x0303 => "TLSv1.2",
         TLSV1_3 = 0x0304 => "TLSv1.3",
     }
-}
 
-code_points! {
     /// `ContentType` of a record (RFC 5246 6.2.1).
     ContentType(u8) {
         CHANGE_CIPHER_SPEC = 20 => "change_cipher_spec",
@@ -86,9 +84,7 @@ code_points! {
         HANDSHAKE = 22 => "handshake",
         APPLICATION_DATA = 23 => "application_data",
     }
-}
 
-code_points! {
     /// `HandshakeType` (RFC 5246 7.4).
     HandshakeType(u8) {
         HELLO_REQUEST = 0 => "hello_request",
@@ -102,17 +98,13 @@ code_points! {
         CLIENT_KEY_EXCHANGE = 16 => "client_key_exchange",
         FINISHED = 20 => "finished",
     }
-}
 
-code_points! {
     /// `AlertLevel` (RFC 5246 7.2).
     AlertLevel(u8) {
         WARNING = 1 => "warning",
         FATAL = 2 => "fatal",
     }
-}
 
-code_points! {
     /// `AlertDescription` (RFC 5246 7.2).
     AlertDescription(u8) {
         CLOSE_NOTIFY = 0 => "close_notify",
@@ -138,9 +130,7 @@ code_points! {
         UNSUPPORTED_EXTENSION = 110 => "unsupported_extension",
         UNRECOGNIZED_NAME = 112 => "unrecognized_name",
     }
-}
 
-code_points! {
     /// `CipherSuite` (IANA TLS Cipher Suites registry). The constants are
     /// the suites this engine implements plus the signalling value of RFC 5746.
     CipherSuite(u16) {
@@ -154,9 +144,7 @@ code_points! {
         TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xcca8 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
         TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xcca9 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     }
-}
 
-code_points! {
     /// `NamedGroup` (RFC 8422 5.1.1, IANA Supported Groups registry).
     NamedGroup(u16) {
         SECP256R1 = 0x0017 => "secp256r1",
@@ -165,9 +153,7 @@ code_points! {
         X25519 = 0x001d => "x25519",
         X448 = 0x001e => "x448",
     }
-}
 
-code_points! {
     /// `SignatureScheme` (RFC 8446 4.2.3): in TLS 1.2 the same two bytes are
     /// the `SignatureAndHashAlgorithm` {hash, signature} pair of RFC 5246 7.4.1.4.1.
     SignatureScheme(u16) {
@@ -184,9 +170,7 @@ code_points! {
         RSA_PSS_RSAE_SHA512 = 0x0806 => "rsa_pss_rsae_sha512",
         ED25519 = 0x0807 => "ed25519",
     }
-}
 
-code_points! {
     /// `ExtensionType` (IANA TLS ExtensionType Values registry).
     ExtensionType(u16) {
         SERVER_NAME = 0 => "server_name",
@@ -197,9 +181,7 @@ code_points! {
         SUPPORTED_VERSIONS = 43 => "supported_versions",
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }
-}
 
-code_points! {
     /// `ECPointFormat` (RFC 8422 5.1.2).
     EcPointFormat(u8) {
         UNCOMPRESSED = 0 => "uncompressed",
