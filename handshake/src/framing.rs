@@ -1,9 +1,7 @@
 //! TLS record framing (RFC 5246 6.2), sans-IO: a byte stream in, engine
 //! [`Message`]s out ([`Deframer`]), and engine messages back to bytes
-//! ([`encode_records`]).
-//!
-//! The engine's unit of I/O is one record's content; over a byte stream
-//! (TCP, or a peer such as rustls in memory) records carry a 5-byte header
+//! ([`encode_records`]); docs/DESIGN.md ("Real TLS 1.2 over TCP") says how
+//! the transports use it. On a byte stream records carry a 5-byte header
 //!
 //! ```text
 //! struct {
@@ -14,18 +12,12 @@
 //! } TLSPlaintext / TLSCiphertext;
 //! ```
 //!
-//! and a peer may coalesce several handshake messages into one record or
-//! fragment one message over several (RFC 5246 6.2.1). The [`Deframer`]
-//! undoes both for plaintext handshake records, yielding one
-//! [`Message::RawHandshake`] per handshake message: whole, but decoded by
-//! the engine, which checks its type against the state first. Protected records are passed on whole as [`Message::Protected`]
-//! for the engine to open; the engine reassembles the handshake messages
-//! inside them itself (a Finished split over several protected records, or
-//! a renegotiation request after the handshake), since only it holds the
-//! keys.
-//!
-//! Nothing here reads a socket or a clock: the caller pushes the bytes it
-//! received and pops messages.
+//! and a peer may coalesce handshake messages into one record or fragment
+//! one over several (RFC 5246 6.2.1). The [`Deframer`] undoes both for
+//! plaintext handshake records, yielding each message undecoded
+//! ([`Message::RawHandshake`]). Protected records pass whole
+//! ([`Message::Protected`]): only the engine holds the keys, so it
+//! reassembles the messages inside them.
 
 use crate::error::Error;
 use crate::msgs::codec::put_u16;
