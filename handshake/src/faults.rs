@@ -8,17 +8,13 @@ use crate::msgs::enums::CipherSuite;
 /// The faults to commit, all off by default. Never set them outside a lab.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LabFaults {
-    /// Flip a bit of this side's verify_data before sealing its Finished:
-    /// the peer answers decrypt_error.
+    /// Flip a bit of this side's Finished verify_data: the peer answers decrypt_error.
     pub corrupt_finished: bool,
-    /// Server: choose an implemented suite the client did not offer: the
-    /// client answers illegal_parameter.
+    /// Server: choose a suite the client did not offer: it answers illegal_parameter.
     pub choose_unoffered_suite: bool,
-    /// Server: flip a bit of the ServerKeyExchange signature (ECDHE): the
-    /// client answers decrypt_error.
+    /// Server: flip a bit of the ServerKeyExchange signature: decrypt_error.
     pub corrupt_signature: bool,
-    /// Flip the last byte (part of the AEAD tag) of every application data
-    /// record after sealing it: the peer answers bad_record_mac.
+    /// Flip the last byte (AEAD tag) of each sealed application record: bad_record_mac.
     pub corrupt_application_record: bool,
 }
 
