@@ -1,11 +1,7 @@
 //! Events: what the engine tells its caller about each of the thirteen
-//! steps of `docs/DESIGN.md`, in the order they happen.
-//!
-//! Events carry what a student needs to follow the handshake: randoms,
-//! suites, extensions, certificates and their verdict, public key-exchange
-//! values, verify_data, the bytes of every message. They never carry a
-//! secret: the pre-master, master secret and keys are only reachable through
-//! [`crate::Connection::secrets`], an explicit call.
+//! steps of `docs/DESIGN.md`, in the order they happen, for a student to
+//! follow the handshake. They never carry a secret: those are reachable only
+//! through [`crate::Connection::secrets`], an explicit call.
 
 use crate::error::Error;
 use crate::msgs::enums::{
