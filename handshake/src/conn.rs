@@ -628,8 +628,7 @@ impl Connection {
             self.state = State::Closed;
             return Ok(());
         }
-        if alert.level == AlertLevel::WARNING && alert.description != AlertDescription::CLOSE_NOTIFY
-        {
+        if alert.level == AlertLevel::WARNING {
             self.core.warnings += 1;
             if self.core.warnings > MAX_WARNING_ALERTS {
                 let when = if self.core.handshake_complete {

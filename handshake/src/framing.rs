@@ -50,32 +50,25 @@ struct Header {
 ///
 /// What it checks, with the alert each failure carries:
 ///
-/// - the header's content type is one of the four of RFC 5246 6.2.1, else
+/// - the content type is one of the four of RFC 5246 6.2.1, else
 ///   unexpected_message (RFC 5246 6);
-/// - the very first record is not an SSLv2-compatible ClientHello (RFC
-///   5246 E.2: first byte with the high bit set), which this engine does
-///   not accept: handshake_failure, with a reason that says so;
-/// - the version's major byte is 3 ({3, x}; any minor is accepted, as RFC
-///   5246 E.1 asks of a server reading the first record), else
-///   protocol_version;
-/// - the length is at most 2^14 for plaintext records and 2^14 + 2048 for
-///   protected ones (RFC 5246 6.2.1, 6.2.3), else record_overflow; the check
-///   is made on the header, before the fragment is buffered;
-/// - handshake and alert records are not empty (RFC 5246 6.2.1:
-///   zero-length fragments MAY be sent only for application data), else
-///   decode_error; an empty change_cipher_spec record is unexpected_message
-///   like any ChangeCipherSpec that is not the single byte 1;
+/// - the first record is not an SSLv2-compatible ClientHello (RFC 5246 E.2:
+///   high bit of the first byte set), which is not accepted: handshake_failure;
+/// - the version is {3, x} (any minor, as RFC 5246 E.1 asks of a server
+///   reading the first record), else protocol_version;
+/// - the length is at most 2^14 (plaintext) or 2^14 + 2048 (protected; RFC
+///   5246 6.2.1, 6.2.3), checked on the header: record_overflow;
+/// - handshake and alert records are not empty (6.2.1), else decode_error;
+///   an empty change_cipher_spec is unexpected_message, like any CCS that is
+///   not the single byte 1;
 /// - a plaintext handshake message split over records is not interrupted by
-///   a record of another type (RFC 5246 6.2.1 allows interleaving only
-///   between whole messages), else unexpected_message;
-/// - each reassembled handshake message declares at most
-///   [`max_handshake_len`] bytes for its type (checked as soon as its
-///   4-byte header is in), else decode_error; its body is not decoded here
-///   (the engine does, once it has checked the type: [`RawHandshake`]);
-/// - a plaintext alert is exactly 2 bytes, else decode_error, and a
-///   ChangeCipherSpec the single byte 1, else unexpected_message
-///   ([`Message::read`]); plaintext application data is
-///   unexpected_message.
+///   another record type (6.2.1), else unexpected_message;
+/// - a reassembled handshake message declares at most [`max_handshake_len`]
+///   bytes for its type (checked once its 4-byte header is in), else
+///   decode_error; the engine decodes its body ([`RawHandshake`]);
+/// - a plaintext alert is exactly 2 bytes, else decode_error, and a CCS the
+///   single byte 1, else unexpected_message ([`Message::read`]); plaintext
+///   application data is unexpected_message.
 ///
 /// An error is final: the stream cannot be resynchronised, so every later
 /// `pop` returns the same error, and the caller closes the connection
