@@ -11,8 +11,7 @@ use crate::msgs::message::Alert;
 use crate::suites::{HashAlgorithm, KeyExchange};
 use crate::verify::CertificateInfo;
 
-/// Declares [`Step`] from one table, `Variant = number => "name"`, so that
-/// the list of all steps and their names cannot miss one.
+/// [`Step`], [`Step::ALL`] and the names from one table: no list can miss a step.
 macro_rules! steps {
     ($($variant:ident = $number:literal => $name:literal,)*) => {
         /// The thirteen steps, numbered as in `docs/DESIGN.md` ("The thirteen steps").

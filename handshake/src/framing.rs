@@ -77,12 +77,10 @@ struct Header {
 ///
 /// # Protection
 ///
-/// Once the peer's ChangeCipherSpec has been popped, its later handshake,
-/// alert and application data records are ciphertext and come out as
-/// [`Message::Protected`]. The deframer switches itself when it yields a
-/// ChangeCipherSpec, so the record right behind the CCS in the same read is
-/// already parsed as protected: the caller need not (and cannot, if it
-/// pushed both at once) intervene between the two. [`Deframer::set_protected`]
+/// After the peer's ChangeCipherSpec its handshake, alert and application
+/// data records are ciphertext, popped as [`Message::Protected`]. The
+/// deframer switches itself as it yields the CCS, so a record pushed right
+/// behind it is already read as protected; [`Deframer::set_protected`]
 /// overrides the mode for callers that manage it themselves.
 ///
 /// # Memory
