@@ -49,19 +49,13 @@ enum NonceScheme {
 
 impl NonceScheme {
     fn new(bulk: BulkCipher, fixed_iv: &[u8]) -> Result<Self, Error> {
-        let wrong_len = || {
-            Error::internal(format!(
-                "{bulk:?} needs a {}-byte fixed IV, got {} bytes",
-                bulk.fixed_iv_len(),
-                fixed_iv.len()
-            ))
-        };
+        let bad_iv = || wrong_len(bulk, "fixed IV", bulk.fixed_iv_len(), fixed_iv.len());
         Ok(match bulk {
             BulkCipher::Aes128Gcm | BulkCipher::Aes256Gcm => Self::Gcm {
-                salt: Zeroizing::new(fixed_iv.try_into().map_err(|_| wrong_len())?),
+                salt: Zeroizing::new(fixed_iv.try_into().map_err(|_| bad_iv())?),
             },
             BulkCipher::Chacha20Poly1305 => Self::Chacha {
-                iv: Zeroizing::new(fixed_iv.try_into().map_err(|_| wrong_len())?),
+                iv: Zeroizing::new(fixed_iv.try_into().map_err(|_| bad_iv())?),
             },
         })
     }
@@ -139,16 +133,11 @@ fn algorithm(bulk: BulkCipher) -> &'static aead::Algorithm {
     }
 }
 
-fn check_key_len(bulk: BulkCipher, key: &[u8]) -> Result<(), Error> {
-    if key.len() == bulk.key_len() {
-        Ok(())
-    } else {
-        Err(Error::internal(format!(
-            "{bulk:?} needs a {}-byte key, got {} bytes",
-            bulk.key_len(),
-            key.len()
-        )))
-    }
+/// The internal_error for a key or IV whose length does not fit `bulk`.
+fn wrong_len(bulk: BulkCipher, what: &str, want: usize, got: usize) -> Error {
+    Error::internal(format!(
+        "{bulk:?} needs a {want}-byte {what}, got {got} bytes"
+    ))
 }
 
 /// RFC 5246 6.1: sequence numbers "MUST NOT wrap". We stop one short of
@@ -199,7 +188,9 @@ impl<G> RecordProtection<G> {
         gcm: GcmKeyNew<G>,
         what: &str,
     ) -> Result<Self, Error> {
-        check_key_len(bulk, key)?;
+        if key.len() != bulk.key_len() {
+            return Err(wrong_len(bulk, "key", bulk.key_len(), key.len()));
+        }
         let nonces = NonceScheme::new(bulk, fixed_iv)?;
         let refused = |_| Error::internal(format!("aws-lc refused the {bulk:?} {what} key"));
         let key = match bulk {
