@@ -12,7 +12,7 @@ pub struct LabFaults {
     pub corrupt_finished: bool,
     /// Server: choose a suite the client did not offer: it answers illegal_parameter.
     pub choose_unoffered_suite: bool,
-    /// Server: flip a bit of the ServerKeyExchange signature: decrypt_error.
+    /// Server: flip a bit of the ServerKeyExchange signature: the client answers decrypt_error.
     pub corrupt_signature: bool,
     /// Flip the last byte (AEAD tag) of each sealed application record: bad_record_mac.
     pub corrupt_application_record: bool,
