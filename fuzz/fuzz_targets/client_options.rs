@@ -32,8 +32,8 @@ use handshake_fuzz::lab::{CLIENT_SEED, Lab, SERVER_NAME, now};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 use proto::convert::{from_request, to_request};
-use service_runtime::limits::LiveSessions;
 use proto::pb;
+use service_runtime::limits::LiveSessions;
 use tokio::runtime::Runtime;
 
 /// Entries a repeated field is amplified to at most.

@@ -88,13 +88,11 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use handshake::SystemRng;
-use handshake::{ALL_SUITES, KeyExchange, SuiteParams};
 use handshake::{
-    ClientConfig, Connection, Event, NamedGroup, ServerCertVerifier, ServerConfig, SignatureScheme,
-    StepDetail, StepEvent,
+    ALL_SUITES, ClientConfig, Connection, Deframer, Event, KeyExchange, NamedGroup,
+    ServerCertVerifier, ServerConfig, SignatureScheme, StepDetail, StepEvent, SuiteParams,
+    SystemRng, encode_records,
 };
-use handshake::{Deframer, encode_records};
 use rustls::crypto::{CryptoProvider, aws_lc_rs as provider};
 use rustls::time_provider::TimeProvider;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};

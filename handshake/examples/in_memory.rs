@@ -12,10 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use handshake::ALL_SUITES;
-use handshake::SystemRng;
 use handshake::{
-    CertifiedKey, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig, StepDetail,
+    ALL_SUITES, CertifiedKey, ClientConfig, Connection, Event, ServerCertVerifier, ServerConfig,
+    StepDetail, SystemRng,
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};

@@ -1,18 +1,10 @@
-//! [`Connection`]: the sans-IO engine for either role.
-//!
-//! Inputs are [`Connection::handle`] (one received message) and
-//! [`Connection::send_application_data`]; outputs are
-//! [`Connection::poll_transmit`] (messages to send, in order) and
-//! [`Connection::poll_event`] (what happened). Nothing here does I/O, reads
-//! a clock or draws randomness except through the injected [`Rng`].
-//!
-//! The role-specific handshakes live in `client.rs` and `server.rs`; this
-//! file holds what both share: the outgoing queue, the event queue, the
-//! record protection once ChangeCipherSpec switches it on, the reassembly
-//! of handshake messages split over protected records, the check of each
-//! plaintext handshake message's type against the state before its body is
-//! decoded, alerts (and the cap on warnings), and the traffic phase after
-//! Finished.
+//! [`Connection`]: the sans-IO engine for either role. Inputs are
+//! [`Connection::handle`] and [`Connection::send_application_data`], outputs
+//! [`Connection::poll_transmit`] and [`Connection::poll_event`]. The
+//! handshakes of each role are in `client.rs` and `server.rs`; this file
+//! holds what both share: queues, record protection, reassembly of protected
+//! handshake messages, type-before-body checks, alerts (and the cap on
+//! warnings), and the traffic phase after Finished.
 
 use std::collections::VecDeque;
 use std::mem;
@@ -467,17 +459,14 @@ impl Connection {
         self
     }
 
-    /// Feeds one received message. Everything it causes comes out of
+    /// Feeds one received message. What it causes comes out of
     /// [`Connection::poll_transmit`] and [`Connection::poll_event`]; a
     /// failure is the fatal alert queued to send and one `Event::Failed`
     /// (also kept in [`Connection::failure`]). Once the session has failed
     /// or closed, further messages are ignored.
     //
-    // Why no `Result`: a failure must reach the peer (the alert) and the
-    // report (the event) whichever way the driver looks at it; returning it
-    // too would report it twice, and every driver threw the copy away
-    // (`let _ = conn.handle(..)`). One channel, as in quinn-proto: input
-    // through `handle`, all output through `poll_*`.
+    // Why no `Result`: returning the failure as well would report it twice
+    // (every driver threw the copy away). One channel, as in quinn-proto.
     pub fn handle(&mut self, msg: Message) {
         if matches!(self.state, State::Failed(_) | State::Closed) {
             return;
@@ -639,8 +628,7 @@ impl Connection {
             self.state = State::Closed;
             return Ok(());
         }
-        if alert.level == AlertLevel::WARNING && alert.description != AlertDescription::CLOSE_NOTIFY
-        {
+        if alert.level == AlertLevel::WARNING {
             self.core.warnings += 1;
             if self.core.warnings > MAX_WARNING_ALERTS {
                 let when = if self.core.handshake_complete {

@@ -1,11 +1,7 @@
 //! Events: what the engine tells its caller about each of the thirteen
-//! steps of `docs/DESIGN.md`, in the order they happen.
-//!
-//! Events carry what a student needs to follow the handshake: randoms,
-//! suites, extensions, certificates and their verdict, public key-exchange
-//! values, verify_data, the bytes of every message. They never carry a
-//! secret: the pre-master, master secret and keys are only reachable through
-//! [`crate::Connection::secrets`], an explicit call.
+//! steps of `docs/DESIGN.md`, in the order they happen, for a student to
+//! follow the handshake. They never carry a secret: those are reachable only
+//! through [`crate::Connection::secrets`], an explicit call.
 
 use crate::error::Error;
 use crate::msgs::enums::{
@@ -15,63 +11,48 @@ use crate::msgs::message::Alert;
 use crate::suites::{HashAlgorithm, KeyExchange};
 use crate::verify::CertificateInfo;
 
-/// The thirteen steps, numbered as in `docs/DESIGN.md` ("The thirteen steps").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Step {
-    ClientHello = 1,
-    ServerHello = 2,
-    ServerCertificate = 3,
-    ServerHelloDone = 4,
-    ClientVerification = 5,
-    GenPreMaster = 6,
-    ClientKeyExchange = 7,
-    GenSecretKey = 8,
-    ClientChangeCipherSpec = 9,
-    ClientEncryptedHandshakeMessage = 10,
-    ServerChangeCipherSpec = 11,
-    ServerEncryptedHandshakeMessage = 12,
-    Finish = 13,
+/// [`Step`], [`Step::ALL`] and the names from one table: no list can miss a step.
+macro_rules! steps {
+    ($($variant:ident = $number:literal => $name:literal,)*) => {
+        /// The thirteen steps, numbered as in `docs/DESIGN.md` ("The thirteen steps").
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Step {
+            $($variant = $number,)*
+        }
+
+        impl Step {
+            pub const ALL: [Step; 13] = [$(Self::$variant),*];
+
+            /// The step's name in reports and logs.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+steps! {
+    ClientHello = 1 => "Client Hello",
+    ServerHello = 2 => "Server Hello",
+    ServerCertificate = 3 => "Server Certificate",
+    ServerHelloDone = 4 => "Server Hello Done",
+    ClientVerification = 5 => "Client Verification",
+    GenPreMaster = 6 => "Gen pre-master",
+    ClientKeyExchange = 7 => "Client Key Exchange",
+    GenSecretKey = 8 => "Gen secret key",
+    ClientChangeCipherSpec = 9 => "Change Cipher Spec",
+    ClientEncryptedHandshakeMessage = 10 => "Encrypted Handshake Message",
+    ServerChangeCipherSpec = 11 => "Change Cipher Spec",
+    ServerEncryptedHandshakeMessage = 12 => "Encrypted Handshake Message",
+    Finish = 13 => "Finish",
 }
 
 impl Step {
-    pub const ALL: [Step; 13] = [
-        Self::ClientHello,
-        Self::ServerHello,
-        Self::ServerCertificate,
-        Self::ServerHelloDone,
-        Self::ClientVerification,
-        Self::GenPreMaster,
-        Self::ClientKeyExchange,
-        Self::GenSecretKey,
-        Self::ClientChangeCipherSpec,
-        Self::ClientEncryptedHandshakeMessage,
-        Self::ServerChangeCipherSpec,
-        Self::ServerEncryptedHandshakeMessage,
-        Self::Finish,
-    ];
-
     /// 1 to 13.
     pub fn number(self) -> u8 {
         self as u8
-    }
-
-    /// The step's name in reports and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ClientHello => "Client Hello",
-            Self::ServerHello => "Server Hello",
-            Self::ServerCertificate => "Server Certificate",
-            Self::ServerHelloDone => "Server Hello Done",
-            Self::ClientVerification => "Client Verification",
-            Self::GenPreMaster => "Gen pre-master",
-            Self::ClientKeyExchange => "Client Key Exchange",
-            Self::GenSecretKey => "Gen secret key",
-            Self::ClientChangeCipherSpec | Self::ServerChangeCipherSpec => "Change Cipher Spec",
-            Self::ClientEncryptedHandshakeMessage | Self::ServerEncryptedHandshakeMessage => {
-                "Encrypted Handshake Message"
-            }
-            Self::Finish => "Finish",
-        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! Lab faults: mistakes a side commits on purpose, to show what TLS
-//! detects. They are a product feature (the lab options of both services),
-//! so they live in one type that is off unless configured, and each is
-//! applied here, at the one place the engine calls it; the states and the
-//! record layer do not test the flags themselves.
+//! detects (the services' lab options). Each is applied here, at the one
+//! place the engine calls it; the states do not test the flags themselves.
 
 use crate::error::Error;
 use crate::msgs::enums::CipherSuite;
@@ -10,17 +8,13 @@ use crate::msgs::enums::CipherSuite;
 /// The faults to commit, all off by default. Never set them outside a lab.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LabFaults {
-    /// Flip a bit of this side's verify_data before sealing its Finished:
-    /// the peer answers decrypt_error.
+    /// Flip a bit of this side's Finished verify_data: the peer answers decrypt_error.
     pub corrupt_finished: bool,
-    /// Server: choose an implemented suite the client did not offer: the
-    /// client answers illegal_parameter.
+    /// Server: choose a suite the client did not offer: it answers illegal_parameter.
     pub choose_unoffered_suite: bool,
-    /// Server: flip a bit of the ServerKeyExchange signature (ECDHE): the
-    /// client answers decrypt_error.
+    /// Server: flip a bit of the ServerKeyExchange signature: the client answers decrypt_error.
     pub corrupt_signature: bool,
-    /// Flip the last byte (part of the AEAD tag) of every application data
-    /// record after sealing it: the peer answers bad_record_mac.
+    /// Flip the last byte (AEAD tag) of each sealed application record: bad_record_mac.
     pub corrupt_application_record: bool,
 }
 
@@ -32,29 +26,17 @@ impl LabFaults {
 
     /// The Finished this side sends (steps 10 and 12).
     pub(crate) fn on_verify_data(&self, verify_data: &mut [u8]) {
-        if self.corrupt_finished
-            && let Some(first) = verify_data.first_mut()
-        {
-            *first ^= 0x01;
-        }
+        flip(self.corrupt_finished, verify_data.first_mut());
     }
 
     /// The server's ServerKeyExchange signature (step 4).
     pub(crate) fn on_signature(&self, signature: &mut [u8]) {
-        if self.corrupt_signature
-            && let Some(last) = signature.last_mut()
-        {
-            *last ^= 0x01;
-        }
+        flip(self.corrupt_signature, signature.last_mut());
     }
 
     /// A sealed application data record.
     pub(crate) fn on_application_record(&self, fragment: &mut [u8]) {
-        if self.corrupt_application_record
-            && let Some(last) = fragment.last_mut()
-        {
-            *last ^= 0x01;
-        }
+        flip(self.corrupt_application_record, fragment.last_mut());
     }
 
     /// The server's suite choice (step 2): with `choose_unoffered_suite`,
@@ -66,18 +48,19 @@ impl LabFaults {
         offered: &[CipherSuite],
         usable: impl Fn(CipherSuite) -> Option<T>,
     ) -> Option<Result<T, Error>> {
-        if !self.choose_unoffered_suite {
-            return None;
-        }
-        Some(
-            enabled
-                .iter()
-                .filter(|s| !offered.contains(s))
-                .find_map(|s| usable(*s))
-                .ok_or_else(|| {
-                    Error::handshake_failure("lab fault: every enabled suite was offered")
-                }),
-        )
+        self.choose_unoffered_suite.then(|| {
+            let mut unoffered = enabled.iter().filter(|s| !offered.contains(s));
+            unoffered.find_map(|s| usable(*s)).ok_or_else(|| {
+                Error::handshake_failure("lab fault: every enabled suite was offered")
+            })
+        })
+    }
+}
+
+/// Flips the low bit of `byte` (if any) when `on`.
+fn flip(on: bool, byte: Option<&mut u8>) {
+    if let (true, Some(b)) = (on, byte) {
+        *b ^= 0x01;
     }
 }
 

@@ -1,9 +1,7 @@
 //! TLS record framing (RFC 5246 6.2), sans-IO: a byte stream in, engine
 //! [`Message`]s out ([`Deframer`]), and engine messages back to bytes
-//! ([`encode_records`]).
-//!
-//! The engine's unit of I/O is one record's content; over a byte stream
-//! (TCP, or a peer such as rustls in memory) records carry a 5-byte header
+//! ([`encode_records`]); docs/DESIGN.md ("Real TLS 1.2 over TCP") says how
+//! the transports use it. On a byte stream records carry a 5-byte header
 //!
 //! ```text
 //! struct {
@@ -14,18 +12,12 @@
 //! } TLSPlaintext / TLSCiphertext;
 //! ```
 //!
-//! and a peer may coalesce several handshake messages into one record or
-//! fragment one message over several (RFC 5246 6.2.1). The [`Deframer`]
-//! undoes both for plaintext handshake records, yielding one
-//! [`Message::RawHandshake`] per handshake message: whole, but decoded by
-//! the engine, which checks its type against the state first. Protected records are passed on whole as [`Message::Protected`]
-//! for the engine to open; the engine reassembles the handshake messages
-//! inside them itself (a Finished split over several protected records, or
-//! a renegotiation request after the handshake), since only it holds the
-//! keys.
-//!
-//! Nothing here reads a socket or a clock: the caller pushes the bytes it
-//! received and pops messages.
+//! and a peer may coalesce handshake messages into one record or fragment
+//! one over several (RFC 5246 6.2.1). The [`Deframer`] undoes both for
+//! plaintext handshake records, yielding each message undecoded
+//! ([`Message::RawHandshake`]). Protected records pass whole
+//! ([`Message::Protected`]): only the engine holds the keys, so it
+//! reassembles the messages inside them.
 
 use crate::error::Error;
 use crate::msgs::codec::put_u16;
@@ -58,32 +50,25 @@ struct Header {
 ///
 /// What it checks, with the alert each failure carries:
 ///
-/// - the header's content type is one of the four of RFC 5246 6.2.1, else
+/// - the content type is one of the four of RFC 5246 6.2.1, else
 ///   unexpected_message (RFC 5246 6);
-/// - the very first record is not an SSLv2-compatible ClientHello (RFC
-///   5246 E.2: first byte with the high bit set), which this engine does
-///   not accept: handshake_failure, with a reason that says so;
-/// - the version's major byte is 3 ({3, x}; any minor is accepted, as RFC
-///   5246 E.1 asks of a server reading the first record), else
-///   protocol_version;
-/// - the length is at most 2^14 for plaintext records and 2^14 + 2048 for
-///   protected ones (RFC 5246 6.2.1, 6.2.3), else record_overflow; the check
-///   is made on the header, before the fragment is buffered;
-/// - handshake and alert records are not empty (RFC 5246 6.2.1:
-///   zero-length fragments MAY be sent only for application data), else
-///   decode_error; an empty change_cipher_spec record is unexpected_message
-///   like any ChangeCipherSpec that is not the single byte 1;
+/// - the first record is not an SSLv2-compatible ClientHello (RFC 5246 E.2:
+///   high bit of the first byte set), which is not accepted: handshake_failure;
+/// - the version is {3, x} (any minor, as RFC 5246 E.1 asks of a server
+///   reading the first record), else protocol_version;
+/// - the length is at most 2^14 (plaintext) or 2^14 + 2048 (protected; RFC
+///   5246 6.2.1, 6.2.3), checked on the header: record_overflow;
+/// - handshake and alert records are not empty (6.2.1), else decode_error;
+///   an empty change_cipher_spec is unexpected_message, like any CCS that is
+///   not the single byte 1;
 /// - a plaintext handshake message split over records is not interrupted by
-///   a record of another type (RFC 5246 6.2.1 allows interleaving only
-///   between whole messages), else unexpected_message;
-/// - each reassembled handshake message declares at most
-///   [`max_handshake_len`] bytes for its type (checked as soon as its
-///   4-byte header is in), else decode_error; its body is not decoded here
-///   (the engine does, once it has checked the type: [`RawHandshake`]);
-/// - a plaintext alert is exactly 2 bytes, else decode_error, and a
-///   ChangeCipherSpec the single byte 1, else unexpected_message
-///   ([`Message::read`]); plaintext application data is
-///   unexpected_message.
+///   another record type (6.2.1), else unexpected_message;
+/// - a reassembled handshake message declares at most [`max_handshake_len`]
+///   bytes for its type (checked once its 4-byte header is in), else
+///   decode_error; the engine decodes its body ([`RawHandshake`]);
+/// - a plaintext alert is exactly 2 bytes, else decode_error, and a CCS the
+///   single byte 1, else unexpected_message ([`Message::read`]); plaintext
+///   application data is unexpected_message.
 ///
 /// An error is final: the stream cannot be resynchronised, so every later
 /// `pop` returns the same error, and the caller closes the connection
@@ -92,12 +77,10 @@ struct Header {
 ///
 /// # Protection
 ///
-/// Once the peer's ChangeCipherSpec has been popped, its later handshake,
-/// alert and application data records are ciphertext and come out as
-/// [`Message::Protected`]. The deframer switches itself when it yields a
-/// ChangeCipherSpec, so the record right behind the CCS in the same read is
-/// already parsed as protected: the caller need not (and cannot, if it
-/// pushed both at once) intervene between the two. [`Deframer::set_protected`]
+/// After the peer's ChangeCipherSpec its handshake, alert and application
+/// data records are ciphertext, popped as [`Message::Protected`]. The
+/// deframer switches itself as it yields the CCS, so a record pushed right
+/// behind it is already read as protected; [`Deframer::set_protected`]
 /// overrides the mode for callers that manage it themselves.
 ///
 /// # Memory

@@ -79,22 +79,12 @@ impl SessionSecrets {
         pre_master: Zeroizing<Vec<u8>>,
         ems_session_hash: Option<&[u8]>,
     ) -> Result<Self, Error> {
-        let master_secret = match ems_session_hash {
-            Some(session_hash) => prf(
-                suite.hash,
-                &pre_master,
-                b"extended master secret",
-                session_hash,
-                MASTER_SECRET_LEN,
-            )?,
-            None => prf(
-                suite.hash,
-                &pre_master,
-                b"master secret",
-                &concat_randoms(client_random, server_random),
-                MASTER_SECRET_LEN,
-            )?,
+        let randoms = concat_randoms(client_random, server_random);
+        let (label, seed): (&[u8], &[u8]) = match ems_session_hash {
+            Some(session_hash) => (b"extended master secret", session_hash),
+            None => (b"master secret", &randoms),
         };
+        let master_secret = prf(suite.hash, &pre_master, label, seed, MASTER_SECRET_LEN)?;
         let key_block = prf(
             suite.hash,
             &master_secret,

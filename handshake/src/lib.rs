@@ -1,25 +1,13 @@
 //! A sans-IO TLS 1.2 (RFC 5246) handshake engine, for both roles.
 //!
 //! The caller feeds whole messages in with [`Connection::handle`] and takes
-//! messages to send out with [`Connection::poll_transmit`] and events with
-//! [`Connection::poll_event`]; a failure comes out there too, once (the
-//! fatal alert and [`Event::Failed`]). The engine does no I/O, reads no
-//! clock (the client is given `now` for certificate checks) and draws
-//! randomness only from the [`Rng`] it is given, so the same engine runs over gRPC,
-//! over TCP, or in memory in a test, and a seeded test is the same on every
-//! run.
-//!
-//! The public API is what this file re-exports, plus the modules [`msgs`]
-//! (wire structures), [`events`] and [`quote`]; every other module is
-//! private. A learner may call the key schedule directly: [`prf`],
-//! [`SessionSecrets`] (master secret, RFC 7627's extended one, key block,
-//! verify_data) and [`Transcript`] (the handshake hash). What the engine's
-//! own tests, benches and fuzz targets need beyond that is in the hidden
-//! `internal` module, which is no API.
-//!
-//! Every step is reported as one of the thirteen [`events::Step`]s of
-//! `docs/DESIGN.md` ("The thirteen steps"). Every failure is a fatal
-//! alert with a reason ([`Error`]; "Error model" there).
+//! messages out with [`Connection::poll_transmit`] and events (a failure
+//! once, as the fatal alert and [`Event::Failed`]) with
+//! [`Connection::poll_event`]. No I/O, no clock, randomness only from the
+//! given [`Rng`]. The public API (the re-exports below, [`msgs`], [`events`],
+//! [`quote`], and the key schedule: [`prf`], [`SessionSecrets`],
+//! [`Transcript`]), the thirteen [`events::Step`]s and the error model are
+//! in `docs/DESIGN.md`; the hidden `internal` module is no API.
 //!
 //! # Layout
 //!
@@ -44,9 +32,6 @@
 //! framing.rs     TLS records on a byte stream <-> Messages (for TCP transports and tests)
 //! msgs/          wire structures: codec, code points, handshake messages, extensions
 //! ```
-//!
-//! Cryptography is aws-lc-rs; X.509 is rustls / rustls-webpki (and
-//! x509-parser to show certificates). Nothing here implements a primitive.
 
 #![forbid(unsafe_code)]
 
@@ -69,7 +54,6 @@ mod suites;
 mod transcript;
 mod verify;
 
-// Sessions: the connection, its settings, what it reports, how it fails.
 pub use client::{MAX_CIPHER_SUITES, MAX_HELLO_LIST, server_name_text};
 pub use config::{
     CertifiedKey, ClientConfig, DEFAULT_GROUPS, DEFAULT_SIGNATURE_SCHEMES, ServerConfig,
@@ -83,8 +67,6 @@ pub use rand::{Rng, SeededRng, SystemRng};
 pub use sign::ServerKey;
 pub use verify::{CertificateInfo, KeyUsageInfo, ServerCertVerifier, rfc3339};
 
-// The suites and the messages (the gRPC contract maps the messages field by
-// field, so `msgs` holds public wire structures).
 pub use msgs::enums::{
     AlertDescription, AlertLevel, CipherSuite, ContentType, HandshakeType, NamedGroup,
     ProtocolVersion, SignatureScheme,
@@ -97,21 +79,15 @@ pub use suites::{
     ALL_SUITES, BulkCipher, HashAlgorithm, KeyExchange, KeyType, SuiteParams, lookup,
 };
 
-// Records on a byte stream, for TCP transports.
 pub use framing::{Deframer, RECORD_HEADER_LEN, encode_records};
 pub use record::{MAX_CIPHERTEXT, MAX_PLAINTEXT};
 
-// The key schedule, for a learner reproducing a published session byte for
-// byte (handshake/tests/known_answers.rs does, with nothing else): the PRF,
-// the master secret (RFC 5246 8.1 or RFC 7627's extended one), the key
-// block, verify_data, and the transcript hash they are taken over.
+// The key schedule, for a learner (handshake/tests/known_answers.rs).
 pub use keys::{SessionSecrets, hex, prf};
 pub use transcript::Transcript;
 
 /// What the engine's own tests, benchmarks and fuzz targets reach beyond
-/// the public API: record protection, key exchange and certificate checks
-/// on their own. Not part of the API; it may change in any release (as
-/// rustls' `internal`).
+/// the public API. Not part of the API (as rustls' `internal`).
 #[doc(hidden)]
 pub mod internal {
     pub mod kx {

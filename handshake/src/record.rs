@@ -15,6 +15,7 @@ use aws_lc_rs::aead::{
     self, Aad, LessSafeKey, Nonce, TlsProtocolId, TlsRecordOpeningKey, TlsRecordSealingKey,
     UnboundKey,
 };
+use aws_lc_rs::error::Unspecified;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
@@ -48,19 +49,13 @@ enum NonceScheme {
 
 impl NonceScheme {
     fn new(bulk: BulkCipher, fixed_iv: &[u8]) -> Result<Self, Error> {
-        let wrong_len = || {
-            Error::internal(format!(
-                "{bulk:?} needs a {}-byte fixed IV, got {} bytes",
-                bulk.fixed_iv_len(),
-                fixed_iv.len()
-            ))
-        };
+        let bad_iv = || wrong_len(bulk, "fixed IV", bulk.fixed_iv_len(), fixed_iv.len());
         Ok(match bulk {
             BulkCipher::Aes128Gcm | BulkCipher::Aes256Gcm => Self::Gcm {
-                salt: Zeroizing::new(fixed_iv.try_into().map_err(|_| wrong_len())?),
+                salt: Zeroizing::new(fixed_iv.try_into().map_err(|_| bad_iv())?),
             },
             BulkCipher::Chacha20Poly1305 => Self::Chacha {
-                iv: Zeroizing::new(fixed_iv.try_into().map_err(|_| wrong_len())?),
+                iv: Zeroizing::new(fixed_iv.try_into().map_err(|_| bad_iv())?),
             },
         })
     }
@@ -138,16 +133,11 @@ fn algorithm(bulk: BulkCipher) -> &'static aead::Algorithm {
     }
 }
 
-fn check_key_len(bulk: BulkCipher, key: &[u8]) -> Result<(), Error> {
-    if key.len() == bulk.key_len() {
-        Ok(())
-    } else {
-        Err(Error::internal(format!(
-            "{bulk:?} needs a {}-byte key, got {} bytes",
-            bulk.key_len(),
-            key.len()
-        )))
-    }
+/// The internal_error for a key or IV whose length does not fit `bulk`.
+fn wrong_len(bulk: BulkCipher, what: &str, want: usize, got: usize) -> Error {
+    Error::internal(format!(
+        "{bulk:?} needs a {want}-byte {what}, got {got} bytes"
+    ))
 }
 
 /// RFC 5246 6.1: sequence numbers "MUST NOT wrap". We stop one short of
@@ -165,33 +155,49 @@ fn check_sequence(seq: u64) -> Result<(), Error> {
 /// failed tags look alike, so the error says nothing more than the alert.
 const BAD_RECORD: &str = "record failed authentication";
 
-/// The sealing key of one AEAD family.
-enum SealingKey {
-    Gcm(TlsRecordSealingKey),
-    Chacha(LessSafeKey),
-}
-
-/// Protects the records this side sends.
-pub struct RecordEncrypter {
+/// One direction's record protection. `G` is aws-lc's TLS 1.2 GCM key for
+/// that direction: [`RecordEncrypter`] seals, [`RecordDecrypter`] opens.
+pub struct RecordProtection<G> {
     bulk: BulkCipher,
-    key: SealingKey,
+    key: Key<G>,
     nonces: NonceScheme,
     seq: u64,
 }
 
-impl RecordEncrypter {
-    /// `key` and `fixed_iv` are this side's write key and IV from the key
+/// The key of one AEAD family.
+enum Key<G> {
+    Gcm(G),
+    Chacha(LessSafeKey),
+}
+
+/// Protects the records this side sends.
+pub type RecordEncrypter = RecordProtection<TlsRecordSealingKey>;
+
+/// Opens the records the peer sends.
+pub type RecordDecrypter = RecordProtection<TlsRecordOpeningKey>;
+
+type GcmKeyNew<G> = fn(&'static aead::Algorithm, TlsProtocolId, &[u8]) -> Result<G, Unspecified>;
+
+impl<G> RecordProtection<G> {
+    /// `key` and `fixed_iv` are one side's write key and IV from the key
     /// block (RFC 5246 6.3); their lengths must match `bulk`.
-    pub fn new(bulk: BulkCipher, key: &[u8], fixed_iv: &[u8]) -> Result<Self, Error> {
-        check_key_len(bulk, key)?;
+    fn with(
+        bulk: BulkCipher,
+        key: &[u8],
+        fixed_iv: &[u8],
+        gcm: GcmKeyNew<G>,
+        what: &str,
+    ) -> Result<Self, Error> {
+        if key.len() != bulk.key_len() {
+            return Err(wrong_len(bulk, "key", bulk.key_len(), key.len()));
+        }
         let nonces = NonceScheme::new(bulk, fixed_iv)?;
-        let refused = |_| Error::internal(format!("aws-lc refused the {bulk:?} sealing key"));
+        let refused = |_| Error::internal(format!("aws-lc refused the {bulk:?} {what} key"));
         let key = match bulk {
-            BulkCipher::Aes128Gcm | BulkCipher::Aes256Gcm => SealingKey::Gcm(
-                TlsRecordSealingKey::new(algorithm(bulk), TlsProtocolId::TLS12, key)
-                    .map_err(refused)?,
-            ),
-            BulkCipher::Chacha20Poly1305 => SealingKey::Chacha(LessSafeKey::new(
+            BulkCipher::Aes128Gcm | BulkCipher::Aes256Gcm => {
+                Key::Gcm(gcm(algorithm(bulk), TlsProtocolId::TLS12, key).map_err(refused)?)
+            }
+            BulkCipher::Chacha20Poly1305 => Key::Chacha(LessSafeKey::new(
                 UnboundKey::new(algorithm(bulk), key).map_err(refused)?,
             )),
         };
@@ -201,6 +207,27 @@ impl RecordEncrypter {
             nonces,
             seq: 0,
         })
+    }
+
+    /// The sequence number the next record carries.
+    pub fn sequence_number(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl<G> fmt::Debug for RecordProtection<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordProtection")
+            .field("bulk", &self.bulk)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordEncrypter {
+    /// This side's write key and IV; lengths must match `bulk`.
+    pub fn new(bulk: BulkCipher, key: &[u8], fixed_iv: &[u8]) -> Result<Self, Error> {
+        Self::with(bulk, key, fixed_iv, TlsRecordSealingKey::new, "sealing")
     }
 
     /// Seals one record of type `typ` and returns its `GenericAEADCipher`
@@ -227,71 +254,20 @@ impl RecordEncrypter {
         out.extend_from_slice(plaintext);
         let in_out = &mut out[explicit..];
         let tag = match &mut self.key {
-            SealingKey::Gcm(key) => key.seal_in_place_separate_tag(nonce, aad, in_out),
-            SealingKey::Chacha(key) => key.seal_in_place_separate_tag(nonce, aad, in_out),
+            Key::Gcm(key) => key.seal_in_place_separate_tag(nonce, aad, in_out),
+            Key::Chacha(key) => key.seal_in_place_separate_tag(nonce, aad, in_out),
         }
         .map_err(|_| Error::internal("AEAD seal failed"))?;
         out.extend_from_slice(tag.as_ref());
         self.seq = seq + 1;
         Ok(out)
     }
-
-    /// The sequence number the next record will carry.
-    pub fn sequence_number(&self) -> u64 {
-        self.seq
-    }
-
-    #[cfg(test)]
-    pub(crate) fn set_sequence_number(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-}
-
-impl fmt::Debug for RecordEncrypter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordEncrypter")
-            .field("bulk", &self.bulk)
-            .field("seq", &self.seq)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The opening key of one AEAD family.
-enum OpeningKey {
-    Gcm(TlsRecordOpeningKey),
-    Chacha(LessSafeKey),
-}
-
-/// Opens the records the peer sends.
-pub struct RecordDecrypter {
-    bulk: BulkCipher,
-    key: OpeningKey,
-    nonces: NonceScheme,
-    seq: u64,
 }
 
 impl RecordDecrypter {
-    /// `key` and `fixed_iv` are the peer's write key and IV from the key
-    /// block (RFC 5246 6.3); their lengths must match `bulk`.
+    /// The peer's write key and IV; lengths must match `bulk`.
     pub fn new(bulk: BulkCipher, key: &[u8], fixed_iv: &[u8]) -> Result<Self, Error> {
-        check_key_len(bulk, key)?;
-        let nonces = NonceScheme::new(bulk, fixed_iv)?;
-        let refused = |_| Error::internal(format!("aws-lc refused the {bulk:?} opening key"));
-        let key = match bulk {
-            BulkCipher::Aes128Gcm | BulkCipher::Aes256Gcm => OpeningKey::Gcm(
-                TlsRecordOpeningKey::new(algorithm(bulk), TlsProtocolId::TLS12, key)
-                    .map_err(refused)?,
-            ),
-            BulkCipher::Chacha20Poly1305 => OpeningKey::Chacha(LessSafeKey::new(
-                UnboundKey::new(algorithm(bulk), key).map_err(refused)?,
-            )),
-        };
-        Ok(Self {
-            bulk,
-            key,
-            nonces,
-            seq: 0,
-        })
+        Self::with(bulk, key, fixed_iv, TlsRecordOpeningKey::new, "opening")
     }
 
     /// Opens one `GenericAEADCipher` fragment of type `typ` and returns the
@@ -321,8 +297,8 @@ impl RecordDecrypter {
 
         let mut buf = sealed.to_vec();
         let plaintext_len = match &self.key {
-            OpeningKey::Gcm(key) => key.open_in_place(nonce, aad, &mut buf),
-            OpeningKey::Chacha(key) => key.open_in_place(nonce, aad, &mut buf),
+            Key::Gcm(key) => key.open_in_place(nonce, aad, &mut buf),
+            Key::Chacha(key) => key.open_in_place(nonce, aad, &mut buf),
         }
         .map_err(|_| Error::bad_record_mac(BAD_RECORD))?
         .len();
@@ -343,27 +319,7 @@ impl RecordDecrypter {
         self.seq = seq + 1;
         Ok(buf)
     }
-
-    /// The sequence number the next record must carry.
-    pub fn sequence_number(&self) -> u64 {
-        self.seq
-    }
-
-    #[cfg(test)]
-    pub(crate) fn set_sequence_number(&mut self, seq: u64) {
-        self.seq = seq;
-    }
 }
-
-impl fmt::Debug for RecordDecrypter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordDecrypter")
-            .field("bulk", &self.bulk)
-            .field("seq", &self.seq)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,8 +664,8 @@ mod tests {
     fn sequence_number_never_wraps() {
         for bulk in ALL_BULK {
             let (_s, (mut c_enc, _), (_, mut s_dec)) = pair(bulk);
-            c_enc.set_sequence_number(u64::MAX - 1);
-            s_dec.set_sequence_number(u64::MAX - 1);
+            c_enc.seq = u64::MAX - 1;
+            s_dec.seq = u64::MAX - 1;
             let frag = c_enc
                 .encrypt(ContentType::APPLICATION_DATA, b"last")
                 .unwrap();

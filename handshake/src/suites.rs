@@ -1,7 +1,6 @@
 //! The eight cipher suites this engine implements and what each one means:
 //! key exchange, bulk AEAD, and the hash behind the PRF and Finished.
 
-use std::fmt::Write as _;
 use std::str::FromStr;
 
 use aws_lc_rs::{digest, tls_prf};
@@ -208,11 +207,9 @@ pub fn lookup(suite: CipherSuite) -> Option<&'static SuiteParams> {
 }
 
 /// A suite as written on a command line: an implemented suite's IANA name
-/// in any case, with or without the contract enum's `CIPHER_SUITE_` prefix
-/// (`tls_rsa_with_aes_128_gcm_sha256`,
-/// `CIPHER_SUITE_TLS_RSA_WITH_AES_128_GCM_SHA256`), or any two-byte code
-/// point in hex (`0x009c`; an unimplemented one lets a client offer what a
-/// server must refuse).
+/// in any case, with or without the contract's `CIPHER_SUITE_` prefix, or
+/// any two-byte code point in hex (`0x009c`; an unimplemented one lets a
+/// client offer what a server must refuse).
 impl FromStr for CipherSuite {
     type Err = String;
 
@@ -220,24 +217,18 @@ impl FromStr for CipherSuite {
         let upper = s.trim().to_ascii_uppercase();
         let name = upper.strip_prefix("CIPHER_SUITE_").unwrap_or(&upper);
         if let Some(hex) = name.strip_prefix("0X") {
-            return u16::from_str_radix(hex, 16).map(CipherSuite).map_err(|_| {
-                format!(
-                    "{} is not a two-byte hex code point",
-                    quote::truncate(s, quote::MAX_TEXT)
-                )
-            });
+            let quoted = quote::truncate(s, quote::MAX_TEXT);
+            return u16::from_str_radix(hex, 16)
+                .map(CipherSuite)
+                .map_err(|_| format!("{quoted} is not a two-byte hex code point"));
         }
-        ALL_SUITES
-            .iter()
-            .map(|p| p.suite)
-            .find(|c| c.name() == Some(name))
-            .ok_or_else(|| {
-                // Eight names: the line stays short whatever was typed.
-                let known = quote::list_with(ALL_SUITES, ALL_SUITES.len(), |p, out| {
-                    out.write_str(p.suite.name().unwrap_or("?"))
-                });
-                format!("unknown cipher suite; known: {known} (or a hex code point, e.g. 0x009c)")
-            })
+        let known = || ALL_SUITES.iter().map(|p| p.suite);
+        known().find(|c| c.name() == Some(name)).ok_or_else(|| {
+            // Eight names: the line stays short whatever was typed.
+            let names: Vec<_> = known().filter_map(CipherSuite::name).collect();
+            let names = names.join(", ");
+            format!("unknown cipher suite; known: {names} (or a hex code point, e.g. 0x009c)")
+        })
     }
 }
 

@@ -18,6 +18,7 @@
 //! what was left out.
 
 use std::borrow::Cow;
+use std::mem;
 
 use handshake::quote::{MAX_TEXT, truncate};
 use handshake::{AlertDescription, Error, Origin, Step};
@@ -68,17 +69,13 @@ pub fn code_for(alert: AlertDescription) -> Code {
 
 /// The status that ends a session which failed with `error` at `step`.
 pub fn to_status(error: &Error, step: Step) -> Status {
-    let who = match error.origin() {
-        Origin::Local => "",
-        Origin::Peer => "peer sent ",
-    };
     let message = match error.origin() {
         Origin::Local => format!(
             "tls alert {} at step {step}: {}",
             error.alert(),
             error.reason()
         ),
-        Origin::Peer => format!("{who}tls alert {} at step {step}", error.alert()),
+        Origin::Peer => format!("peer sent tls alert {} at step {step}", error.alert()),
     };
     let mut status = Status::new(code_for(error.alert()), bounded_message(&message));
     let md = status.metadata_mut();
@@ -178,23 +175,17 @@ type Trim = (&'static str, fn(&mut pb::HandshakeReport) -> bool);
 const TRIMS: [Trim; 5] = [
     ("texts over 256 bytes cut", cut_texts),
     ("step message bytes", |r| {
-        r.steps.iter_mut().fold(false, |cut, s| {
-            let had = !s.message.is_empty();
-            s.message = Vec::new();
-            cut | had
-        })
+        r.steps
+            .iter_mut()
+            .fold(false, |cut, s| !mem::take(&mut s.message).is_empty() | cut)
     }),
     ("step fields", |r| {
-        r.steps.iter_mut().fold(false, |cut, s| {
-            let had = !s.fields.is_empty();
-            s.fields = Vec::new();
-            cut | had
-        })
+        r.steps
+            .iter_mut()
+            .fold(false, |cut, s| !mem::take(&mut s.fields).is_empty() | cut)
     }),
     ("certificate chain", |r| {
-        let had = !r.certificate_chain.is_empty();
-        r.certificate_chain = Vec::new();
-        had
+        !mem::take(&mut r.certificate_chain).is_empty()
     }),
     ("steps but the last", |r| {
         let had = r.steps.len() > 1;
@@ -211,17 +202,7 @@ const TRIMS: [Trim; 5] = [
 /// cannot happen with a message of [`MAX_MESSAGE`]), the details hold no
 /// report rather than too many bytes.
 fn details(code: Code, message: &str, report: &pb::HandshakeReport) -> Vec<u8> {
-    let encode = |report: &pb::HandshakeReport, trimmed: Option<&pb::ReportTrimmed>| {
-        let mut details = vec![Any {
-            type_url: REPORT_TYPE_URL.to_owned(),
-            value: report.encode_to_vec(),
-        }];
-        if let Some(t) = trimmed {
-            details.push(Any {
-                type_url: TRIMMED_TYPE_URL.to_owned(),
-                value: t.encode_to_vec(),
-            });
-        }
+    let encode = |details| {
         RpcStatus {
             code: i32::from(code),
             message: message.to_owned(),
@@ -229,7 +210,11 @@ fn details(code: Code, message: &str, report: &pb::HandshakeReport) -> Vec<u8> {
         }
         .encode_to_vec()
     };
-    let full = encode(report, None);
+    let any = |type_url: &str, value| Any {
+        type_url: type_url.to_owned(),
+        value,
+    };
+    let full = encode(vec![any(REPORT_TYPE_URL, report.encode_to_vec())]);
     if full.len() <= MAX_DETAILS {
         return full;
     }
@@ -242,17 +227,15 @@ fn details(code: Code, message: &str, report: &pb::HandshakeReport) -> Vec<u8> {
         }
         trimmed.omitted.push(what.to_owned());
         trimmed.omitted_bytes = (full_len.saturating_sub(r.encoded_len())) as u64;
-        let out = encode(&r, Some(&trimmed));
+        let out = encode(vec![
+            any(REPORT_TYPE_URL, r.encode_to_vec()),
+            any(TRIMMED_TYPE_URL, trimmed.encode_to_vec()),
+        ]);
         if out.len() <= MAX_DETAILS {
             return out;
         }
     }
-    RpcStatus {
-        code: i32::from(code),
-        message: message.to_owned(),
-        details: Vec::new(),
-    }
-    .encode_to_vec()
+    encode(Vec::new())
 }
 
 /// Cuts every text of the report longer than [`MAX_TEXT`] bytes, marked

@@ -3,16 +3,16 @@
 //! engine never heard of (GREASE among them), and RFC 5246 says to ignore
 //! them, not to fail.
 
-use super::codec::{Codec, Reader, put_u16};
+use super::codec::{Codec, Reader};
 use crate::error::Error;
 
 macro_rules! code_points {
-    (
+    ($(
         $(#[$meta:meta])*
-        $name:ident($repr:ty) {
+        $name:ident($repr:ident) {
             $( $(#[$vmeta:meta])* $konst:ident = $value:literal => $text:literal, )*
         }
-    ) => {
+    )*) => {$(
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub $repr);
@@ -53,35 +53,18 @@ macro_rules! code_points {
                 Self(v)
             }
         }
-    };
-}
 
-macro_rules! codec_u8 {
-    ($name:ident) => {
         impl Codec for $name {
             fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
-                out.push(self.0);
+                out.extend_from_slice(&self.0.to_be_bytes());
                 Ok(())
             }
             fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                Ok(Self(r.u8(stringify!($name))?))
+                // `Reader::u8` / `Reader::u16`: the method is named as the type.
+                Ok(Self(r.$repr(stringify!($name))?))
             }
         }
-    };
-}
-
-macro_rules! codec_u16 {
-    ($name:ident) => {
-        impl Codec for $name {
-            fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
-                put_u16(self.0, out);
-                Ok(())
-            }
-            fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
-                Ok(Self(r.u16(stringify!($name))?))
-            }
-        }
-    };
+    )*};
 }
 
 code_points! {
@@ -93,10 +76,7 @@ code_points! {
         TLSV1_2 = 0x0303 => "TLSv1.2",
         TLSV1_3 = 0x0304 => "TLSv1.3",
     }
-}
-codec_u16!(ProtocolVersion);
 
-code_points! {
     /// `ContentType` of a record (RFC 5246 6.2.1).
     ContentType(u8) {
         CHANGE_CIPHER_SPEC = 20 => "change_cipher_spec",
@@ -104,10 +84,7 @@ code_points! {
         HANDSHAKE = 22 => "handshake",
         APPLICATION_DATA = 23 => "application_data",
     }
-}
-codec_u8!(ContentType);
 
-code_points! {
     /// `HandshakeType` (RFC 5246 7.4).
     HandshakeType(u8) {
         HELLO_REQUEST = 0 => "hello_request",
@@ -121,19 +98,13 @@ code_points! {
         CLIENT_KEY_EXCHANGE = 16 => "client_key_exchange",
         FINISHED = 20 => "finished",
     }
-}
-codec_u8!(HandshakeType);
 
-code_points! {
     /// `AlertLevel` (RFC 5246 7.2).
     AlertLevel(u8) {
         WARNING = 1 => "warning",
         FATAL = 2 => "fatal",
     }
-}
-codec_u8!(AlertLevel);
 
-code_points! {
     /// `AlertDescription` (RFC 5246 7.2).
     AlertDescription(u8) {
         CLOSE_NOTIFY = 0 => "close_notify",
@@ -159,10 +130,7 @@ code_points! {
         UNSUPPORTED_EXTENSION = 110 => "unsupported_extension",
         UNRECOGNIZED_NAME = 112 => "unrecognized_name",
     }
-}
-codec_u8!(AlertDescription);
 
-code_points! {
     /// `CipherSuite` (IANA TLS Cipher Suites registry). The constants are
     /// the suites this engine implements plus the signalling value of RFC 5746.
     CipherSuite(u16) {
@@ -176,10 +144,7 @@ code_points! {
         TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xcca8 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
         TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xcca9 => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     }
-}
-codec_u16!(CipherSuite);
 
-code_points! {
     /// `NamedGroup` (RFC 8422 5.1.1, IANA Supported Groups registry).
     NamedGroup(u16) {
         SECP256R1 = 0x0017 => "secp256r1",
@@ -188,10 +153,7 @@ code_points! {
         X25519 = 0x001d => "x25519",
         X448 = 0x001e => "x448",
     }
-}
-codec_u16!(NamedGroup);
 
-code_points! {
     /// `SignatureScheme` (RFC 8446 4.2.3): in TLS 1.2 the same two bytes are
     /// the `SignatureAndHashAlgorithm` {hash, signature} pair of RFC 5246 7.4.1.4.1.
     SignatureScheme(u16) {
@@ -208,10 +170,7 @@ code_points! {
         RSA_PSS_RSAE_SHA512 = 0x0806 => "rsa_pss_rsae_sha512",
         ED25519 = 0x0807 => "ed25519",
     }
-}
-codec_u16!(SignatureScheme);
 
-code_points! {
     /// `ExtensionType` (IANA TLS ExtensionType Values registry).
     ExtensionType(u16) {
         SERVER_NAME = 0 => "server_name",
@@ -222,10 +181,7 @@ code_points! {
         SUPPORTED_VERSIONS = 43 => "supported_versions",
         RENEGOTIATION_INFO = 0xff01 => "renegotiation_info",
     }
-}
-codec_u16!(ExtensionType);
 
-code_points! {
     /// `ECPointFormat` (RFC 8422 5.1.2).
     EcPointFormat(u8) {
         UNCOMPRESSED = 0 => "uncompressed",
@@ -233,7 +189,6 @@ code_points! {
         ANSIX962_COMPRESSED_CHAR2 = 2 => "ansiX962_compressed_char2",
     }
 }
-codec_u8!(EcPointFormat);
 
 #[cfg(test)]
 mod tests {
