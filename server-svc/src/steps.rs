@@ -8,23 +8,43 @@ use std::fmt::Write as _;
 use handshake::events::{ExtensionInfo, HelloInfo, names};
 use handshake::hex;
 use handshake::quote;
-use handshake::{Direction, StepDetail, StepEvent};
+use handshake::{Connection, Direction, Event, Step, StepDetail, StepEvent};
+use service_runtime::keylog::KeyLog;
 use tracing::info;
 
-/// Logs the failure that ended a session, inside its span.
-pub(crate) fn log_failure(step: handshake::Step, error: &handshake::Error) {
-    tracing::warn!(
-        step = step.number(),
-        step_name = step.name(),
-        alert = %error.alert(),
-        origin = ?error.origin(),
-        reason = error.reason(),
-        "session failed at step {step}"
-    );
+/// What both fronts do with every event first, inside the session's span:
+/// log it, and with `--key-log` append the session's NSS key log line at
+/// step 8 (Gen secret key), so every session that derived keys has its
+/// line, whether or not its handshake completed.
+pub(crate) fn log_event(event: &Event, conn: &Connection, key_log: Option<&KeyLog>) {
+    match event {
+        Event::Step(step) => {
+            log_step(step);
+            if step.step == Step::GenSecretKey
+                && let (Some(log), Some(line)) = (key_log, conn.key_log_line())
+            {
+                log.append(&line);
+                tracing::debug!("session keys appended to the key log");
+            }
+        }
+        Event::PeerClosed => info!("client sent close_notify"),
+        Event::Warning(alert) => {
+            info!(alert = %alert.description, "warning alert from the client, ignored");
+        }
+        Event::Failed { step, error } => tracing::warn!(
+            step = step.number(),
+            step_name = step.name(),
+            alert = %error.alert(),
+            origin = ?error.origin(),
+            reason = error.reason(),
+            "session failed at step {step}"
+        ),
+        Event::ApplicationData(_) => {}
+    }
 }
 
-/// Logs one step at info level, inside the session's span.
-pub(crate) fn log_step(ev: &StepEvent) {
+/// Logs one step at info level.
+fn log_step(ev: &StepEvent) {
     let step = ev.step.number();
     let step_name = ev.step.name();
     let direction = match ev.direction {

@@ -1,10 +1,9 @@
 //! TLS records over TCP, for server-svc's TLS front and client-svc's
-//! `tls://` targets. Two layers, as in mini-redis's `Connection`:
-//! [`RecordCodec`] turns bytes into the engine's messages and back (the
-//! engine's `Deframer` and `encode_records`); [`RecordStream`] holds the
-//! socket, its buffers and the codec. Reads are bounded: at most one record
-//! of the largest size at a time ([`READ_CHUNK`]), and at most
-//! [`MAX_BUFFERED`] held.
+//! `tls://` targets, as mini-redis's `Connection`: [`RecordStream`] holds
+//! the socket, its buffers and the engine's codec (`Deframer` in,
+//! `encode_records` out). Reads are bounded: at most one record of the
+//! largest size at a time ([`READ_CHUNK`]), and at most [`MAX_BUFFERED`]
+//! held.
 
 use std::io;
 
@@ -15,98 +14,25 @@ use handshake::{Error, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
-use tokio_util::bytes::{BufMut, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
 
 /// The most bytes read from the socket at once: a whole record of the
 /// largest size.
 pub const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
 
-/// What the codec may hold after a read: an incomplete record and a
+/// What the deframer may hold after a read: an incomplete record and a
 /// handshake message being reassembled (the largest accepted of any type
 /// is a ClientHello; the deframer refuses larger ones itself), plus one
 /// read. Beyond that the connection is cut.
 pub const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
 
-/// The most bytes [`RecordStream::linger`] reads and drops.
+/// The most bytes [`RecordStream::close`] reads and drops.
 const LINGER_BYTES: usize = 64 * 1024;
-
-/// The engine's [`Deframer`] and [`encode_records`] as a `tokio_util`
-/// codec: records in, one [`Message`] at a time out; messages in, records
-/// out.
-#[derive(Debug, Default)]
-pub struct RecordCodec {
-    deframer: Deframer,
-}
-
-impl RecordCodec {
-    /// Bytes received and not yet returned as messages (an incomplete
-    /// record, a handshake message being reassembled).
-    pub fn buffered(&self) -> usize {
-        self.deframer.buffered()
-    }
-}
-
-/// The bytes are not TLS records (the engine's alert and reason), or the
-/// socket failed (`Decoder` and `Encoder` need `From<io::Error>`).
-#[derive(Debug)]
-pub enum RecordError {
-    Tls(Error),
-    Io(io::Error),
-}
-
-impl From<io::Error> for RecordError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
-}
-
-impl From<Error> for RecordError {
-    fn from(e: Error) -> Self {
-        Self::Tls(e)
-    }
-}
-
-impl Decoder for RecordCodec {
-    type Item = Message;
-    type Error = RecordError;
-
-    /// Moves every byte of `src` into the deframer (which keeps records
-    /// until they are whole), then pops the next message. A framing error
-    /// is final: every later call returns it again.
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, RecordError> {
-        if !src.is_empty() {
-            self.deframer.push(src);
-            src.clear();
-            if self.deframer.buffered() > MAX_BUFFERED {
-                return Err(Error::internal(format!(
-                    "{} bytes buffered, more than {MAX_BUFFERED}",
-                    self.deframer.buffered()
-                ))
-                .into());
-            }
-        }
-        Ok(self.deframer.pop()?)
-    }
-}
-
-impl Encoder<Message> for RecordCodec {
-    type Error = RecordError;
-
-    /// Appends `msg` as records (a long handshake message split over
-    /// several).
-    fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), RecordError> {
-        let mut out = Vec::new();
-        encode_records(&msg, &mut out)?;
-        dst.extend_from_slice(&out);
-        Ok(())
-    }
-}
 
 /// What [`RecordStream::read`] got.
 #[derive(Debug)]
 pub enum Received {
-    /// The next message, or the framing error to abort the engine with.
+    /// The next message, or the framing error to abort the engine with
+    /// (final: every later read returns it again).
     Message(Result<Message, Error>),
     /// TCP EOF, with `pending` bytes of an unfinished record or handshake
     /// message left (0 for a clean end between records).
@@ -121,37 +47,36 @@ pub enum Received {
 #[derive(Debug)]
 pub struct RecordStream {
     stream: TcpStream,
-    codec: RecordCodec,
-    /// Bytes read and not yet given to the codec: empty between reads.
-    read_buf: BytesMut,
-    /// Records queued and not yet written.
-    write_buf: BytesMut,
+    deframer: Deframer,
+    read_buf: Box<[u8]>,
+    /// Records queued: `write_buf[written..]` is not yet written.
+    write_buf: Vec<u8>,
+    written: usize,
 }
 
 impl RecordStream {
-    /// Records over `stream`, with TCP_NODELAY: a handshake is a ping-pong
-    /// of small flights, which must not wait for a delayed ACK.
-    pub fn new(stream: TcpStream) -> Self {
+    /// Records over `stream`, `queued` (records already encoded) first,
+    /// with TCP_NODELAY: a handshake is a ping-pong of small flights, which
+    /// must not wait for a delayed ACK.
+    pub fn new(stream: TcpStream, queued: Vec<u8>) -> Self {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
         }
         Self {
             stream,
-            codec: RecordCodec::default(),
-            read_buf: BytesMut::with_capacity(READ_CHUNK),
-            write_buf: BytesMut::new(),
+            deframer: Deframer::default(),
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            write_buf: queued,
+            written: 0,
         }
     }
 
-    /// Queues `msg` as records, for the next [`RecordStream::read`] or
-    /// [`RecordStream::flush`] to write. Never waits. `Err` only for a
-    /// message that does not fit a record, which the engine never makes.
-    pub fn queue(&mut self, msg: Message) -> Result<(), Error> {
-        match self.codec.encode(msg, &mut self.write_buf) {
-            Ok(()) => Ok(()),
-            Err(RecordError::Tls(e)) => Err(e),
-            Err(RecordError::Io(e)) => Err(Error::internal(e.to_string())),
-        }
+    /// Queues `msg` as records (a long handshake message split over
+    /// several), for the next [`RecordStream::read`] or
+    /// [`RecordStream::flush`] to write. `Err` only for a message that
+    /// does not fit a record, which the engine never makes.
+    pub fn queue(&mut self, msg: &Message) -> Result<(), Error> {
+        encode_records(msg, &mut self.write_buf)
     }
 
     /// The next message, reading as needed and writing what is queued
@@ -159,24 +84,23 @@ impl RecordStream {
     /// buffer. Cancel-safe: a timeout around it loses nothing.
     pub async fn read(&mut self) -> Received {
         loop {
-            match self.codec.decode(&mut self.read_buf) {
+            match self.deframer.pop() {
                 Ok(Some(msg)) => return Received::Message(Ok(msg)),
                 Ok(None) => {}
-                Err(RecordError::Tls(e)) => return Received::Message(Err(e)),
-                Err(RecordError::Io(e)) => return Received::ReadFailed(e),
+                Err(e) => return Received::Message(Err(e)),
             }
-            self.read_buf.reserve(READ_CHUNK);
-            // At most one record's worth per read, whatever the capacity.
-            let mut chunk = (&mut self.read_buf).limit(READ_CHUNK);
             let (mut reader, mut writer) = self.stream.split();
-            let read = if self.write_buf.is_empty() {
-                reader.read_buf(&mut chunk).await
+            let read = if self.written == self.write_buf.len() {
+                reader.read(&mut self.read_buf).await
             } else {
                 tokio::select! {
-                    read = reader.read_buf(&mut chunk) => read,
-                    wrote = writer.write_buf(&mut self.write_buf) => match wrote {
+                    read = reader.read(&mut self.read_buf) => read,
+                    wrote = writer.write(&self.write_buf[self.written..]) => match wrote {
                         Ok(0) => return Received::WriteFailed(io::ErrorKind::WriteZero.into()),
-                        Ok(_) => continue,
+                        Ok(n) => {
+                            self.wrote(n);
+                            continue;
+                        }
                         Err(e) => return Received::WriteFailed(e),
                     },
                 }
@@ -184,38 +108,67 @@ impl RecordStream {
             match read {
                 Ok(0) => {
                     return Received::Eof {
-                        pending: self.codec.buffered(),
+                        pending: self.deframer.buffered(),
                     };
                 }
-                Ok(_) => {}
+                Ok(n) => {
+                    if let Err(e) = self.push(n) {
+                        return Received::Message(Err(e));
+                    }
+                }
                 Err(e) => return Received::ReadFailed(e),
             }
         }
     }
 
+    /// Moves the `n` bytes just read into the deframer (which keeps records
+    /// until they are whole), within [`MAX_BUFFERED`].
+    fn push(&mut self, n: usize) -> Result<(), Error> {
+        self.deframer.push(&self.read_buf[..n]);
+        match self.deframer.buffered() {
+            held if held > MAX_BUFFERED => Err(Error::internal(format!(
+                "{held} bytes buffered, more than {MAX_BUFFERED}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.written += n;
+        if self.written == self.write_buf.len() {
+            self.write_buf.clear();
+            self.written = 0;
+        }
+    }
+
     /// Writes everything queued. Cancel-safe: what is not written stays.
     pub async fn flush(&mut self) -> io::Result<()> {
-        while !self.write_buf.is_empty() {
-            if self.stream.write_buf(&mut self.write_buf).await? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+        while self.written < self.write_buf.len() {
+            match self.stream.write(&self.write_buf[self.written..]).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => self.wrote(n),
             }
         }
         Ok(())
     }
 
-    /// Ends our side (FIN), then reads and drops what the peer still sends
-    /// until it closes too, until `until` and for at most
-    /// [`LINGER_BYTES`]: closing a socket with unread bytes makes the
-    /// kernel answer with a reset, which could destroy our last records
-    /// before the peer reads them.
-    pub async fn linger(&mut self, until: Instant) {
+    /// Writes what is queued, ends our side (FIN), then reads and drops
+    /// what the peer still sends until it closes too, all by `until` and
+    /// for at most [`LINGER_BYTES`]: closing a socket with unread bytes
+    /// makes the kernel answer with a reset, which could destroy our last
+    /// records before the peer reads them.
+    pub async fn close(&mut self, until: Instant) {
+        match timeout_at(until, self.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return tracing::debug!("last records not written: {e}"),
+            Err(_) => return tracing::debug!("last records not written in time"),
+        }
         if timeout_at(until, self.stream.shutdown()).await.is_err() {
             return;
         }
-        let mut sink = [0u8; 4096];
         let mut dropped = 0;
         while dropped < LINGER_BYTES {
-            match timeout_at(until, self.stream.read(&mut sink)).await {
+            match timeout_at(until, self.stream.read(&mut self.read_buf)).await {
                 Ok(Ok(n)) if n > 0 => dropped += n,
                 _ => break,
             }
@@ -237,8 +190,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap());
         let (client, accepted) = tokio::join!(client, listener.accept());
-        let server = RecordStream::new(accepted.unwrap().0);
-        (RecordStream::new(client.unwrap()), server)
+        let server = RecordStream::new(accepted.unwrap().0, Vec::new());
+        (RecordStream::new(client.unwrap(), Vec::new()), server)
     }
 
     /// A Certificate-type handshake message of 60,000 bytes: four records.
@@ -269,8 +222,8 @@ mod tests {
         const COUNT: u8 = 200;
         let (mut a, mut b) = pair().await;
         for n in 0..COUNT {
-            a.queue(big(n)).unwrap();
-            b.queue(big(n)).unwrap();
+            a.queue(&big(n)).unwrap();
+            b.queue(&big(n)).unwrap();
         }
         let both = async { tokio::join!(read_all(&mut a, COUNT), read_all(&mut b, COUNT)) };
         // A guard against a hang, not a measure: this takes well under a second.
@@ -291,7 +244,7 @@ mod tests {
         };
         assert_eq!(pending, 6);
         let (mut a, mut b) = pair().await;
-        a.queue(alert()).unwrap();
+        a.queue(&alert()).unwrap();
         a.flush().await.unwrap();
         a.stream.shutdown().await.unwrap();
         assert!(matches!(b.read().await, Received::Message(Ok(m)) if m == alert()));
@@ -302,56 +255,50 @@ mod tests {
         Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR))
     }
 
-    #[test]
-    fn records_round_trip_one_byte_at_a_time() {
-        let mut codec = RecordCodec::default();
-        let mut wire = BytesMut::new();
-        codec.encode(alert(), &mut wire).unwrap();
-        codec.encode(alert(), &mut wire).unwrap();
-        assert_eq!(&wire[..5], &[21, 3, 3, 0, 2]);
-        let mut got = Vec::new();
-        for byte in wire.iter() {
-            let mut src = BytesMut::from(&[*byte][..]);
-            while let Some(msg) = codec.decode(&mut src).unwrap() {
-                got.push(msg);
-            }
-            assert!(src.is_empty());
+    #[tokio::test]
+    async fn records_round_trip_one_byte_at_a_time() {
+        let (mut a, mut b) = pair().await;
+        a.queue(&alert()).unwrap();
+        a.queue(&alert()).unwrap();
+        assert_eq!(&a.write_buf[..5], &[21, 3, 3, 0, 2]);
+        for byte in std::mem::take(&mut a.write_buf) {
+            a.stream.write_all(&[byte]).await.unwrap();
+            a.stream.flush().await.unwrap();
         }
+        let got = read_all(&mut b, 2).await;
         assert_eq!(got, vec![alert(), alert()]);
-        assert_eq!(codec.buffered(), 0);
+        assert_eq!(b.deframer.buffered(), 0);
     }
 
-    #[test]
-    fn a_framing_error_is_final() {
-        let mut codec = RecordCodec::default();
-        let mut src = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
-        let Err(RecordError::Tls(first)) = codec.decode(&mut src) else {
+    #[tokio::test]
+    async fn a_framing_error_is_final() {
+        let (mut a, mut b) = pair().await;
+        a.stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let Received::Message(Err(first)) = b.read().await else {
             panic!("HTTP is not TLS records");
         };
-        let mut more = BytesMut::from(&[21, 3, 3, 0, 2, 2, 80][..]);
-        let Err(RecordError::Tls(again)) = codec.decode(&mut more) else {
+        a.stream.write_all(&[21, 3, 3, 0, 2, 2, 80]).await.unwrap();
+        let Received::Message(Err(again)) = b.read().await else {
             panic!("the error must stay");
         };
         assert_eq!(first.alert(), again.alert());
     }
 
-    #[test]
-    fn the_codec_holds_at_most_max_buffered() {
-        let mut codec = RecordCodec::default();
+    #[tokio::test]
+    async fn the_stream_holds_at_most_max_buffered() {
+        let (_a, mut b) = pair().await;
         // A header announcing the largest plaintext record, then only part
         // of its body: held, waiting for the rest.
         let mut start = vec![22, 3, 3];
         start.extend_from_slice(&u16::try_from(MAX_PLAINTEXT).unwrap().to_be_bytes());
         start.resize(RECORD_HEADER_LEN + MAX_PLAINTEXT - 1, 0);
-        let mut src = BytesMut::from(&start[..]);
-        assert!(codec.decode(&mut src).unwrap().is_none());
-        assert_eq!(codec.buffered(), start.len());
-        // More than a caller reading at most READ_CHUNK at a time can
-        // push: refused with internal_error.
-        let mut flood = BytesMut::from(&vec![0u8; MAX_BUFFERED][..]);
-        let Err(RecordError::Tls(e)) = codec.decode(&mut flood) else {
-            panic!("too much buffered must be refused");
-        };
+        b.deframer.push(&start);
+        assert!(b.deframer.pop().unwrap().is_none());
+        assert_eq!(b.deframer.buffered(), start.len());
+        // More than reads of at most READ_CHUNK can leave: refused with
+        // internal_error.
+        b.deframer.push(&vec![0u8; MAX_BUFFERED - start.len()]);
+        let e = b.push(1).expect_err("too much buffered must be refused");
         assert_eq!(e.alert(), AlertDescription::INTERNAL_ERROR);
         assert!(e.reason().contains("bytes buffered"), "{e:?}");
     }

@@ -18,7 +18,7 @@ pub struct Tls {
     addr: String,
     stream: Option<RecordStream>,
     /// Records queued before the connection opens (the ClientHello).
-    early: Vec<Message>,
+    early: Vec<u8>,
     /// Why nothing more will be read: EOF or a socket error.
     ended: Option<String>,
 }
@@ -37,14 +37,8 @@ impl Tls {
     /// Queues `msg` as records; never waits (see [`RecordStream::queue`]).
     pub(super) fn send(&mut self, msg: Message) -> Result<(), Error> {
         match &mut self.stream {
-            Some(stream) => stream.queue(msg),
-            None => {
-                // Checked now, as once open: a message that cannot be
-                // framed fails where it is sent.
-                handshake::encode_records(&msg, &mut Vec::new())?;
-                self.early.push(msg);
-                Ok(())
-            }
+            Some(stream) => stream.queue(&msg),
+            None => handshake::encode_records(&msg, &mut self.early),
         }
     }
 
@@ -62,11 +56,7 @@ impl Tls {
         if let Ok(peer) = tcp.peer_addr() {
             tracing::debug!(%peer, "connected");
         }
-        let mut stream = RecordStream::new(tcp);
-        for msg in self.early.drain(..) {
-            stream.queue(msg).map_err(|e| e.to_string())?;
-        }
-        self.stream = Some(stream);
+        self.stream = Some(RecordStream::new(tcp, std::mem::take(&mut self.early)));
         Ok(())
     }
 
@@ -91,17 +81,10 @@ impl Tls {
     }
 
     /// Writes what is queued, then FIN, and reads what the server still
-    /// sends until `until`.
+    /// sends until `until` (see [`RecordStream::close`]).
     pub(super) async fn finish(&mut self, until: Instant) {
-        let Some(mut stream) = self.stream.take() else {
-            return;
-        };
-        match timeout_at(until, stream.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!("last records not written: {e}"),
-            Err(_) => tracing::debug!("last records not written in time"),
+        if let Some(mut stream) = self.stream.take() {
+            stream.close(until).await;
         }
-        // FIN: the server's read ends, and it closes its side.
-        stream.linger(until).await;
     }
 }
