@@ -122,34 +122,28 @@ impl Grpc {
         let Some(upstream) = self.upstream.take() else {
             return Ok(());
         };
-        let first = upstream.pick(None).await.map_err(OpenError::Unreachable)?;
-        let why = match self.call(&first, session_id, deadline, timeout).await {
-            Ok(()) => return Ok(()),
-            Err(refused) => refused,
-        };
-        if why.down {
-            upstream.mark_down(&first.key);
-        }
-        if !why.retry {
-            return Err(why.error);
-        }
-        let Ok(second) = upstream.pick(Some(&first.key)).await else {
-            return Err(why.error);
-        };
-        tracing::info!(
-            replica = %first.key,
-            retry_on = %second.key,
-            reason = %why.error,
-            "server-svc did not take the session; retrying once"
-        );
-        match self.call(&second, session_id, deadline, timeout).await {
-            Ok(()) => Ok(()),
-            Err(again) => {
-                if again.down {
-                    upstream.mark_down(&second.key);
-                }
-                Err(again.error)
+        let mut pick = upstream.pick(None).await.map_err(OpenError::Unreachable)?;
+        let mut retried = false;
+        loop {
+            let Err(why) = self.call(&pick, session_id, deadline, timeout).await else {
+                return Ok(());
+            };
+            if why.down {
+                upstream.mark_down(&pick.key);
             }
+            if retried || !why.retry {
+                return Err(why.error);
+            }
+            let Ok(next) = upstream.pick(Some(&pick.key)).await else {
+                return Err(why.error);
+            };
+            tracing::info!(
+                replica = %pick.key,
+                retry_on = %next.key,
+                reason = %why.error,
+                "server-svc did not take the session; retrying once"
+            );
+            (pick, retried) = (next, true);
         }
     }
 

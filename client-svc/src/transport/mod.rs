@@ -1,19 +1,10 @@
 //! How one session's messages travel: the only part of a session that
-//! differs between a server-svc target and a real TLS server.
-//!
-//! - [`Target::Grpc`]: server-svc's `HandshakeService.Connect` stream, one
-//!   protobuf message per TLS message; a failure may end the stream with a
-//!   status naming the server's step. The replica is picked by a
-//!   [`Balancer`](crate::balance::Balancer) (one URL, or a `dns:`, `ipv4:`
-//!   or `ipv6:` name of several); a call that fails before any message was
-//!   exchanged is retried once on another replica (see [`Grpc`]).
-//! - [`Target::Tls`]: a TCP connection carrying RFC 5246 records
-//!   (service-runtime's `RecordStream`, as server-svc's TLS front).
-//!
-//! The session driver (`session.rs`) sees only [`Transport::send`] (queue
-//! one message), [`Transport::recv`] (the next message, or how the peer
-//! ended) and [`Transport::finish`] (our last words, then the end): the
-//! engine, the events, the report and the timing are the same for both.
+//! differs between server-svc ([`Target::Grpc`], see [`Grpc`]) and a real
+//! TLS server ([`Target::Tls`], see [`Tls`]). The session driver
+//! (`session.rs`) sees only [`Transport::send`] (queue one message),
+//! [`Transport::recv`] (the next message, or how the peer ended) and
+//! [`Transport::finish`] (our last words, then the end): the engine, the
+//! events, the report and the timing are the same for both.
 //!
 //! ```text
 //! mod.rs     Transport: what the session driver calls; Incoming, OpenError
@@ -85,8 +76,8 @@ impl Transport {
 
     /// Queues `msg` for the server. Never waits: gRPC requests go into an
     /// unbounded stream (a flight is a handful of messages), TCP records
-    /// into a buffer that [`Transport::recv`] and [`Transport::finish`]
-    /// write.
+    /// into the [`RecordStream`](service_runtime::records::RecordStream)'s
+    /// buffer.
     pub fn send(&mut self, msg: Message) -> Result<(), Error> {
         match self {
             Self::Grpc(g) => g.send(msg),

@@ -1,8 +1,5 @@
-//! A real TLS server over TCP as a session's transport: RFC 5246 records,
-//! written and read by service-runtime's [`RecordStream`] (the same as
-//! server-svc's TLS front), around the engine's `encode_records` and
-//! `Deframer` (handshake messages coalesced into one record or
-//! fragmented over several are split and joined there).
+//! A real TLS server over TCP as a session's transport: RFC 5246 records
+//! through service-runtime's [`RecordStream`], as server-svc's TLS front.
 
 use handshake::{Error, Message};
 use service_runtime::records::{Received, RecordStream};
