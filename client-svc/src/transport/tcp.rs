@@ -16,8 +16,6 @@ pub struct Tls {
     stream: Option<RecordStream>,
     /// Records queued before the connection opens (the ClientHello).
     early: Vec<u8>,
-    /// Why nothing more will be read: EOF or a socket error.
-    ended: Option<String>,
 }
 
 impl Tls {
@@ -27,7 +25,6 @@ impl Tls {
             addr,
             stream: None,
             early: Vec::new(),
-            ended: None,
         }
     }
 
@@ -58,13 +55,10 @@ impl Tls {
     }
 
     pub(super) async fn recv(&mut self) -> Incoming {
-        if let Some(why) = &self.ended {
-            return Incoming::End(why.clone());
-        }
         let Some(stream) = self.stream.as_mut() else {
             return Incoming::End("the connection is not open".into());
         };
-        let why = match stream.read().await {
+        Incoming::End(match stream.read().await {
             Received::Message(msg) => return Incoming::Message(msg),
             Received::Eof { pending: 0 } => "the server closed the connection (TCP EOF)".into(),
             Received::Eof { .. } => {
@@ -72,9 +66,7 @@ impl Tls {
             }
             Received::ReadFailed(e) => format!("reading from the server failed: {e}"),
             Received::WriteFailed(e) => format!("writing to the server failed: {e}"),
-        };
-        self.ended = Some(why.clone());
-        Incoming::End(why)
+        })
     }
 
     /// Writes what is queued, then FIN, and reads what the server still
