@@ -7,7 +7,7 @@
 //! events, the report and the timing are the same for both.
 //!
 //! ```text
-//! mod.rs     Transport: what the session driver calls; Incoming, OpenError
+//! mod.rs     Transport: what the session driver calls; Incoming
 //! target.rs  parsing a target: tls://host:port, or server-svc's URL or name
 //! grpc.rs    server-svc's Connect stream, with one retry on another replica
 //! tcp.rs     a real TLS server: records over TCP
@@ -23,27 +23,11 @@ use handshake::{Error, Message};
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::session::SessionError;
+
 pub use grpc::{Grpc, connection_lost};
 pub use target::{TLS_SCHEME, Target, balancer, channel, tls_address};
 pub use tcp::Tls;
-
-/// Why a session could not start on server-svc: nothing was exchanged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OpenError {
-    /// No connection, or no answer in time.
-    Unreachable(String),
-    /// server-svc refused the session at once (RESOURCE_EXHAUSTED: at its
-    /// --max-sessions).
-    Busy(String),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unreachable(m) | Self::Busy(m) => f.write_str(m),
-        }
-    }
-}
 
 /// What [`Transport::recv`] got.
 #[derive(Debug)]
@@ -86,7 +70,8 @@ impl Transport {
     }
 
     /// Connects (gRPC: makes the call, the queued ClientHello travelling
-    /// with its headers). `Err` says why the session could not start:
+    /// with its headers). `Err` ([`SessionError::Unreachable`] or
+    /// [`SessionError::Busy`]) says why the session could not start:
     /// nothing was exchanged.
     pub async fn open(
         &mut self,
@@ -94,13 +79,13 @@ impl Transport {
         session_id: &str,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(), OpenError> {
+    ) -> Result<(), SessionError> {
         match self {
             Self::Grpc(g) => g.open(session_id, deadline, timeout).await,
             Self::Tls(t) => t
                 .open(server, deadline)
                 .await
-                .map_err(OpenError::Unreachable),
+                .map_err(SessionError::Unreachable),
         }
     }
 
