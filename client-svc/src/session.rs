@@ -49,7 +49,7 @@ use tonic::Status;
 use tracing::Instrument;
 
 use crate::transport::{Incoming, Transport, connection_lost};
-pub use crate::transport::{TLS_SCHEME, Target, balancer, channel, tls_address};
+pub use crate::transport::{TLS_SCHEME, Target, balancer, tls_address};
 
 /// Sent when no application message is given.
 pub const DEFAULT_MESSAGE: &str = "hello";

@@ -26,7 +26,7 @@ use tonic::Status;
 use crate::session::SessionError;
 
 pub use grpc::{Grpc, connection_lost};
-pub use target::{TLS_SCHEME, Target, balancer, channel, tls_address};
+pub use target::{TLS_SCHEME, Target, balancer, tls_address};
 pub use tcp::Tls;
 
 /// What [`Transport::recv`] got.
