@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use handshake::events::{ExtensionInfo, HelloInfo, names};
+use handshake::events::{ExtensionInfo, names};
 use handshake::hex;
 use handshake::quote;
 use handshake::{Connection, Direction, Event, Step, StepDetail, StepEvent};
@@ -52,11 +52,12 @@ fn log_step(ev: &StepEvent) {
         Direction::Received => "received",
         Direction::Local => "local",
     };
+    // Every step's line starts with the same three fields.
+    macro_rules! step_info {
+        ($($rest:tt)+) => { info!(step, step_name, direction, $($rest)+) };
+    }
     match &ev.detail {
-        StepDetail::ClientHello(h) => info!(
-            step,
-            step_name,
-            direction,
+        StepDetail::ClientHello(h) => step_info!(
             version = %h.version,
             client_random = %hex(&h.random),
             session_id = %hex(&h.session_id),
@@ -67,22 +68,16 @@ fn log_step(ev: &StepEvent) {
         StepDetail::ServerHello {
             hello,
             extended_master_secret,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             server_random = %hex(&hello.random),
-            chosen_suite = %chosen(hello),
+            chosen_suite = %names(&hello.cipher_suites),
             extended_master_secret,
             extensions = %extensions(&hello.extensions),
             "step {}", ev.step
         ),
         StepDetail::ServerCertificate { chain, .. } => {
             let leaf = chain.first();
-            info!(
-                step,
-                step_name,
-                direction,
+            step_info!(
                 chain_len = chain.len(),
                 subject = leaf.map_or("", |c| c.subject.as_str()),
                 issuer = leaf.map_or("", |c| c.issuer.as_str()),
@@ -93,20 +88,14 @@ fn log_step(ev: &StepEvent) {
             );
         }
         StepDetail::ServerHelloDone { key_exchange, .. } => match key_exchange {
-            Some(kx) => info!(
-                step,
-                step_name,
-                direction,
+            Some(kx) => step_info!(
                 key_exchange = "ECDHE",
                 group = %kx.group,
                 server_public = %hex(&kx.public),
                 signature_scheme = %kx.scheme,
                 "step {} (after ServerKeyExchange)", ev.step
             ),
-            None => info!(
-                step,
-                step_name,
-                direction,
+            None => step_info!(
                 key_exchange = "RSA",
                 "step {} (no ServerKeyExchange: RSA key transport)",
                 ev.step
@@ -116,10 +105,7 @@ fn log_step(ev: &StepEvent) {
             server_name,
             subject,
             signature_scheme,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             server_name = %server_name,
             subject = %subject,
             signature_scheme = ?signature_scheme,
@@ -130,10 +116,7 @@ fn log_step(ev: &StepEvent) {
             length,
             group,
             ..
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             key_exchange = key_exchange.name(),
             pre_master_len = length,
             group = ?group,
@@ -145,18 +128,12 @@ fn log_step(ev: &StepEvent) {
             client_public,
             ..
         } => match client_public {
-            Some(public) => info!(
-                step,
-                step_name,
-                direction,
+            Some(public) => step_info!(
                 key_exchange = key_exchange.name(),
                 client_public = %hex(public),
                 "step {}", ev.step
             ),
-            None => info!(
-                step,
-                step_name,
-                direction,
+            None => step_info!(
                 key_exchange = key_exchange.name(),
                 encrypted_pre_master_len = ?encrypted_pre_master_len,
                 "step {}", ev.step
@@ -168,10 +145,7 @@ fn log_step(ev: &StepEvent) {
             key_block_len,
             enc_key_len,
             fixed_iv_len,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             extended_master_secret,
             prf = prf.name(),
             key_block_len,
@@ -180,14 +154,11 @@ fn log_step(ev: &StepEvent) {
             "step {}",
             ev.step
         ),
-        StepDetail::ChangeCipherSpec => info!(step, step_name, direction, "step {}", ev.step),
+        StepDetail::ChangeCipherSpec => step_info!("step {}", ev.step),
         StepDetail::EncryptedHandshakeMessage {
             verify_data,
             record,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             verify_data = %hex(verify_data),
             record_len = record.len(),
             "step {}", ev.step
@@ -195,19 +166,12 @@ fn log_step(ev: &StepEvent) {
         StepDetail::Finish {
             cipher_suite,
             extended_master_secret,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             cipher_suite = %cipher_suite,
             extended_master_secret,
             "step {}: handshake complete", ev.step
         ),
     }
-}
-
-fn chosen(h: &HelloInfo) -> String {
-    names(&h.cipher_suites)
 }
 
 /// The extensions as `type (summary); ...`: the first
