@@ -156,6 +156,7 @@ async fn connection(
     .instrument(span)
     .await;
 }
+
 /// A connection beyond the session budget: a fatal internal_error alert
 /// in the clear, then the lingering close.
 async fn refuse(stream: TcpStream, peer: SocketAddr, max: usize) {
