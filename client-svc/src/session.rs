@@ -48,8 +48,8 @@ use tokio::time::{Instant, timeout_at};
 use tonic::Status;
 use tracing::Instrument;
 
-use crate::transport::{Incoming, OpenError, Transport, connection_lost};
-pub use crate::transport::{TLS_SCHEME, Target, balancer, channel, tls_address};
+use crate::transport::{Incoming, Transport, connection_lost};
+pub use crate::transport::{TLS_SCHEME, Target, balancer, tls_address};
 
 /// Sent when no application message is given.
 pub const DEFAULT_MESSAGE: &str = "hello";
@@ -370,21 +370,14 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         // travels with the request headers). Its step is reported once the
         // server is reached: an unreachable server gets no steps.
         self.flush();
-        if let Err(msg) = self
-            .transport
+        self.transport
             .open(
                 &self.spec.server,
                 self.session_id,
                 self.deadline,
                 self.spec.timeout,
             )
-            .await
-        {
-            return Err(match msg {
-                OpenError::Unreachable(m) => SessionError::Unreachable(m),
-                OpenError::Busy(m) => SessionError::Busy(m),
-            });
-        }
+            .await?;
         self.events();
 
         let mut final_status = self.exchange().await;

@@ -62,7 +62,6 @@ use tracing::{info, warn};
 pub use error::{Error, Result};
 pub use service::{HandshakeService, serve};
 pub use session::{ECHO_PREFIX, LiveSessions};
-pub use tls_front::TlsFront;
 
 use cli::{Command, PkiCommand, ServeArgs};
 use config::{KeySource, usable_suites};
@@ -156,14 +155,13 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
         "server-svc listening"
     );
-    let config = Arc::new(server);
     // One budget for the process: gRPC sessions and TLS front connections
     // cost the same memory and CPU.
     let live = LiveSessions::with_max(max_sessions);
-    let service = HandshakeService::new(config.clone(), idle)
+    let service = HandshakeService::new(Arc::new(server), idle)
         .with_handshake_deadline(deadline)
-        .with_key_log(key_log.clone())
-        .with_sessions(live.clone());
+        .with_key_log(key_log)
+        .with_sessions(live);
 
     // One SIGTERM/SIGINT stops both listeners.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -173,7 +171,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     });
     let grpc = serve(
         listener,
-        service,
+        service.clone(),
         &limits,
         stopped(stop_rx.clone()),
         grace_period,
@@ -182,11 +180,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         None => grpc.await,
         Some((listener, local)) => {
             info!(tls_listen = %local, "TLS front listening (real TLS 1.2 over TCP)");
-            let front = TlsFront::new(config, idle)
-                .with_handshake_deadline(deadline)
-                .with_key_log(key_log)
-                .with_sessions(live);
-            let tls = front.serve(listener, stopped(stop_rx), grace_period);
+            let tls = service.serve_tls(listener, stopped(stop_rx), grace_period);
             tokio::try_join!(grpc, tls).map(|_| ())
         }
     }

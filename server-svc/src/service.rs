@@ -38,24 +38,29 @@ use crate::session::{LiveSessions, Session};
 const OUTBOUND_CAPACITY: usize = 16;
 
 /// handshake.v1.HandshakeService: each Connect stream is one TLS 1.2
-/// session with the server engine.
+/// session with the server engine. The TLS front
+/// ([`HandshakeService::serve_tls`]) serves its sessions with the same
+/// settings.
 #[derive(Clone, Debug)]
 pub struct HandshakeService {
-    config: Arc<ServerConfig>,
-    idle_timeout: Duration,
-    handshake_deadline: Duration,
-    key_log: Option<Arc<KeyLog>>,
-    live: LiveSessions,
+    pub(crate) config: Arc<ServerConfig>,
+    /// gRPC: how long a stream may go without a message from the client;
+    /// TLS front: how long the handshake may take from accept (the
+    /// handshake deadline, if shorter), then the request.
+    pub(crate) timeout: Duration,
+    pub(crate) handshake_deadline: Duration,
+    pub(crate) key_log: Option<Arc<KeyLog>>,
+    pub(crate) live: LiveSessions,
 }
 
 impl HandshakeService {
     /// Sessions use `config`; a stream with no message from the client for
-    /// `idle_timeout` is closed with DEADLINE_EXCEEDED, and so is one whose
+    /// `timeout` is closed with DEADLINE_EXCEEDED, and so is one whose
     /// handshake is not done within the default `--handshake-deadline`.
-    pub fn new(config: Arc<ServerConfig>, idle_timeout: Duration) -> Self {
+    pub fn new(config: Arc<ServerConfig>, timeout: Duration) -> Self {
         Self {
             config,
-            idle_timeout,
+            timeout,
             handshake_deadline: Duration::from_secs(DEFAULT_HANDSHAKE_DEADLINE),
             key_log: None,
             live: LiveSessions::default(),
@@ -63,8 +68,9 @@ impl HandshakeService {
     }
 
     /// A session whose handshake is not done `deadline` after its stream
-    /// started is closed with a user_canceled alert and DEADLINE_EXCEEDED,
-    /// however often the client sends (`--handshake-deadline`).
+    /// started (TLS front: after accept) is closed with a user_canceled
+    /// alert (and DEADLINE_EXCEEDED), however often the client sends
+    /// (`--handshake-deadline`).
     pub fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
         self.handshake_deadline = deadline;
         self
@@ -78,8 +84,8 @@ impl HandshakeService {
         self
     }
 
-    /// Counts sessions in `live` and refuses one beyond its maximum (share
-    /// it with the TLS front: one budget for the process). Default: a
+    /// Counts sessions (gRPC and TLS front alike: one budget for the
+    /// process) in `live` and refuses one beyond its maximum. Default: a
     /// budget of its own, with no limit.
     pub fn with_sessions(mut self, live: LiveSessions) -> Self {
         self.live = live;
@@ -113,8 +119,7 @@ impl HandshakeServiceTrait for HandshakeService {
             to_status(&e, Step::ClientHello)
         })?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        let session = Session::new(conn, tx, self.idle_timeout, self.key_log.clone())
-            .with_handshake_deadline(self.handshake_deadline);
+        let session = Session::new(conn, tx, self.clone());
         tokio::spawn(
             session
                 .run(request.into_inner(), live)

@@ -30,14 +30,10 @@
 //! When the task ends, the engine, the stream and every key are dropped and
 //! its [`SessionGuard`] gives its place in the [`LiveSessions`] budget back.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use handshake::{AlertDescription, Connection, Error, Event, Step};
 use proto::convert::{from_request, to_response};
 use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
-use service_runtime::keylog::KeyLog;
 pub use service_runtime::limits::LiveSessions;
 use service_runtime::limits::SessionGuard;
 use tokio::sync::mpsc;
@@ -45,7 +41,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tonic::{Code, Status, Streaming};
 use tracing::{debug, info};
 
-use crate::steps::log_step;
+use crate::service::HandshakeService;
+use crate::steps::log_event;
 
 /// The prefix of every application data reply.
 pub const ECHO_PREFIX: &[u8] = b"echo: ";
@@ -54,14 +51,10 @@ pub(crate) type Outbound = mpsc::Sender<Result<ConnectResponse, Status>>;
 
 /// A running session.
 pub(crate) struct Session {
-    pub(crate) conn: Connection,
-    pub(crate) tx: Outbound,
-    pub(crate) idle_timeout: Duration,
-    /// `--handshake-deadline`: the handshake must be done this long after
-    /// the session started.
-    handshake_deadline: Duration,
-    /// `--key-log`: where the session's CLIENT_RANDOM line goes.
-    key_log: Option<Arc<KeyLog>>,
+    conn: Connection,
+    tx: Outbound,
+    /// The timeouts and the key log.
+    service: HandshakeService,
     /// Set by a `Failed` event: the step and why.
     failed: Option<(Step, Error)>,
     /// The client sent close_notify.
@@ -86,36 +79,24 @@ enum End {
 }
 
 impl Session {
-    pub(crate) fn new(
-        conn: Connection,
-        tx: Outbound,
-        idle_timeout: Duration,
-        key_log: Option<Arc<KeyLog>>,
-    ) -> Self {
+    pub(crate) fn new(conn: Connection, tx: Outbound, service: HandshakeService) -> Self {
         Self {
             conn,
             tx,
-            idle_timeout,
-            handshake_deadline: Duration::from_secs(crate::cli::DEFAULT_HANDSHAKE_DEADLINE),
-            key_log,
+            service,
             failed: None,
             closed: false,
         }
     }
 
-    pub(crate) fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
-        self.handshake_deadline = deadline;
-        self
-    }
-
     /// Runs the session to its end. `_live` counts it while it runs.
     pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: SessionGuard) {
         info!("session started");
-        let handshake_deadline = Instant::now() + self.handshake_deadline;
+        let handshake_deadline = Instant::now() + self.service.handshake_deadline;
         let end = loop {
             let mut timed_out = None;
             let received = tokio::select! {
-                r = timeout(self.idle_timeout, inbound.message()) => r.map_err(|_| Expired::Idle),
+                r = timeout(self.service.timeout, inbound.message()) => r.map_err(|_| Expired::Idle),
                 () = sleep_until(handshake_deadline), if !self.conn.is_handshake_complete() => {
                     Err(Expired::Handshake)
                 }
@@ -231,13 +212,8 @@ impl Session {
     }
 
     fn on_event(&mut self, event: Event) {
+        log_event(&event, &self.conn, self.service.key_log.as_deref());
         match event {
-            Event::Step(step) => {
-                log_step(&step);
-                if step.step == Step::GenSecretKey {
-                    append_key_log(self.key_log.as_deref(), &self.conn);
-                }
-            }
             Event::ApplicationData(data) => {
                 info!(
                     bytes = data.len(),
@@ -250,17 +226,9 @@ impl Session {
                     self.conn.abort(e);
                 }
             }
-            Event::PeerClosed => {
-                info!("client sent close_notify");
-                self.closed = true;
-            }
-            Event::Warning(alert) => {
-                info!(alert = %alert.description, "warning alert from the client, ignored");
-            }
-            Event::Failed { step, error } => {
-                crate::steps::log_failure(step, &error);
-                self.failed = Some((step, error));
-            }
+            Event::PeerClosed => self.closed = true,
+            Event::Failed { step, error } => self.failed = Some((step, error)),
+            Event::Step(_) | Event::Warning(_) => {}
         }
     }
 
@@ -268,7 +236,7 @@ impl Session {
     /// that stops reading cannot hold the session forever. (`&mut`: the
     /// engine is Send but not Sync, so the future may hold no `&Session`.)
     async fn send(&mut self, item: Result<ConnectResponse, Status>) -> bool {
-        match timeout(self.idle_timeout, self.tx.send(item)).await {
+        match timeout(self.service.timeout, self.tx.send(item)).await {
             Ok(Ok(())) => true,
             Ok(Err(_)) => {
                 debug!("the client is gone");
@@ -279,16 +247,6 @@ impl Session {
                 false
             }
         }
-    }
-}
-
-/// With `--key-log`, appends the session's NSS key log line; called when
-/// the engine reports step 8 (Gen secret key), so every session that
-/// derived keys has its line, whether or not its handshake completed.
-pub(crate) fn append_key_log(key_log: Option<&KeyLog>, conn: &Connection) {
-    if let (Some(log), Some(line)) = (key_log, conn.key_log_line()) {
-        log.append(&line);
-        debug!("session keys appended to the key log");
     }
 }
 
@@ -304,11 +262,11 @@ impl Session {
         match expired {
             Expired::Idle => format!(
                 "no message from the client for {} s",
-                self.idle_timeout.as_secs_f64()
+                self.service.timeout.as_secs_f64()
             ),
             Expired::Handshake => format!(
                 "the handshake did not complete within {} s (--handshake-deadline)",
-                self.handshake_deadline.as_secs_f64()
+                self.service.handshake_deadline.as_secs_f64()
             ),
         }
     }

@@ -5,26 +5,46 @@
 
 use std::fmt::Write as _;
 
-use handshake::events::{ExtensionInfo, HelloInfo, names};
+use handshake::events::{ExtensionInfo, names};
 use handshake::hex;
 use handshake::quote;
-use handshake::{Direction, StepDetail, StepEvent};
+use handshake::{Connection, Direction, Event, Step, StepDetail, StepEvent};
+use service_runtime::keylog::KeyLog;
 use tracing::info;
 
-/// Logs the failure that ended a session, inside its span.
-pub(crate) fn log_failure(step: handshake::Step, error: &handshake::Error) {
-    tracing::warn!(
-        step = step.number(),
-        step_name = step.name(),
-        alert = %error.alert(),
-        origin = ?error.origin(),
-        reason = error.reason(),
-        "session failed at step {step}"
-    );
+/// What both fronts do with every event first, inside the session's span:
+/// log it, and with `--key-log` append the session's NSS key log line at
+/// step 8 (Gen secret key), so every session that derived keys has its
+/// line, whether or not its handshake completed.
+pub(crate) fn log_event(event: &Event, conn: &Connection, key_log: Option<&KeyLog>) {
+    match event {
+        Event::Step(step) => {
+            log_step(step);
+            if step.step == Step::GenSecretKey
+                && let (Some(log), Some(line)) = (key_log, conn.key_log_line())
+            {
+                log.append(&line);
+                tracing::debug!("session keys appended to the key log");
+            }
+        }
+        Event::PeerClosed => info!("client sent close_notify"),
+        Event::Warning(alert) => {
+            info!(alert = %alert.description, "warning alert from the client, ignored");
+        }
+        Event::Failed { step, error } => tracing::warn!(
+            step = step.number(),
+            step_name = step.name(),
+            alert = %error.alert(),
+            origin = ?error.origin(),
+            reason = error.reason(),
+            "session failed at step {step}"
+        ),
+        Event::ApplicationData(_) => {}
+    }
 }
 
-/// Logs one step at info level, inside the session's span.
-pub(crate) fn log_step(ev: &StepEvent) {
+/// Logs one step at info level.
+fn log_step(ev: &StepEvent) {
     let step = ev.step.number();
     let step_name = ev.step.name();
     let direction = match ev.direction {
@@ -32,11 +52,12 @@ pub(crate) fn log_step(ev: &StepEvent) {
         Direction::Received => "received",
         Direction::Local => "local",
     };
+    // Every step's line starts with the same three fields.
+    macro_rules! step_info {
+        ($($rest:tt)+) => { info!(step, step_name, direction, $($rest)+) };
+    }
     match &ev.detail {
-        StepDetail::ClientHello(h) => info!(
-            step,
-            step_name,
-            direction,
+        StepDetail::ClientHello(h) => step_info!(
             version = %h.version,
             client_random = %hex(&h.random),
             session_id = %hex(&h.session_id),
@@ -47,22 +68,16 @@ pub(crate) fn log_step(ev: &StepEvent) {
         StepDetail::ServerHello {
             hello,
             extended_master_secret,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             server_random = %hex(&hello.random),
-            chosen_suite = %chosen(hello),
+            chosen_suite = %names(&hello.cipher_suites),
             extended_master_secret,
             extensions = %extensions(&hello.extensions),
             "step {}", ev.step
         ),
         StepDetail::ServerCertificate { chain, .. } => {
             let leaf = chain.first();
-            info!(
-                step,
-                step_name,
-                direction,
+            step_info!(
                 chain_len = chain.len(),
                 subject = leaf.map_or("", |c| c.subject.as_str()),
                 issuer = leaf.map_or("", |c| c.issuer.as_str()),
@@ -73,20 +88,14 @@ pub(crate) fn log_step(ev: &StepEvent) {
             );
         }
         StepDetail::ServerHelloDone { key_exchange, .. } => match key_exchange {
-            Some(kx) => info!(
-                step,
-                step_name,
-                direction,
+            Some(kx) => step_info!(
                 key_exchange = "ECDHE",
                 group = %kx.group,
                 server_public = %hex(&kx.public),
                 signature_scheme = %kx.scheme,
                 "step {} (after ServerKeyExchange)", ev.step
             ),
-            None => info!(
-                step,
-                step_name,
-                direction,
+            None => step_info!(
                 key_exchange = "RSA",
                 "step {} (no ServerKeyExchange: RSA key transport)",
                 ev.step
@@ -96,10 +105,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
             server_name,
             subject,
             signature_scheme,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             server_name = %server_name,
             subject = %subject,
             signature_scheme = ?signature_scheme,
@@ -110,10 +116,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
             length,
             group,
             ..
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             key_exchange = key_exchange.name(),
             pre_master_len = length,
             group = ?group,
@@ -125,18 +128,12 @@ pub(crate) fn log_step(ev: &StepEvent) {
             client_public,
             ..
         } => match client_public {
-            Some(public) => info!(
-                step,
-                step_name,
-                direction,
+            Some(public) => step_info!(
                 key_exchange = key_exchange.name(),
                 client_public = %hex(public),
                 "step {}", ev.step
             ),
-            None => info!(
-                step,
-                step_name,
-                direction,
+            None => step_info!(
                 key_exchange = key_exchange.name(),
                 encrypted_pre_master_len = ?encrypted_pre_master_len,
                 "step {}", ev.step
@@ -148,10 +145,7 @@ pub(crate) fn log_step(ev: &StepEvent) {
             key_block_len,
             enc_key_len,
             fixed_iv_len,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             extended_master_secret,
             prf = prf.name(),
             key_block_len,
@@ -160,14 +154,11 @@ pub(crate) fn log_step(ev: &StepEvent) {
             "step {}",
             ev.step
         ),
-        StepDetail::ChangeCipherSpec => info!(step, step_name, direction, "step {}", ev.step),
+        StepDetail::ChangeCipherSpec => step_info!("step {}", ev.step),
         StepDetail::EncryptedHandshakeMessage {
             verify_data,
             record,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             verify_data = %hex(verify_data),
             record_len = record.len(),
             "step {}", ev.step
@@ -175,19 +166,12 @@ pub(crate) fn log_step(ev: &StepEvent) {
         StepDetail::Finish {
             cipher_suite,
             extended_master_secret,
-        } => info!(
-            step,
-            step_name,
-            direction,
+        } => step_info!(
             cipher_suite = %cipher_suite,
             extended_master_secret,
             "step {}: handshake complete", ev.step
         ),
     }
-}
-
-fn chosen(h: &HelloInfo) -> String {
-    names(&h.cipher_suites)
 }
 
 /// The extensions as `type (summary); ...`: the first

@@ -1,5 +1,5 @@
 //! The real TLS front (`--tls-listen`): TLS 1.2 over TCP, RFC 5246 records,
-//! driving the same server engine with the same [`ServerConfig`] as the
+//! driving the same server engine with the same `ServerConfig` as the
 //! gRPC service (certificates, suites, lab faults), the same step logs and
 //! the same key log. So curl, `openssl s_client` or a browser can take part
 //! in the lab:
@@ -11,8 +11,9 @@
 //!      poll_transmit --> RecordStream::queue, flush    (alerts included)
 //! ```
 //!
-//! The records go through service-runtime's [`RecordStream`], the same
-//! as client-svc's `tls://` targets.
+//! The records go through service-runtime's [`RecordStream`], as
+//! client-svc's `tls://` targets. The settings (timeouts, key log, session
+//! budget) are the [`HandshakeService`]'s.
 //!
 //! After the handshake the connection reads one HTTP/1.1 request (up to
 //! [`MAX_REQUEST`] bytes, until the blank line) and answers `200 OK` with a
@@ -32,13 +33,10 @@
 //! - the client closes (EOF mid-record: decode_error), resets, or stops
 //!   reading for the timeout: the close.
 //!
-//! Every close is a lingering one: FIN first, then what the client still
-//! sends is read and dropped for a moment, so that the kernel does not
-//! answer unread bytes with a reset that could destroy the alert or the
-//! page before the client reads them. Nothing here panics on input;
-//! buffers are bounded (one record, one handshake message being
-//! reassembled, the request); the [`LiveSessions`] budget counts
-//! connections until their task ends.
+//! Every close lingers ([`RecordStream::close`]). Nothing here panics on
+//! input; buffers are bounded (one record, one handshake message being
+//! reassembled, the request); the session budget counts connections until
+//! their task ends.
 //!
 //! Beyond the budget (`--max-sessions`, shared with the gRPC service: one
 //! budget for the process), a new connection is not queued but answered at
@@ -55,10 +53,9 @@ use std::time::Duration;
 use handshake::SystemRng;
 use handshake::{
     Alert, AlertDescription, CipherSuite, Connection, Direction, Error as TlsError, Event, Message,
-    ServerConfig, Step, StepDetail,
+    Step, StepDetail,
 };
 use service_runtime::accept::Acceptor;
-use service_runtime::keylog::KeyLog;
 use service_runtime::limits::SessionGuard;
 use service_runtime::new_session_id;
 use service_runtime::records::{Received, RecordStream};
@@ -68,8 +65,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::error::Result;
-use crate::session::{LiveSessions, append_key_log};
-use crate::steps::log_step;
+use crate::service::HandshakeService;
+use crate::steps::log_event;
 
 /// The most bytes of HTTP request read after the handshake; a request that
 /// has not ended by then is answered as it is.
@@ -78,64 +75,12 @@ pub const MAX_REQUEST: usize = 16 * 1024;
 /// The longest a close lingers to read what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// The real TLS 1.2 front of server-svc: each accepted TCP connection is
-/// one session of the server engine, in its own task.
-#[derive(Clone, Debug)]
-pub struct TlsFront {
-    config: Arc<ServerConfig>,
-    timeout: Duration,
-    handshake_deadline: Duration,
-    key_log: Option<Arc<KeyLog>>,
-    live: LiveSessions,
-}
-
-impl TlsFront {
-    /// Connections use `config`; each has `timeout` (or the handshake
-    /// deadline, if shorter) to complete its handshake from accept, then
-    /// `timeout` to send its request.
-    pub fn new(config: Arc<ServerConfig>, timeout: Duration) -> Self {
-        Self {
-            config,
-            timeout,
-            handshake_deadline: Duration::from_secs(crate::cli::DEFAULT_HANDSHAKE_DEADLINE),
-            key_log: None,
-            live: LiveSessions::default(),
-        }
-    }
-
-    /// A connection whose handshake is not done `deadline` after accept
-    /// gets a fatal user_canceled alert and the close, however often the
-    /// client sends (`--handshake-deadline`; the timeout given to
-    /// [`TlsFront::new`] still applies if shorter).
-    pub fn with_handshake_deadline(mut self, deadline: Duration) -> Self {
-        self.handshake_deadline = deadline;
-        self
-    }
-
-    /// Appends each session's NSS key log line to `key_log` once its keys
-    /// are derived (as [`crate::HandshakeService::with_key_log`]).
-    pub fn with_key_log(mut self, key_log: Option<Arc<KeyLog>>) -> Self {
-        self.key_log = key_log;
-        self
-    }
-
-    /// Counts connections in `live` and refuses one beyond its maximum
-    /// (share it with the gRPC service). Default: a budget of its own,
-    /// with no limit.
-    pub fn with_sessions(mut self, live: LiveSessions) -> Self {
-        self.live = live;
-        self
-    }
-
-    /// The gauge of connections open now (accepted, task not yet ended).
-    pub fn live_connections(&self) -> LiveSessions {
-        self.live.clone()
-    }
-
-    /// Accepts connections on `listener` until `shutdown` resolves; then
-    /// stops accepting and gives the connections in flight up to `grace`
-    /// to finish before the rest are cut.
-    pub async fn serve(
+impl HandshakeService {
+    /// The real TLS 1.2 front: accepts connections on `listener`, each one
+    /// session of the server engine in its own task, until `shutdown`
+    /// resolves; then stops accepting and gives the connections in flight
+    /// up to `grace` to finish before the rest are cut.
+    pub async fn serve_tls(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
@@ -152,7 +97,7 @@ impl TlsFront {
                 () = &mut shutdown => break,
                 (stream, peer) = acceptor.accept() => match front.live.try_enter() {
                     Some(live) => {
-                        tasks.spawn(front.clone().connection(stream, peer, live));
+                        tasks.spawn(connection(front.clone(), stream, peer, live));
                     }
                     None => {
                         tasks.spawn(refuse(stream, peer, front.live.max()));
@@ -182,27 +127,34 @@ impl TlsFront {
         }
         Ok(())
     }
+}
 
-    /// One connection's task, in its session span.
-    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, live: SessionGuard) {
-        let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
-        async move {
-            let _live = live;
-            let conn = match Connection::server(self.config.clone(), Box::new(SystemRng)) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    error!(reason = %e, "cannot start a session");
-                    return;
-                }
-            };
-            TlsSession::new(stream, conn, self.timeout, self.key_log.clone())
-                .with_handshake_limit(self.timeout.min(self.handshake_deadline))
-                .run()
-                .await;
-        }
-        .instrument(span)
-        .await;
+/// One connection's task, in its session span.
+async fn connection(
+    service: Arc<HandshakeService>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _live: SessionGuard,
+) {
+    let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
+    let conn = match Connection::server(service.config.clone(), Box::new(SystemRng)) {
+        Ok(conn) => conn,
+        Err(e) => return span.in_scope(|| error!(reason = %e, "cannot start a session")),
+    };
+    TlsSession {
+        stream: RecordStream::new(stream, Vec::new()),
+        conn,
+        service,
+        steps: Vec::new(),
+        suite: None,
+        extended_master_secret: false,
+        request: Vec::new(),
+        failed: false,
+        peer_closed: false,
     }
+    .run()
+    .instrument(span)
+    .await;
 }
 
 /// A connection beyond the session budget: a fatal internal_error alert
@@ -213,13 +165,11 @@ async fn refuse(stream: TcpStream, peer: SocketAddr, max: usize) {
         max_sessions = max,
         "TLS front: connection refused with internal_error: the limit of concurrent sessions is reached"
     );
-    let mut stream = RecordStream::new(stream);
+    let mut stream = RecordStream::new(stream, Vec::new());
     let alert = Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR));
     // An alert always frames; if not, the close alone says it.
-    let _ = stream.queue(alert);
-    if let Ok(Ok(())) = timeout(LINGER, stream.flush()).await {
-        stream.linger(Instant::now() + LINGER).await;
-    }
+    let _ = stream.queue(&alert);
+    stream.close(Instant::now() + LINGER).await;
 }
 
 fn reap(done: std::result::Result<(), tokio::task::JoinError>) {
@@ -234,10 +184,8 @@ fn reap(done: std::result::Result<(), tokio::task::JoinError>) {
 struct TlsSession {
     stream: RecordStream,
     conn: Connection,
-    timeout: Duration,
-    /// How long from accept the handshake may take.
-    handshake_limit: Duration,
-    key_log: Option<Arc<KeyLog>>,
+    /// The timeouts and the key log.
+    service: Arc<HandshakeService>,
     /// The steps the engine reported, in order, for the page.
     steps: Vec<(Step, Direction)>,
     /// From step 13.
@@ -261,43 +209,15 @@ enum End {
 }
 
 impl TlsSession {
-    fn new(
-        stream: TcpStream,
-        conn: Connection,
-        timeout: Duration,
-        key_log: Option<Arc<KeyLog>>,
-    ) -> Self {
-        Self {
-            stream: RecordStream::new(stream),
-            conn,
-            timeout,
-            handshake_limit: timeout,
-            key_log,
-            steps: Vec::new(),
-            suite: None,
-            extended_master_secret: false,
-            request: Vec::new(),
-            failed: false,
-            peer_closed: false,
-        }
-    }
-
-    fn with_handshake_limit(mut self, limit: Duration) -> Self {
-        self.handshake_limit = limit;
-        self
-    }
-
     async fn run(mut self) {
         info!("TLS connection accepted");
-        let end = self.serve().await;
-        if end == End::Close {
-            // The final flight (an alert, or the page and close_notify)
-            // gets its own deadline: the one that expired may be behind it.
-            let deadline = Instant::now() + self.timeout;
-            if self.flush(deadline).await {
-                let linger = Instant::now() + self.timeout.min(LINGER);
-                self.stream.linger(linger).await;
-            }
+        // The final flight (an alert, or the page and close_notify) gets
+        // its own deadline: the one that expired may be behind it.
+        if self.serve().await == End::Close
+            && self.flush(Instant::now() + self.service.timeout).await
+        {
+            let linger = self.service.timeout.min(LINGER);
+            self.stream.close(Instant::now() + linger).await;
         }
         info!(
             handshake_complete = self.conn.is_handshake_complete(),
@@ -311,7 +231,8 @@ impl TlsSession {
         // accept and never pushed back (a client that keeps sending, e.g.
         // warning alerts, is cut all the same); then the request by a
         // second one.
-        let mut deadline = Instant::now() + self.handshake_limit;
+        let handshake_limit = self.service.timeout.min(self.service.handshake_deadline);
+        let mut deadline = Instant::now() + handshake_limit;
         let mut handshake_done = false;
         loop {
             match timeout_at(deadline, self.stream.read()).await {
@@ -319,12 +240,12 @@ impl TlsSession {
                     let reason = if handshake_done {
                         format!(
                             "no whole request within {} s of the handshake",
-                            self.timeout.as_secs_f64()
+                            self.service.timeout.as_secs_f64()
                         )
                     } else {
                         format!(
                             "the handshake did not complete within {} s of the connection",
-                            self.handshake_limit.as_secs_f64()
+                            handshake_limit.as_secs_f64()
                         )
                     };
                     self.conn
@@ -365,7 +286,7 @@ impl TlsSession {
             }
             if !handshake_done && self.conn.is_handshake_complete() {
                 handshake_done = true;
-                deadline = Instant::now() + self.timeout;
+                deadline = Instant::now() + self.service.timeout;
                 debug!("handshake complete; waiting for a request");
             }
         }
@@ -386,12 +307,9 @@ impl TlsSession {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
+            log_event(&event, &self.conn, self.service.key_log.as_deref());
             match event {
                 Event::Step(step) => {
-                    log_step(&step);
-                    if step.step == Step::GenSecretKey {
-                        append_key_log(self.key_log.as_deref(), &self.conn);
-                    }
                     if let StepDetail::Finish {
                         cipher_suite,
                         extended_master_secret,
@@ -407,17 +325,9 @@ impl TlsSession {
                     self.request
                         .extend_from_slice(&data[..data.len().min(room)]);
                 }
-                Event::PeerClosed => {
-                    info!("client sent close_notify");
-                    self.peer_closed = true;
-                }
-                Event::Warning(alert) => {
-                    info!(alert = %alert.description, "warning alert from the client, ignored");
-                }
-                Event::Failed { step, error } => {
-                    crate::steps::log_failure(step, &error);
-                    self.failed = true;
-                }
+                Event::PeerClosed => self.peer_closed = true,
+                Event::Failed { .. } => self.failed = true,
+                Event::Warning(_) => {}
             }
         }
     }
@@ -459,7 +369,7 @@ impl TlsSession {
     /// client cannot be written to.
     async fn flush(&mut self, deadline: Instant) -> bool {
         while let Some(msg) = self.conn.poll_transmit() {
-            if let Err(e) = self.stream.queue(msg) {
+            if let Err(e) = self.stream.queue(&msg) {
                 // Only a message the engine never makes gets here; end the
                 // connection rather than write a broken record.
                 warn!(error = %e, "cannot frame an outgoing message");

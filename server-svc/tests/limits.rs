@@ -14,7 +14,7 @@ use common::{
 };
 use handshake::CipherSuite;
 use proto::pb;
-use server_svc::TlsFront;
+use server_svc::HandshakeService;
 use service_runtime::limits::{Limits, LiveSessions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -104,9 +104,9 @@ async fn beyond_max_sessions_a_stream_is_refused_at_once_until_one_ends() {
 async fn start_front(live: LiveSessions) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let front =
-        TlsFront::new(Arc::new(server_config()), Duration::from_secs(10)).with_sessions(live);
-    tokio::spawn(front.serve(listener, std::future::pending(), Duration::from_secs(1)));
+    let front = HandshakeService::new(Arc::new(server_config()), Duration::from_secs(10))
+        .with_sessions(live);
+    tokio::spawn(front.serve_tls(listener, std::future::pending(), Duration::from_secs(1)));
     addr
 }
 

@@ -12,8 +12,7 @@
 //! accept.rs     accepting TCP connections, backing off while accept fails (out of descriptors)
 //! keylog.rs     NSS key log files (lab option of both services)
 //! session_id.rs the random id that names a session in both services' logs
-//! records.rs    TLS records over TCP: a codec around the engine's framing, and the
-//!               connection that reads and writes it (server-svc's TLS front, tls:// targets)
+//! records.rs    TLS records over TCP: the engine's framing on a connection (TLS front, tls://)
 //! ```
 
 #![forbid(unsafe_code)]

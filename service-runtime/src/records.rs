@@ -1,10 +1,9 @@
 //! TLS records over TCP, for server-svc's TLS front and client-svc's
 //! `tls://` targets. Two layers, as in mini-redis's `Connection`:
-//! [`RecordCodec`] turns bytes into the engine's messages and back (the
-//! engine's `Deframer` and `encode_records`); [`RecordStream`] holds the
-//! socket, its buffers and the codec. Reads are bounded: at most one record
-//! of the largest size at a time ([`READ_CHUNK`]), and at most
-//! [`MAX_BUFFERED`] held.
+//! [`RecordCodec`] is the engine's `Deframer` and `encode_records` as a
+//! `tokio_util` codec; [`RecordStream`] holds the socket, its buffers and
+//! the codec. Reads are bounded: at most one record of the largest size at
+//! a time ([`READ_CHUNK`]), and at most [`MAX_BUFFERED`] held.
 
 use std::io;
 
@@ -28,23 +27,13 @@ pub const READ_CHUNK: usize = RECORD_HEADER_LEN + MAX_CIPHERTEXT;
 /// read. Beyond that the connection is cut.
 pub const MAX_BUFFERED: usize = READ_CHUNK + 4 + MAX_CLIENT_HELLO_LEN + READ_CHUNK;
 
-/// The most bytes [`RecordStream::linger`] reads and drops.
+/// The most bytes [`RecordStream::close`] reads and drops.
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// The engine's [`Deframer`] and [`encode_records`] as a `tokio_util`
-/// codec: records in, one [`Message`] at a time out; messages in, records
-/// out.
+/// Records in, one [`Message`] at a time out; messages in, records out.
 #[derive(Debug, Default)]
 pub struct RecordCodec {
     deframer: Deframer,
-}
-
-impl RecordCodec {
-    /// Bytes received and not yet returned as messages (an incomplete
-    /// record, a handshake message being reassembled).
-    pub fn buffered(&self) -> usize {
-        self.deframer.buffered()
-    }
 }
 
 /// The bytes are not TLS records (the engine's alert and reason), or the
@@ -61,43 +50,32 @@ impl From<io::Error> for RecordError {
     }
 }
 
-impl From<Error> for RecordError {
-    fn from(e: Error) -> Self {
-        Self::Tls(e)
-    }
-}
-
 impl Decoder for RecordCodec {
     type Item = Message;
     type Error = RecordError;
 
-    /// Moves every byte of `src` into the deframer (which keeps records
-    /// until they are whole), then pops the next message. A framing error
-    /// is final: every later call returns it again.
+    /// Moves all of `src` into the deframer (which keeps records until they
+    /// are whole), within [`MAX_BUFFERED`], then pops the next message. A
+    /// framing error is final: every later call returns it again.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, RecordError> {
-        if !src.is_empty() {
-            self.deframer.push(src);
-            src.clear();
-            if self.deframer.buffered() > MAX_BUFFERED {
-                return Err(Error::internal(format!(
-                    "{} bytes buffered, more than {MAX_BUFFERED}",
-                    self.deframer.buffered()
-                ))
-                .into());
-            }
+        self.deframer.push(src);
+        src.clear();
+        match self.deframer.buffered() {
+            held if held > MAX_BUFFERED => Err(RecordError::Tls(Error::internal(format!(
+                "{held} bytes buffered, more than {MAX_BUFFERED}"
+            )))),
+            _ => self.deframer.pop().map_err(RecordError::Tls),
         }
-        Ok(self.deframer.pop()?)
     }
 }
 
-impl Encoder<Message> for RecordCodec {
+impl Encoder<&Message> for RecordCodec {
     type Error = RecordError;
 
-    /// Appends `msg` as records (a long handshake message split over
-    /// several).
-    fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), RecordError> {
+    /// Appends `msg` as records (a long handshake message split over several).
+    fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), RecordError> {
         let mut out = Vec::new();
-        encode_records(&msg, &mut out)?;
+        encode_records(msg, &mut out).map_err(RecordError::Tls)?;
         dst.extend_from_slice(&out);
         Ok(())
     }
@@ -106,7 +84,8 @@ impl Encoder<Message> for RecordCodec {
 /// What [`RecordStream::read`] got.
 #[derive(Debug)]
 pub enum Received {
-    /// The next message, or the framing error to abort the engine with.
+    /// The next message, or the framing error to abort the engine with
+    /// (final: every later read returns it again).
     Message(Result<Message, Error>),
     /// TCP EOF, with `pending` bytes of an unfinished record or handshake
     /// message left (0 for a clean end between records).
@@ -129,9 +108,10 @@ pub struct RecordStream {
 }
 
 impl RecordStream {
-    /// Records over `stream`, with TCP_NODELAY: a handshake is a ping-pong
-    /// of small flights, which must not wait for a delayed ACK.
-    pub fn new(stream: TcpStream) -> Self {
+    /// Records over `stream`, `queued` (records already encoded) first,
+    /// with TCP_NODELAY: a handshake is a ping-pong of small flights, which
+    /// must not wait for a delayed ACK.
+    pub fn new(stream: TcpStream, queued: Vec<u8>) -> Self {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
         }
@@ -139,18 +119,18 @@ impl RecordStream {
             stream,
             codec: RecordCodec::default(),
             read_buf: BytesMut::with_capacity(READ_CHUNK),
-            write_buf: BytesMut::new(),
+            write_buf: BytesMut::from(&queued[..]),
         }
     }
 
     /// Queues `msg` as records, for the next [`RecordStream::read`] or
-    /// [`RecordStream::flush`] to write. Never waits. `Err` only for a
-    /// message that does not fit a record, which the engine never makes.
-    pub fn queue(&mut self, msg: Message) -> Result<(), Error> {
+    /// [`RecordStream::flush`] to write. `Err` only for a message that does
+    /// not fit a record, which the engine never makes.
+    pub fn queue(&mut self, msg: &Message) -> Result<(), Error> {
         match self.codec.encode(msg, &mut self.write_buf) {
-            Ok(()) => Ok(()),
             Err(RecordError::Tls(e)) => Err(e),
             Err(RecordError::Io(e)) => Err(Error::internal(e.to_string())),
+            Ok(()) => Ok(()),
         }
     }
 
@@ -184,7 +164,7 @@ impl RecordStream {
             match read {
                 Ok(0) => {
                     return Received::Eof {
-                        pending: self.codec.buffered(),
+                        pending: self.codec.deframer.buffered(),
                     };
                 }
                 Ok(_) => {}
@@ -203,17 +183,22 @@ impl RecordStream {
         Ok(())
     }
 
-    /// Ends our side (FIN), then reads and drops what the peer still sends
-    /// until it closes too, until `until` and for at most
-    /// [`LINGER_BYTES`]: closing a socket with unread bytes makes the
-    /// kernel answer with a reset, which could destroy our last records
-    /// before the peer reads them.
-    pub async fn linger(&mut self, until: Instant) {
+    /// Writes what is queued, ends our side (FIN), then reads and drops
+    /// what the peer still sends until it closes too, all by `until` and
+    /// for at most [`LINGER_BYTES`]: closing a socket with unread bytes
+    /// makes the kernel answer with a reset, which could destroy our last
+    /// records before the peer reads them.
+    pub async fn close(&mut self, until: Instant) {
+        match timeout_at(until, self.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return tracing::debug!("last records not written: {e}"),
+            Err(_) => return tracing::debug!("last records not written in time"),
+        }
         if timeout_at(until, self.stream.shutdown()).await.is_err() {
             return;
         }
-        let mut sink = [0u8; 4096];
         let mut dropped = 0;
+        let mut sink = [0u8; 4096];
         while dropped < LINGER_BYTES {
             match timeout_at(until, self.stream.read(&mut sink)).await {
                 Ok(Ok(n)) if n > 0 => dropped += n,
@@ -237,8 +222,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap());
         let (client, accepted) = tokio::join!(client, listener.accept());
-        let server = RecordStream::new(accepted.unwrap().0);
-        (RecordStream::new(client.unwrap()), server)
+        let server = RecordStream::new(accepted.unwrap().0, Vec::new());
+        (RecordStream::new(client.unwrap(), Vec::new()), server)
     }
 
     /// A Certificate-type handshake message of 60,000 bytes: four records.
@@ -269,8 +254,8 @@ mod tests {
         const COUNT: u8 = 200;
         let (mut a, mut b) = pair().await;
         for n in 0..COUNT {
-            a.queue(big(n)).unwrap();
-            b.queue(big(n)).unwrap();
+            a.queue(&big(n)).unwrap();
+            b.queue(&big(n)).unwrap();
         }
         let both = async { tokio::join!(read_all(&mut a, COUNT), read_all(&mut b, COUNT)) };
         // A guard against a hang, not a measure: this takes well under a second.
@@ -291,7 +276,7 @@ mod tests {
         };
         assert_eq!(pending, 6);
         let (mut a, mut b) = pair().await;
-        a.queue(alert()).unwrap();
+        a.queue(&alert()).unwrap();
         a.flush().await.unwrap();
         a.stream.shutdown().await.unwrap();
         assert!(matches!(b.read().await, Received::Message(Ok(m)) if m == alert()));
@@ -302,34 +287,30 @@ mod tests {
         Message::Alert(Alert::fatal(AlertDescription::INTERNAL_ERROR))
     }
 
-    #[test]
-    fn records_round_trip_one_byte_at_a_time() {
-        let mut codec = RecordCodec::default();
-        let mut wire = BytesMut::new();
-        codec.encode(alert(), &mut wire).unwrap();
-        codec.encode(alert(), &mut wire).unwrap();
-        assert_eq!(&wire[..5], &[21, 3, 3, 0, 2]);
-        let mut got = Vec::new();
-        for byte in wire.iter() {
-            let mut src = BytesMut::from(&[*byte][..]);
-            while let Some(msg) = codec.decode(&mut src).unwrap() {
-                got.push(msg);
-            }
-            assert!(src.is_empty());
+    #[tokio::test]
+    async fn records_round_trip_one_byte_at_a_time() {
+        let (mut a, mut b) = pair().await;
+        a.queue(&alert()).unwrap();
+        a.queue(&alert()).unwrap();
+        assert_eq!(&a.write_buf[..5], &[21, 3, 3, 0, 2]);
+        for byte in std::mem::take(&mut a.write_buf) {
+            a.stream.write_all(&[byte]).await.unwrap();
+            a.stream.flush().await.unwrap();
         }
+        let got = read_all(&mut b, 2).await;
         assert_eq!(got, vec![alert(), alert()]);
-        assert_eq!(codec.buffered(), 0);
+        assert_eq!(b.codec.deframer.buffered(), 0);
     }
 
-    #[test]
-    fn a_framing_error_is_final() {
-        let mut codec = RecordCodec::default();
-        let mut src = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
-        let Err(RecordError::Tls(first)) = codec.decode(&mut src) else {
+    #[tokio::test]
+    async fn a_framing_error_is_final() {
+        let (mut a, mut b) = pair().await;
+        a.stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let Received::Message(Err(first)) = b.read().await else {
             panic!("HTTP is not TLS records");
         };
-        let mut more = BytesMut::from(&[21, 3, 3, 0, 2, 2, 80][..]);
-        let Err(RecordError::Tls(again)) = codec.decode(&mut more) else {
+        a.stream.write_all(&[21, 3, 3, 0, 2, 2, 80]).await.unwrap();
+        let Received::Message(Err(again)) = b.read().await else {
             panic!("the error must stay");
         };
         assert_eq!(first.alert(), again.alert());
@@ -345,11 +326,12 @@ mod tests {
         start.resize(RECORD_HEADER_LEN + MAX_PLAINTEXT - 1, 0);
         let mut src = BytesMut::from(&start[..]);
         assert!(codec.decode(&mut src).unwrap().is_none());
-        assert_eq!(codec.buffered(), start.len());
-        // More than a caller reading at most READ_CHUNK at a time can
-        // push: refused with internal_error.
-        let mut flood = BytesMut::from(&vec![0u8; MAX_BUFFERED][..]);
-        let Err(RecordError::Tls(e)) = codec.decode(&mut flood) else {
+        assert!(src.is_empty());
+        assert_eq!(codec.deframer.buffered(), start.len());
+        // More than reads of at most READ_CHUNK can leave: refused with
+        // internal_error.
+        let mut more = BytesMut::from(&vec![0u8; MAX_BUFFERED + 1 - start.len()][..]);
+        let Err(RecordError::Tls(e)) = codec.decode(&mut more) else {
             panic!("too much buffered must be refused");
         };
         assert_eq!(e.alert(), AlertDescription::INTERNAL_ERROR);

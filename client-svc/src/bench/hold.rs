@@ -27,8 +27,8 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{Settings, Tally, targets};
 use crate::error::{Error, Result};
-use crate::session::Target;
-use crate::transport::{Incoming, OpenError, Transport};
+use crate::session::{SessionError, Target};
+use crate::transport::{Incoming, Transport};
 
 /// How long closing the held streams may take before exit.
 const CLOSE_GRACE: Duration = Duration::from_millis(300);
@@ -155,8 +155,8 @@ async fn hold_one(target: Target, spec: &Settings) -> Result<Held> {
         )
         .await
         .map_err(|e| match e {
-            OpenError::Unreachable(m) => Error::Unreachable(m),
-            OpenError::Busy(m) => failed(m),
+            SessionError::Unreachable(m) => Error::Unreachable(m),
+            other => failed(other.to_string()),
         })?;
     loop {
         let incoming = timeout_at(deadline, transport.recv()).await.map_err(|_| {

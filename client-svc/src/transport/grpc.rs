@@ -17,8 +17,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Status, Streaming};
 
-use super::{Incoming, OpenError};
+use super::Incoming;
 use crate::balance::{Balancer, Pick};
+use crate::session::SessionError;
 
 /// Whether a stream's error status says the connection to server-svc was
 /// lost (the replica died, or cut the connection), rather than server-svc
@@ -79,7 +80,7 @@ pub struct Grpc {
 
 /// Why one call could not start.
 struct Refused {
-    error: OpenError,
+    error: SessionError,
     /// Nothing was exchanged and time is left: worth one more call.
     retry: bool,
     /// No connection could be made: pass the replica over for a while
@@ -118,38 +119,35 @@ impl Grpc {
         session_id: &str,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(), OpenError> {
+    ) -> Result<(), SessionError> {
         let Some(upstream) = self.upstream.take() else {
             return Ok(());
         };
-        let first = upstream.pick(None).await.map_err(OpenError::Unreachable)?;
-        let why = match self.call(&first, session_id, deadline, timeout).await {
-            Ok(()) => return Ok(()),
-            Err(refused) => refused,
-        };
-        if why.down {
-            upstream.mark_down(&first.key);
-        }
-        if !why.retry {
-            return Err(why.error);
-        }
-        let Ok(second) = upstream.pick(Some(&first.key)).await else {
-            return Err(why.error);
-        };
-        tracing::info!(
-            replica = %first.key,
-            retry_on = %second.key,
-            reason = %why.error,
-            "server-svc did not take the session; retrying once"
-        );
-        match self.call(&second, session_id, deadline, timeout).await {
-            Ok(()) => Ok(()),
-            Err(again) => {
-                if again.down {
-                    upstream.mark_down(&second.key);
-                }
-                Err(again.error)
+        let mut pick = upstream
+            .pick(None)
+            .await
+            .map_err(SessionError::Unreachable)?;
+        let mut retried = false;
+        loop {
+            let Err(why) = self.call(&pick, session_id, deadline, timeout).await else {
+                return Ok(());
+            };
+            if why.down {
+                upstream.mark_down(&pick.key);
             }
+            if retried || !why.retry {
+                return Err(why.error);
+            }
+            let Ok(next) = upstream.pick(Some(&pick.key)).await else {
+                return Err(why.error);
+            };
+            tracing::info!(
+                replica = %pick.key,
+                retry_on = %next.key,
+                reason = %why.error,
+                "server-svc did not take the session; retrying once"
+            );
+            (pick, retried) = (next, true);
         }
     }
 
@@ -190,7 +188,7 @@ impl Grpc {
             // No connection, or it broke before server-svc answered (the
             // replica died, or its GOAWAY crossed the call).
             Ok(Err(status)) if connection_lost(&status) => Err(Refused {
-                error: OpenError::Unreachable(format!(
+                error: SessionError::Unreachable(format!(
                     "server-svc at {server} is unreachable: {}",
                     status.message()
                 )),
@@ -201,7 +199,7 @@ impl Grpc {
                 if alert_of(&status).is_none() && status.code() == Code::ResourceExhausted =>
             {
                 Err(Refused {
-                    error: OpenError::Busy(format!(
+                    error: SessionError::Busy(format!(
                         "server-svc at {server} refused the session: {}",
                         status.message()
                     )),
@@ -214,7 +212,7 @@ impl Grpc {
                 Ok(())
             }
             Err(_) => Err(Refused {
-                error: OpenError::Unreachable(format!(
+                error: SessionError::Unreachable(format!(
                     "server-svc at {server} did not answer within {} s",
                     timeout.as_secs_f64()
                 )),

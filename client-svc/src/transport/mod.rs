@@ -1,22 +1,13 @@
 //! How one session's messages travel: the only part of a session that
-//! differs between a server-svc target and a real TLS server.
-//!
-//! - [`Target::Grpc`]: server-svc's `HandshakeService.Connect` stream, one
-//!   protobuf message per TLS message; a failure may end the stream with a
-//!   status naming the server's step. The replica is picked by a
-//!   [`Balancer`](crate::balance::Balancer) (one URL, or a `dns:`, `ipv4:`
-//!   or `ipv6:` name of several); a call that fails before any message was
-//!   exchanged is retried once on another replica (see [`Grpc`]).
-//! - [`Target::Tls`]: a TCP connection carrying RFC 5246 records
-//!   (service-runtime's `RecordStream`, as server-svc's TLS front).
-//!
-//! The session driver (`session.rs`) sees only [`Transport::send`] (queue
-//! one message), [`Transport::recv`] (the next message, or how the peer
-//! ended) and [`Transport::finish`] (our last words, then the end): the
-//! engine, the events, the report and the timing are the same for both.
+//! differs between server-svc ([`Target::Grpc`], see [`Grpc`]) and a real
+//! TLS server ([`Target::Tls`], see [`Tls`]). The session driver
+//! (`session.rs`) sees only [`Transport::send`] (queue one message),
+//! [`Transport::recv`] (the next message, or how the peer ended) and
+//! [`Transport::finish`] (our last words, then the end): the engine, the
+//! events, the report and the timing are the same for both.
 //!
 //! ```text
-//! mod.rs     Transport: what the session driver calls; Incoming, OpenError
+//! mod.rs     Transport: what the session driver calls; Incoming
 //! target.rs  parsing a target: tls://host:port, or server-svc's URL or name
 //! grpc.rs    server-svc's Connect stream, with one retry on another replica
 //! tcp.rs     a real TLS server: records over TCP
@@ -32,27 +23,11 @@ use handshake::{Error, Message};
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::session::SessionError;
+
 pub use grpc::{Grpc, connection_lost};
-pub use target::{TLS_SCHEME, Target, balancer, channel, tls_address};
+pub use target::{TLS_SCHEME, Target, balancer, tls_address};
 pub use tcp::Tls;
-
-/// Why a session could not start on server-svc: nothing was exchanged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OpenError {
-    /// No connection, or no answer in time.
-    Unreachable(String),
-    /// server-svc refused the session at once (RESOURCE_EXHAUSTED: at its
-    /// --max-sessions).
-    Busy(String),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unreachable(m) | Self::Busy(m) => f.write_str(m),
-        }
-    }
-}
 
 /// What [`Transport::recv`] got.
 #[derive(Debug)]
@@ -85,8 +60,8 @@ impl Transport {
 
     /// Queues `msg` for the server. Never waits: gRPC requests go into an
     /// unbounded stream (a flight is a handful of messages), TCP records
-    /// into a buffer that [`Transport::recv`] and [`Transport::finish`]
-    /// write.
+    /// into the [`RecordStream`](service_runtime::records::RecordStream)'s
+    /// buffer.
     pub fn send(&mut self, msg: Message) -> Result<(), Error> {
         match self {
             Self::Grpc(g) => g.send(msg),
@@ -95,7 +70,8 @@ impl Transport {
     }
 
     /// Connects (gRPC: makes the call, the queued ClientHello travelling
-    /// with its headers). `Err` says why the session could not start:
+    /// with its headers). `Err` ([`SessionError::Unreachable`] or
+    /// [`SessionError::Busy`]) says why the session could not start:
     /// nothing was exchanged.
     pub async fn open(
         &mut self,
@@ -103,13 +79,13 @@ impl Transport {
         session_id: &str,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(), OpenError> {
+    ) -> Result<(), SessionError> {
         match self {
             Self::Grpc(g) => g.open(session_id, deadline, timeout).await,
             Self::Tls(t) => t
                 .open(server, deadline)
                 .await
-                .map_err(OpenError::Unreachable),
+                .map_err(SessionError::Unreachable),
         }
     }
 

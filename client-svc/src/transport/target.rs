@@ -2,8 +2,6 @@
 //! 1.2 server) or server-svc (one URL, or a `dns:`, `ipv4:` or `ipv6:`
 //! name of several replicas).
 
-use tonic::transport::Channel;
-
 use crate::balance::{Balancer, ChannelOptions};
 use crate::resolve::parse_name;
 
@@ -93,13 +91,6 @@ pub fn balancer(target: &str, options: &ChannelOptions) -> Result<Balancer, Stri
         }
         None => Balancer::single(&url_of(target), *options),
     }
-}
-
-/// A lazily connected channel to `url` ("http://host:port"; a bare
-/// "host:port" gets "http://"). Connecting happens on first use, so an
-/// unreachable server shows up when a session starts.
-pub fn channel(url: &str) -> Result<Channel, String> {
-    ChannelOptions::default().channel(&url_of(url))
 }
 
 fn url_of(url: &str) -> String {

@@ -1,8 +1,5 @@
-//! A real TLS server over TCP as a session's transport: RFC 5246 records,
-//! written and read by service-runtime's [`RecordStream`] (the same as
-//! server-svc's TLS front), around the engine's `encode_records` and
-//! `Deframer` (handshake messages coalesced into one record or
-//! fragmented over several are split and joined there).
+//! A real TLS server over TCP as a session's transport: RFC 5246 records
+//! through service-runtime's [`RecordStream`], as server-svc's TLS front.
 
 use handshake::{Error, Message};
 use service_runtime::records::{Received, RecordStream};
@@ -18,9 +15,7 @@ pub struct Tls {
     addr: String,
     stream: Option<RecordStream>,
     /// Records queued before the connection opens (the ClientHello).
-    early: Vec<Message>,
-    /// Why nothing more will be read: EOF or a socket error.
-    ended: Option<String>,
+    early: Vec<u8>,
 }
 
 impl Tls {
@@ -30,21 +25,14 @@ impl Tls {
             addr,
             stream: None,
             early: Vec::new(),
-            ended: None,
         }
     }
 
     /// Queues `msg` as records; never waits (see [`RecordStream::queue`]).
     pub(super) fn send(&mut self, msg: Message) -> Result<(), Error> {
         match &mut self.stream {
-            Some(stream) => stream.queue(msg),
-            None => {
-                // Checked now, as once open: a message that cannot be
-                // framed fails where it is sent.
-                handshake::encode_records(&msg, &mut Vec::new())?;
-                self.early.push(msg);
-                Ok(())
-            }
+            Some(stream) => stream.queue(&msg),
+            None => handshake::encode_records(&msg, &mut self.early),
         }
     }
 
@@ -62,22 +50,15 @@ impl Tls {
         if let Ok(peer) = tcp.peer_addr() {
             tracing::debug!(%peer, "connected");
         }
-        let mut stream = RecordStream::new(tcp);
-        for msg in self.early.drain(..) {
-            stream.queue(msg).map_err(|e| e.to_string())?;
-        }
-        self.stream = Some(stream);
+        self.stream = Some(RecordStream::new(tcp, std::mem::take(&mut self.early)));
         Ok(())
     }
 
     pub(super) async fn recv(&mut self) -> Incoming {
-        if let Some(why) = &self.ended {
-            return Incoming::End(why.clone());
-        }
         let Some(stream) = self.stream.as_mut() else {
             return Incoming::End("the connection is not open".into());
         };
-        let why = match stream.read().await {
+        Incoming::End(match stream.read().await {
             Received::Message(msg) => return Incoming::Message(msg),
             Received::Eof { pending: 0 } => "the server closed the connection (TCP EOF)".into(),
             Received::Eof { .. } => {
@@ -85,23 +66,14 @@ impl Tls {
             }
             Received::ReadFailed(e) => format!("reading from the server failed: {e}"),
             Received::WriteFailed(e) => format!("writing to the server failed: {e}"),
-        };
-        self.ended = Some(why.clone());
-        Incoming::End(why)
+        })
     }
 
     /// Writes what is queued, then FIN, and reads what the server still
-    /// sends until `until`.
+    /// sends until `until` (see [`RecordStream::close`]).
     pub(super) async fn finish(&mut self, until: Instant) {
-        let Some(mut stream) = self.stream.take() else {
-            return;
-        };
-        match timeout_at(until, stream.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!("last records not written: {e}"),
-            Err(_) => tracing::debug!("last records not written in time"),
+        if let Some(mut stream) = self.stream.take() {
+            stream.close(until).await;
         }
-        // FIN: the server's read ends, and it closes its side.
-        stream.linger(until).await;
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use server_svc::{LiveSessions, TlsFront};
+use server_svc::{HandshakeService, LiveSessions};
 use service_runtime::keylog::KeyLog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,10 +32,10 @@ impl Front {
     pub async fn start(timeout: Duration, key_log: Option<Arc<KeyLog>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let front = TlsFront::new(Arc::new(server_config()), timeout).with_key_log(key_log);
-        let live = front.live_connections();
+        let front = HandshakeService::new(Arc::new(server_config()), timeout).with_key_log(key_log);
+        let live = front.live_sessions();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(front.serve(
+        let task = tokio::spawn(front.serve_tls(
             listener,
             async {
                 let _ = stopped.await;
