@@ -12,7 +12,8 @@
 //! accept.rs     accepting TCP connections, backing off while accept fails (out of descriptors)
 //! keylog.rs     NSS key log files (lab option of both services)
 //! session_id.rs the random id that names a session in both services' logs
-//! records.rs    TLS records over TCP: the engine's framing on a connection (TLS front, tls://)
+//! records.rs    TLS records over TCP: the engine's framing as a tokio_util codec, and the
+//!               connection that reads and writes it (TLS front, tls://)
 //! ```
 
 #![forbid(unsafe_code)]
