@@ -11,6 +11,7 @@ use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, Args, Parser};
 
+use crate::exporter::{MetricsListen, parse_listen};
 use crate::limits::{self, Limits};
 
 /// The flags `serve` of both services takes for its process and its
@@ -80,6 +81,18 @@ pub struct ServiceArgs {
         default_value_t = limits::DEFAULT_MAX_CONNECTION_AGE_GRACE
     )]
     pub max_connection_age_grace: u64,
+
+    /// Where to serve Prometheus/OpenMetrics metrics (`GET /metrics`), as
+    /// IP:PORT, or `off` for none.
+    // Each service sets its own default (server-svc 0.0.0.0:9464,
+    // client-svc 0.0.0.0:9465) with mut_arg, as for --max-message-size.
+    #[arg(
+        long,
+        value_name = "ADDR|off",
+        default_value = "off",
+        value_parser = parse_listen
+    )]
+    pub metrics_listen: MetricsListen,
 }
 
 impl ServiceArgs {
@@ -265,6 +278,10 @@ mod tests {
         assert_eq!(args.grace_period, 10);
         assert_eq!(args.max_sessions, limits::DEFAULT_MAX_SESSIONS);
         assert_eq!(args.limits().max_message_size, 4 * 1024 * 1024);
+        assert_eq!(args.metrics_listen, MetricsListen(None));
+        let args = serve(&["--metrics-listen", "127.0.0.1:0"]).unwrap().service;
+        assert_eq!(args.metrics_listen.to_string(), "127.0.0.1:0");
+        assert!(serve(&["--metrics-listen", "9464"]).is_err());
         let args = serve(&["--keepalive-interval", "0", "--max-message-size", "9"]).unwrap();
         let limits = args.service.limits();
         assert_eq!(

@@ -12,6 +12,10 @@
 //! accept.rs     accepting TCP connections, backing off while accept fails (out of descriptors)
 //! keylog.rs     NSS key log files (lab option of both services)
 //! session_id.rs the random id that names a session in both services' logs
+//! metrics.rs    the Prometheus families and their bounded label types (Metrics)
+//! exporter.rs   --metrics-listen: the GET /metrics HTTP listener
+//! watch.rs      SessionWatch: one session's metrics and its one info summary line
+//! steps.rs      the thirteen step lines (debug, target handshake::step)
 //! records.rs    TLS records over TCP: the engine's framing as a tokio_util codec, and the
 //!               connection that reads and writes it (TLS front, tls://)
 //! ```
@@ -21,10 +25,14 @@
 pub mod accept;
 pub mod cli;
 mod deadline;
+pub mod exporter;
 pub mod keylog;
 pub mod limits;
+pub mod metrics;
 pub mod records;
 pub mod serve;
 mod session_id;
+pub mod steps;
+pub mod watch;
 
 pub use session_id::new_session_id;
