@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
+use service_runtime::metrics::{Metrics, Replica};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
@@ -127,6 +128,16 @@ struct Inner {
     /// One lookup at a time.
     resolving: tokio::sync::Mutex<()>,
     refresher_started: AtomicBool,
+    /// Where sessions are counted per replica, once set.
+    metrics: std::sync::OnceLock<ReplicaCount>,
+}
+
+/// How a balancer's sessions are counted.
+struct ReplicaCount {
+    metrics: Metrics,
+    /// client-svc's own `--server`: by replica address; any other target
+    /// a request named: all as `other` (the label stays bounded).
+    own: bool,
 }
 
 #[derive(Clone)]
@@ -201,7 +212,30 @@ impl Balancer {
                 next: AtomicUsize::new(0),
                 resolving: tokio::sync::Mutex::new(()),
                 refresher_started: AtomicBool::new(false),
+                metrics: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Counts the sessions opened through this balancer in `metrics`: by
+    /// replica if it is client-svc's own `--server` (`own`), else as
+    /// `replica="other"`. The first call wins.
+    pub fn count_sessions(&self, metrics: Metrics, own: bool) {
+        let _ = self.inner.metrics.set(ReplicaCount { metrics, own });
+    }
+
+    /// A session was opened on the replica `key`.
+    pub fn session_opened(&self, key: &str) {
+        if let Some(count) = self.inner.metrics.get() {
+            let replica = match count.own {
+                // A fixed URL's key is the URL: its host:port is the label.
+                true => {
+                    let addr = key.split_once("://").map_or(key, |(_, rest)| rest);
+                    Replica::Addr(addr.trim_end_matches('/').into())
+                }
+                false => Replica::Other,
+            };
+            count.metrics.replica_session(replica);
         }
     }
 
@@ -338,6 +372,11 @@ impl Inner {
             .filter(|o| !seen.contains(&o.key))
             .map(|o| o.key.as_str())
             .collect();
+        if let Some(count) = self.metrics.get().filter(|c| c.own) {
+            for key in &removed {
+                count.metrics.replica_removed(key);
+            }
+        }
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(
                 server = %self.name,

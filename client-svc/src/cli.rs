@@ -74,8 +74,12 @@ pub struct TargetArgs {
     pub timeout: u64,
 }
 
+/// Where `/metrics` is served unless `--metrics-listen` says otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9465";
+
 #[derive(Args, Debug)]
 #[command(mut_args(env("CLIENT_SVC_")))]
+#[command(mut_arg("metrics_listen", |a| a.default_value(DEFAULT_METRICS_LISTEN)))]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:50052", value_name = "ADDR")]

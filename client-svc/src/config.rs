@@ -9,6 +9,7 @@ use handshake::{ClientConfig, ServerCertVerifier};
 use rustls_pki_types::ServerName;
 use service_runtime::keylog::KeyLog;
 use service_runtime::limits::LiveSessions;
+use service_runtime::metrics::Metrics;
 
 use crate::balance::ChannelOptions;
 use crate::bench::{self, load::Load, load::Stop};
@@ -65,6 +66,8 @@ impl ServeArgs {
             sessions: LiveSessions::with_max(args.service.max_sessions),
             upstream,
             allow_servers: args.allow_servers.clone(),
+            // Set by `run_serve` once the exporter is up (or off).
+            metrics: Metrics::disabled(),
         })
     }
 }

@@ -59,6 +59,8 @@ use tokio::net::TcpListener;
 
 pub use error::{Error, Result};
 
+use service_runtime::metrics::{self, Metrics};
+
 use cli::{BenchCommand, Command, HandshakeArgs, ServeArgs};
 use report::ReportBuilder;
 use service::ClientService;
@@ -81,7 +83,7 @@ pub async fn run(command: Command) -> Result<()> {
 /// `client-svc serve`: check the flags, listen, serve until SIGTERM or
 /// SIGINT, then drain for the grace period.
 pub async fn run_serve(args: ServeArgs) -> Result<()> {
-    let settings = args.settings()?;
+    let mut settings = args.settings()?;
     let limits = args.service.limits();
     let t = &args.target;
     let listener = TcpListener::bind(args.listen)
@@ -105,6 +107,13 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
     if t.lab_show_secrets {
         tracing::warn!("lab flag --lab-show-secrets is on: reports carry session secrets");
     }
+    let (metrics, _) = service_runtime::exporter::start(
+        args.service.metrics_listen,
+        Metrics::new(metrics::Service::Client),
+    )
+    .await
+    .map_err(Error::Service)?;
+    settings.metrics = metrics;
     let service = ClientService::new(settings).map_err(Error::Usage)?;
     service::serve(
         listener,
@@ -143,6 +152,7 @@ pub async fn run_handshake(args: HandshakeArgs) -> Result<()> {
         message: args.message.into_bytes(),
         capture_secrets: t.lab_show_secrets,
         key_log,
+        metrics: Metrics::disabled(),
     };
 
     let mut builder = ReportBuilder::new();

@@ -41,6 +41,7 @@ use proto::pb::watch_handshake_response::Event as WatchEvent;
 use rustls_pki_types::ServerName;
 use service_runtime::keylog::KeyLog;
 use service_runtime::limits::{Limits, LiveSessions};
+use service_runtime::metrics::{Limit, Metrics};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -76,6 +77,8 @@ pub struct Settings {
     pub upstream: ChannelOptions,
     /// Servers a request may name besides `server` (`--allow-server`).
     pub allow_servers: Vec<String>,
+    /// Where sessions, refusals and replicas are counted.
+    pub metrics: Metrics,
 }
 
 /// The service.
@@ -101,6 +104,14 @@ impl ClientService {
         })
     }
 
+    /// A place in the session budget, or the refusal (counted).
+    fn enter(&self) -> Result<service_runtime::limits::SessionGuard, Status> {
+        self.settings
+            .sessions
+            .enter_or_refuse("client-svc")
+            .inspect_err(|_| self.settings.metrics.limit_hit(Limit::max_sessions))
+    }
+
     /// Where `url` is: a real TLS server, or server-svc's replicas over
     /// the balancer kept for the target.
     fn target(&self, url: &str) -> Result<Target, Status> {
@@ -112,7 +123,12 @@ impl ClientService {
 
     /// The balancer for `url`, made once and reused (while in the cache).
     fn balancer(&self, url: &str) -> Result<Balancer, Status> {
-        let make = || session::balancer(url, &self.settings.upstream);
+        let own = url == self.settings.server;
+        let make = || {
+            let b = session::balancer(url, &self.settings.upstream)?;
+            b.count_sessions(self.settings.metrics.clone(), own);
+            Ok::<_, String>(b)
+        };
         // A poisoned lock only means another call panicked mid-insert; the
         // value itself is still usable.
         if url == self.settings.server {
@@ -189,6 +205,7 @@ impl ClientService {
             capture_secrets: self.settings.show_secrets,
             key_log: self.settings.key_log.clone(),
             timeout: self.settings.timeout,
+            metrics: self.settings.metrics.clone(),
         };
         Ok((target, spec))
     }
@@ -252,7 +269,7 @@ impl HandshakeClientService for ClientService {
     ) -> Result<Response<pb::HandshakeResponse>, Status> {
         // Held until the call ends, however it ends (a caller that goes
         // away drops this future, and the guard with it).
-        let _live = self.settings.sessions.enter_or_refuse("client-svc")?;
+        let _live = self.enter()?;
         let (target, spec) = self.prepare(request.into_inner().options).await?;
         let (outcome, report) = run_and_report(target, &spec, |_| {}).await;
         match &outcome.result {
@@ -271,7 +288,7 @@ impl HandshakeClientService for ClientService {
     ) -> Result<Response<Self::WatchHandshakeStream>, Status> {
         // Held by the session's task until the session ends (its own
         // timeout bounds it, even if the watcher went away).
-        let live = self.settings.sessions.enter_or_refuse("client-svc")?;
+        let live = self.enter()?;
         let (target, spec) = self.prepare(request.into_inner().options).await?;
         // At most fifteen items (thirteen steps, a failed step, the end):
         // unbounded is bounded enough, and never blocks the session.

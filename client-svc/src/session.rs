@@ -43,7 +43,9 @@ use proto::pb;
 use proto::status::{STEP_KEY, alert_of};
 use rustls_pki_types::{ServerName, UnixTime};
 use service_runtime::keylog::KeyLog;
+use service_runtime::metrics::{Limit, Metrics, Transport as Via};
 use service_runtime::new_session_id;
+use service_runtime::watch::SessionWatch;
 use tokio::time::{Instant, timeout_at};
 use tonic::Status;
 use tracing::Instrument;
@@ -106,6 +108,8 @@ pub struct SessionSpec {
     pub key_log: Option<Arc<KeyLog>>,
     /// The whole session's deadline, counted from its start.
     pub timeout: Duration,
+    /// Where the session is counted (`Metrics::disabled()`: nowhere).
+    pub metrics: Metrics,
 }
 
 impl SessionSpec {
@@ -244,6 +248,8 @@ pub async fn run(
         server_name = %server_name_text(&spec.server_name),
     );
     async move {
+        let via = if target.is_tls() { Via::tls } else { Via::grpc };
+        let watch = SessionWatch::start(&spec.metrics, via);
         let start = Instant::now();
         let mut driver = Driver {
             spec,
@@ -260,22 +266,25 @@ pub async fn run(
             quiet_until: None,
             reply: Vec::new(),
             key_logged: false,
+            watch,
         };
         let result = driver.run().await;
+        if let Err(e) = &result
+            && e.failure().is_none()
+        {
+            driver.watch.set_reason(&e.to_string());
+        }
         let secrets = if spec.capture_secrets {
             driver.conn.as_ref().and_then(secrets_of)
         } else {
             None
         };
         let total = start.elapsed();
-        match &result {
-            Ok(reply) => tracing::info!(
-                total_us = micros(total),
-                reply_len = reply.len(),
-                "session done"
-            ),
-            Err(e) => tracing::warn!(total_us = micros(total), "session failed: {e}"),
+        if let Ok(reply) = &result {
+            tracing::debug!(reply_len = reply.len(), "reply complete");
         }
+        // The driver's SessionWatch writes the session's one info line
+        // as it drops, here, inside the span.
         Outcome {
             session_id,
             result,
@@ -307,6 +316,8 @@ struct Driver<'a, F> {
     quiet_until: Option<Instant>,
     reply: Vec<u8>,
     key_logged: bool,
+    /// Its metrics and its one info line, written when the driver drops.
+    watch: SessionWatch,
 }
 
 /// Where a session is, in RFC 5246's order: the handshake, the
@@ -446,7 +457,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                 }
                 Phase::AwaitingReply { peer_closed: true } => {
                     if self.until_close {
-                        tracing::info!("the reply ends with the server's close_notify");
+                        tracing::debug!("the reply ends with the server's close_notify");
                         self.phase = Phase::ReplyComplete;
                     } else {
                         self.fail(Error::unexpected(
@@ -477,7 +488,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                 Ok(Incoming::End(what))
                     if self.until_close && matches!(self.phase, Phase::AwaitingReply { .. }) =>
                 {
-                    tracing::info!("the reply ends without close_notify: {what}");
+                    tracing::debug!("the reply ends without close_notify: {what}");
                     self.phase = Phase::ReplyComplete;
                 }
                 Ok(Incoming::End(what)) => {
@@ -491,13 +502,14 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     return Some(status);
                 }
                 Err(_) if quiet.is_some() => {
-                    tracing::info!(
+                    tracing::debug!(
                         quiet_ms = REPLY_QUIET.as_millis(),
                         "the reply ends: nothing more came"
                     );
                     self.phase = Phase::ReplyComplete;
                 }
                 Err(_) => {
+                    self.watch.timed_out(Limit::session_timeout);
                     self.fail(Error::internal(format!(
                         "timeout: the session's {} s ran out while client-svc waited for {}",
                         self.spec.timeout.as_secs_f64(),
@@ -581,7 +593,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         {
             conn.abort(e);
         }
-        tracing::info!(bytes = message.len(), records, "application message sent");
+        tracing::debug!(bytes = message.len(), records, "application message sent");
         self.pump();
     }
 
@@ -612,31 +624,28 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
         let now = self.start.elapsed();
         while let Some(event) = conn.poll_event() {
             let mut elapsed = now;
+            // A failure is settled (its step, the server's reason) and
+            // told to the watch in `report_failure`.
+            if !matches!(event, Event::Failed { .. }) {
+                self.watch.event(&event);
+            }
             match &event {
                 Event::Step(s) => {
                     if let Some(at) = s.at {
                         elapsed = at;
                     }
-                    tracing::info!(
-                        step = s.step.number(),
-                        name = s.step.name(),
-                        direction = ?s.direction,
-                        elapsed_us = micros(elapsed),
-                        "step {}",
-                        s.step
-                    );
                     if s.step == Step::Finish && matches!(self.phase, Phase::Handshake) {
                         self.phase = Phase::Established { peer_closed: false };
                     }
                 }
                 Event::ApplicationData(data) => {
-                    tracing::info!(bytes = data.len(), "reply received");
+                    tracing::debug!(bytes = data.len(), "reply received");
                     if self.until_close {
                         let room = MAX_REPLY.saturating_sub(self.reply.len());
                         self.reply.extend_from_slice(&data[..data.len().min(room)]);
                         self.quiet_until = Some(Instant::now() + REPLY_QUIET);
                         if self.reply.len() >= MAX_REPLY {
-                            tracing::info!(max = MAX_REPLY, "the reply is cut at its maximum");
+                            tracing::debug!(max = MAX_REPLY, "the reply is cut at its maximum");
                             // Before the message is sent, `send_message`
                             // sees the cap.
                             if let Phase::AwaitingReply { .. } = self.phase {
@@ -665,7 +674,7 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
                     _ => {}
                 },
                 Event::Warning(alert) => {
-                    tracing::info!(alert = %alert.description, "warning alert from {}", self.peer);
+                    tracing::debug!(alert = %alert.description, "warning alert from {}", self.peer);
                 }
                 Event::Failed { step, error } => {
                     // Reported once the step is settled (see `run`).
@@ -706,14 +715,16 @@ impl<F: FnMut(Progress<'_>, Duration)> Driver<'_, F> {
             server_reason,
             peer: self.peer,
         };
-        tracing::warn!(
+        tracing::debug!(
             step = step.number(),
-            name = step.name(),
+            step_name = step.name(),
             alert = %failure.error.alert(),
             raised_by_server = failure.raised_by_server(),
             reason = failure.reason(),
             "step {step} failed"
         );
+        self.watch
+            .failed(step, failure.error.alert(), failure.reason());
         (self.on_event)(Progress::Failed(&failure), self.start.elapsed());
         failure
     }

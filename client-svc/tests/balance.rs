@@ -79,6 +79,7 @@ fn spec(timeout: Duration) -> SessionSpec {
         capture_secrets: false,
         key_log: None,
         timeout,
+        metrics: service_runtime::metrics::Metrics::disabled(),
     }
 }
 

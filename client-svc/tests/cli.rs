@@ -226,6 +226,7 @@ async fn serve_answers_and_stops_on_sigterm() {
     drop(l);
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &addr.to_string(), "--server", &server])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .arg("--ca")
         .arg(&ca)
         .args(["--grace-period", "2"])
@@ -292,6 +293,7 @@ async fn serve_on_port_0_logs_the_port_it_bound() {
     let ca = lab().ca_file();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .args(["--server", "http://127.0.0.1:1", "--ca"])
         .arg(&ca)
         .env("RUST_LOG", "info")

@@ -273,6 +273,7 @@ fn spec(server: &str, suites: &[CipherSuite], key_log: Option<Arc<KeyLog>>) -> S
         capture_secrets: true,
         key_log,
         timeout: SESSION_TIMEOUT,
+        metrics: service_runtime::metrics::Metrics::disabled(),
     }
 }
 
@@ -743,6 +744,7 @@ async fn serve_with_a_tls_default_server_and_a_key_log_from_the_environment() {
     }
     let _child = cmd
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .env("CLIENT_SVC_SERVER", server.url())
         .env("CLIENT_SVC_CA", lab().path("ca.pem"))
         .env("CLIENT_SVC_KEY_LOG", &keys)

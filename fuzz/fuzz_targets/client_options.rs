@@ -74,6 +74,7 @@ fn service() -> ClientService {
         sessions: LiveSessions::with_max(1),
         upstream: ChannelOptions::default(),
         allow_servers: ALLOW_SERVERS.map(String::from).to_vec(),
+        metrics: service_runtime::metrics::Metrics::disabled(),
     });
     service.expect("the fuzz target's settings are valid")
 }

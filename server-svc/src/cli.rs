@@ -50,6 +50,7 @@ pub enum Command {
 #[derive(Clone, Debug, Args)]
 #[command(mut_args(env("SERVER_SVC_")))]
 #[command(mut_arg("max_message_size", |a| a.default_value(DEFAULT_MAX_MESSAGE_SIZE.to_string())))]
+#[command(mut_arg("metrics_listen", |a| a.default_value(DEFAULT_METRICS_LISTEN)))]
 pub struct ServeArgs {
     /// Address to listen on for gRPC (plaintext HTTP/2).
     #[arg(long, default_value = "0.0.0.0:50051")]
@@ -177,6 +178,9 @@ pub const DEFAULT_HANDSHAKE_DEADLINE: u64 = 30;
 /// an extension item carries tags and lengths) to about 217 KB; every
 /// other message is far smaller.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
+
+/// Where `/metrics` is served unless `--metrics-listen` says otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
 
 #[derive(Debug, Args)]
 pub struct PkiArgs {

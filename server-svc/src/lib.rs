@@ -34,7 +34,7 @@
 //! service.rs  HandshakeService (tonic): Connect opens a session; serve() with health + reflection
 //! session.rs  one session's task: requests -> engine -> responses, alerts, status, idle timeout
 //! tls_front.rs --tls-listen: TLS records over TCP -> the same engine; an HTTP page after the handshake
-//! steps.rs    one log event per handshake step
+//! steps.rs    every engine event to the session's SessionWatch; the key log at step 8
 //! error.rs    the process's own error type
 //! ```
 
@@ -54,7 +54,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use service_runtime::exporter;
 use service_runtime::keylog::KeyLog;
+use service_runtime::metrics::{Metrics, Service};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -133,6 +135,9 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
         None => None,
     };
     let (listener, local) = bind(args.listen).await?;
+    let (metrics, _) = exporter::start(args.service.metrics_listen, Metrics::new(Service::Server))
+        .await
+        .map_err(Error::Other)?;
     let tls_listener = match args.tls_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
@@ -161,7 +166,8 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     let service = HandshakeService::new(Arc::new(server), idle)
         .with_handshake_deadline(deadline)
         .with_key_log(key_log)
-        .with_sessions(live);
+        .with_sessions(live)
+        .with_metrics(metrics);
 
     // One SIGTERM/SIGINT stops both listeners.
     let (stop_tx, stop_rx) = watch::channel(false);

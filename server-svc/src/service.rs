@@ -19,6 +19,7 @@ use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
 use service_runtime::keylog::KeyLog;
 use service_runtime::limits::Limits;
+use service_runtime::metrics::{Limit, Metrics};
 use service_runtime::new_session_id;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -51,6 +52,8 @@ pub struct HandshakeService {
     pub(crate) handshake_deadline: Duration,
     pub(crate) key_log: Option<Arc<KeyLog>>,
     pub(crate) live: LiveSessions,
+    /// Where sessions, limits and TLS front connections are counted.
+    pub(crate) metrics: Metrics,
 }
 
 impl HandshakeService {
@@ -64,6 +67,7 @@ impl HandshakeService {
             handshake_deadline: Duration::from_secs(DEFAULT_HANDSHAKE_DEADLINE),
             key_log: None,
             live: LiveSessions::default(),
+            metrics: Metrics::disabled(),
         }
     }
 
@@ -92,6 +96,13 @@ impl HandshakeService {
         self
     }
 
+    /// Records sessions, limits hit and TLS front connections in
+    /// `metrics` (default: nowhere).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The gauge of sessions running now.
     pub fn live_sessions(&self) -> LiveSessions {
         self.live.clone()
@@ -109,7 +120,10 @@ impl HandshakeServiceTrait for HandshakeService {
         let id = session_id(request.metadata());
         // Refused before anything is allocated for it: under a flood the
         // cost of a refusal stays one status.
-        let live = self.live.enter_or_refuse("server-svc")?;
+        let live = self
+            .live
+            .enter_or_refuse("server-svc")
+            .inspect_err(|_| self.metrics.limit_hit(Limit::max_sessions))?;
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
@@ -119,7 +133,7 @@ impl HandshakeServiceTrait for HandshakeService {
             to_status(&e, Step::ClientHello)
         })?;
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        let session = Session::new(conn, tx, self.clone());
+        let session = span.in_scope(|| Session::new(conn, tx, self.clone()));
         tokio::spawn(
             session
                 .run(request.into_inner(), live)

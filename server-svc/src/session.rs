@@ -36,13 +36,15 @@ use proto::pb::{ConnectRequest, ConnectResponse};
 use proto::status::to_status;
 pub use service_runtime::limits::LiveSessions;
 use service_runtime::limits::SessionGuard;
+use service_runtime::metrics::{Limit, Transport};
+use service_runtime::watch::SessionWatch;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tonic::{Code, Status, Streaming};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::service::HandshakeService;
-use crate::steps::log_event;
+use crate::steps::on_event;
 
 /// The prefix of every application data reply.
 pub const ECHO_PREFIX: &[u8] = b"echo: ";
@@ -59,6 +61,8 @@ pub(crate) struct Session {
     failed: Option<(Step, Error)>,
     /// The client sent close_notify.
     closed: bool,
+    /// Its metrics and its one info line, written when the session drops.
+    watch: SessionWatch,
 }
 
 /// Which limit a session ran past.
@@ -70,6 +74,15 @@ enum Expired {
     Handshake,
 }
 
+impl Expired {
+    fn limit(self) -> Limit {
+        match self {
+            Self::Idle => Limit::idle_timeout,
+            Self::Handshake => Limit::handshake_deadline,
+        }
+    }
+}
+
 /// Why the loop stopped.
 enum End {
     /// Nothing more to say: the client closed, or is gone.
@@ -79,19 +92,21 @@ enum End {
 }
 
 impl Session {
+    /// A session starts (call inside its span).
     pub(crate) fn new(conn: Connection, tx: Outbound, service: HandshakeService) -> Self {
+        let watch = SessionWatch::start(&service.metrics, Transport::grpc);
         Self {
             conn,
             tx,
             service,
             failed: None,
             closed: false,
+            watch,
         }
     }
 
     /// Runs the session to its end. `_live` counts it while it runs.
     pub(crate) async fn run(mut self, mut inbound: Streaming<ConnectRequest>, _live: SessionGuard) {
-        info!("session started");
         let handshake_deadline = Instant::now() + self.service.handshake_deadline;
         let end = loop {
             let mut timed_out = None;
@@ -105,13 +120,14 @@ impl Session {
                 // --max-message-size, its status already sent) or the
                 // client went away. Nothing can reach the client now.
                 () = self.tx.closed() => {
-                    info!("the response stream ended; session dropped");
+                    debug!("the response stream ended; session dropped");
                     break End::Quiet;
                 }
             };
             match received {
                 Err(expired) => {
                     timed_out = Some(expired);
+                    self.watch.timed_out(expired.limit());
                     let reason = self.expired(expired);
                     self.conn
                         .abort(Error::new(AlertDescription::USER_CANCELED, reason));
@@ -126,9 +142,9 @@ impl Session {
                 },
                 Ok(Ok(None)) => {
                     if self.conn.is_handshake_complete() {
-                        info!("client closed the stream");
+                        debug!("client closed the stream");
                     } else {
-                        info!("client closed the stream before the handshake completed");
+                        debug!("client closed the stream before the handshake completed");
                     }
                     break End::Quiet;
                 }
@@ -143,14 +159,15 @@ impl Session {
                 Ok(Err(status)) if status.code() == Code::OutOfRange => {
                     // A message over --max-message-size: tonic refused it
                     // from its length prefix, and its status says so.
-                    info!(
+                    self.service.metrics.limit_hit(Limit::message_size);
+                    debug!(
                         reason = status.message(),
                         "message too large; session refused"
                     );
                     break End::Status(status);
                 }
                 Ok(Err(status)) => {
-                    info!(code = ?status.code(), reason = status.message(), "stream broken by the client");
+                    debug!(code = ?status.code(), reason = status.message(), "stream broken by the client");
                     break End::Quiet;
                 }
             }
@@ -174,9 +191,9 @@ impl Session {
             }
         };
         match end {
-            End::Quiet => info!("session ended"),
+            End::Quiet => {}
             End::Status(status) => {
-                info!(code = ?status.code(), status = status.message(), "session ended with an error status");
+                debug!(code = ?status.code(), status = status.message(), "session ended with an error status");
                 let _ = self.send(Err(status)).await;
             }
         }
@@ -212,10 +229,15 @@ impl Session {
     }
 
     fn on_event(&mut self, event: Event) {
-        log_event(&event, &self.conn, self.service.key_log.as_deref());
+        on_event(
+            &mut self.watch,
+            &event,
+            &self.conn,
+            self.service.key_log.as_deref(),
+        );
         match event {
             Event::ApplicationData(data) => {
-                info!(
+                debug!(
                     bytes = data.len(),
                     "application data received; replying with an echo"
                 );
@@ -243,7 +265,7 @@ impl Session {
                 false
             }
             Err(_) => {
-                info!("the client stopped reading; session dropped");
+                debug!("the client stopped reading; session dropped");
                 false
             }
         }

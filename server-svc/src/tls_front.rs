@@ -57,8 +57,10 @@ use handshake::{
 };
 use service_runtime::accept::Acceptor;
 use service_runtime::limits::SessionGuard;
+use service_runtime::metrics::{FrontConnection, Limit, Transport};
 use service_runtime::new_session_id;
 use service_runtime::records::{Received, RecordStream};
+use service_runtime::watch::SessionWatch;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -66,7 +68,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::error::Result;
 use crate::service::HandshakeService;
-use crate::steps::log_event;
+use crate::steps::on_event;
 
 /// The most bytes of HTTP request read after the handshake; a request that
 /// has not ended by then is answered as it is.
@@ -95,12 +97,16 @@ impl HandshakeService {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                (stream, peer) = acceptor.accept() => match front.live.try_enter() {
-                    Some(live) => {
-                        tasks.spawn(connection(front.clone(), stream, peer, live));
-                    }
-                    None => {
-                        tasks.spawn(refuse(stream, peer, front.live.max()));
+                (stream, peer) = acceptor.accept() => {
+                    let open = front.metrics.front_connection();
+                    match front.live.try_enter() {
+                        Some(live) => {
+                            tasks.spawn(connection(front.clone(), stream, peer, (live, open)));
+                        }
+                        None => {
+                            front.metrics.limit_hit(Limit::max_sessions);
+                            tasks.spawn(refuse(stream, peer, front.live.max(), open));
+                        }
                     }
                 },
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => reap(done),
@@ -129,14 +135,16 @@ impl HandshakeService {
     }
 }
 
-/// One connection's task, in its session span.
+/// One connection's task, in its session span. `_held` counts it in the
+/// session budget and the open connections while it runs.
 async fn connection(
     service: Arc<HandshakeService>,
     stream: TcpStream,
     peer: SocketAddr,
-    _live: SessionGuard,
+    _held: (SessionGuard, FrontConnection),
 ) {
     let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
+    let watch = span.in_scope(|| SessionWatch::start(&service.metrics, Transport::tls));
     let conn = match Connection::server(service.config.clone(), Box::new(SystemRng)) {
         Ok(conn) => conn,
         Err(e) => return span.in_scope(|| error!(reason = %e, "cannot start a session")),
@@ -145,6 +153,7 @@ async fn connection(
         stream: RecordStream::new(stream, Vec::new()),
         conn,
         service,
+        watch,
         steps: Vec::new(),
         suite: None,
         extended_master_secret: false,
@@ -159,7 +168,7 @@ async fn connection(
 
 /// A connection beyond the session budget: a fatal internal_error alert
 /// in the clear, then the lingering close.
-async fn refuse(stream: TcpStream, peer: SocketAddr, max: usize) {
+async fn refuse(stream: TcpStream, peer: SocketAddr, max: usize, _open: FrontConnection) {
     warn!(
         %peer,
         max_sessions = max,
@@ -186,6 +195,8 @@ struct TlsSession {
     conn: Connection,
     /// The timeouts and the key log.
     service: Arc<HandshakeService>,
+    /// Its metrics and its one info line, written when the session drops.
+    watch: SessionWatch,
     /// The steps the engine reported, in order, for the page.
     steps: Vec<(Step, Direction)>,
     /// From step 13.
@@ -210,7 +221,7 @@ enum End {
 
 impl TlsSession {
     async fn run(mut self) {
-        info!("TLS connection accepted");
+        debug!("TLS connection accepted");
         // The final flight (an alert, or the page and close_notify) gets
         // its own deadline: the one that expired may be behind it.
         if self.serve().await == End::Close
@@ -219,7 +230,7 @@ impl TlsSession {
             let linger = self.service.timeout.min(LINGER);
             self.stream.close(Instant::now() + linger).await;
         }
-        info!(
+        debug!(
             handshake_complete = self.conn.is_handshake_complete(),
             "TLS connection closed"
         );
@@ -237,6 +248,16 @@ impl TlsSession {
         loop {
             match timeout_at(deadline, self.stream.read()).await {
                 Err(_) => {
+                    // Which limit cut it: the idle timeout, or the
+                    // handshake deadline when that is the shorter.
+                    let limit = if handshake_done
+                        || self.service.timeout < self.service.handshake_deadline
+                    {
+                        Limit::idle_timeout
+                    } else {
+                        Limit::handshake_deadline
+                    };
+                    self.watch.timed_out(limit);
                     let reason = if handshake_done {
                         format!(
                             "no whole request within {} s of the handshake",
@@ -256,7 +277,7 @@ impl TlsSession {
                 // Nothing was queued while reading (each flight is flushed
                 // before the next read): only a read can fail here.
                 Ok(Received::ReadFailed(e) | Received::WriteFailed(e)) => {
-                    info!(error = %e, "the connection broke");
+                    debug!(error = %e, "the connection broke");
                     return End::Drop;
                 }
                 Ok(Received::Eof { pending }) => {
@@ -266,9 +287,9 @@ impl TlsSession {
                         )));
                         self.drain_events();
                     } else if handshake_done {
-                        info!("client closed the connection");
+                        debug!("client closed the connection");
                     } else {
-                        info!("client closed the connection before the handshake completed");
+                        debug!("client closed the connection before the handshake completed");
                     }
                     return End::Close;
                 }
@@ -307,7 +328,12 @@ impl TlsSession {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
-            log_event(&event, &self.conn, self.service.key_log.as_deref());
+            on_event(
+                &mut self.watch,
+                &event,
+                &self.conn,
+                self.service.key_log.as_deref(),
+            );
             match event {
                 Event::Step(step) => {
                     if let StepDetail::Finish {
@@ -359,7 +385,7 @@ impl TlsSession {
             .send_application_data(&response)
             .and_then(|()| self.conn.close())
         {
-            Ok(()) => info!(request = %line, "request answered with the page; close_notify sent"),
+            Ok(()) => debug!(request = %line, "request answered with the page; close_notify sent"),
             Err(e) => self.conn.abort(e),
         }
         self.drain_events();
@@ -383,7 +409,7 @@ impl TlsSession {
                 false
             }
             Err(_) => {
-                info!("the client stopped reading; connection dropped");
+                debug!("the client stopped reading; connection dropped");
                 false
             }
         }

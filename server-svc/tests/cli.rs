@@ -25,7 +25,9 @@ fn server_svc() -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env_remove("RUST_LOG");
+    // Its own metrics port: the default is a fixed one.
+    cmd.env_remove("RUST_LOG")
+        .env("SERVER_SVC_METRICS_LISTEN", "127.0.0.1:0");
     cmd
 }
 

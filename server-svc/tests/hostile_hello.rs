@@ -50,7 +50,14 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
-        let process = ServerProcess::start(&["--tls-listen", "127.0.0.1:0"], None).await;
+        // The step lines and per-session details are what is checked:
+        // they are at debug.
+        let process = ServerProcess::start_with_log(
+            &["--tls-listen", "127.0.0.1:0"],
+            None,
+            Some("info,handshake::step=debug,server_svc=debug,service_runtime=debug"),
+        )
+        .await;
         let tls = process.tls.expect("the TLS front's address");
         Self { process, tls }
     }

@@ -633,6 +633,7 @@ async fn the_binary_serves_tls_writes_the_key_log_and_stops_on_sigterm() {
     }
     let mut child = cmd
         .env_remove("RUST_LOG")
+        .env("SERVER_SVC_METRICS_LISTEN", "127.0.0.1:0")
         .args([
             "serve",
             "--listen",

@@ -16,7 +16,6 @@
 //! 0), so that a query sees them before the first refusal.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -179,10 +178,10 @@ impl EncodeLabelValue for StepName {
 }
 
 /// The server-svc replica a client-svc session went to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Replica {
-    /// An address of client-svc's own `--server`.
-    Addr(SocketAddr),
+    /// An address (`host:port`) of client-svc's own `--server`.
+    Addr(Arc<str>),
     /// A target a request named (through the allowlist).
     Other,
 }
@@ -471,10 +470,10 @@ impl Metrics {
     }
 
     /// client-svc: DNS no longer gives `addr`; its series goes.
-    pub fn replica_removed(&self, addr: SocketAddr) {
+    pub fn replica_removed(&self, addr: &str) {
         if let Some(m) = &self.0 {
             m.replicas.remove(&ReplicaLabels {
-                replica: Replica::Addr(addr),
+                replica: Replica::Addr(addr.into()),
             });
         }
     }
@@ -589,8 +588,8 @@ mod tests {
         assert!(text.contains("handshake_tls_front_connections_total{service=\"server-svc\"} 1"));
 
         let m = Metrics::new(Service::Client);
-        let a: SocketAddr = "10.0.0.1:50051".parse().unwrap();
-        m.replica_session(Replica::Addr(a));
+        let a = "10.0.0.1:50051";
+        m.replica_session(Replica::Addr(a.into()));
         m.replica_session(Replica::Other);
         let text = m.encode();
         assert!(text.contains("replica=\"10.0.0.1:50051\"} 1"), "{text}");

@@ -21,13 +21,15 @@ pub struct SessionWatch {
     metrics: Metrics,
     transport: Transport,
     started: Instant,
-    /// When the last step was done (or the session started).
-    last_at: Instant,
+    /// When the last step was done, since the start.
+    last_at: Duration,
     last_step: Option<Step>,
     suite: SuiteLabel,
     completed: bool,
-    /// The step where it failed, the alert, and why (bounded).
-    failed: Option<(Step, AlertLabel, String)>,
+    /// The step where it failed and the alert.
+    failed: Option<(Step, AlertLabel)>,
+    /// Why it failed or ended early (bounded), for the summary line.
+    reason: Option<String>,
     timed_out: bool,
 }
 
@@ -41,24 +43,28 @@ impl SessionWatch {
             metrics: metrics.clone(),
             transport,
             started: now,
-            last_at: now,
+            last_at: Duration::ZERO,
             last_step: None,
             suite: SuiteLabel::default(),
             completed: false,
             failed: None,
+            reason: None,
             timed_out: false,
         }
     }
 
-    /// Every event of the engine, as it comes: logs and records it.
+    /// Every event of the engine, as it comes: logs and records it. A
+    /// step's duration runs from the previous step (or the start) to the
+    /// engine's stamp if it has a clock (client-svc: steps 5 to 10 are done
+    /// in one call), else to now.
     pub fn event(&mut self, event: &Event) {
         match event {
             Event::Step(ev) => {
                 log_step(ev);
-                let now = Instant::now();
+                let at = ev.at.unwrap_or_else(|| self.started.elapsed());
                 self.metrics
-                    .step_done(ev.step, now.saturating_duration_since(self.last_at));
-                self.last_at = now;
+                    .step_done(ev.step, at.saturating_sub(self.last_at));
+                self.last_at = at;
                 self.last_step = Some(ev.step);
                 match &ev.detail {
                     StepDetail::ServerHello { hello, .. } => {
@@ -83,13 +89,7 @@ impl SessionWatch {
                     reason = error.reason(),
                     "session failed at step {step}"
                 );
-                if self.failed.is_none() {
-                    self.failed = Some((
-                        *step,
-                        AlertLabel::new(error.alert()),
-                        quote::truncate(error.reason(), quote::MAX_REASON).into_owned(),
-                    ));
-                }
+                self.failed(*step, error.alert(), error.reason());
             }
             Event::ApplicationData(_) => {}
         }
@@ -106,11 +106,16 @@ impl SessionWatch {
     /// server that could not be reached, a status from server-svc).
     pub fn failed(&mut self, step: Step, alert: handshake::AlertDescription, reason: &str) {
         if self.failed.is_none() {
-            self.failed = Some((
-                step,
-                AlertLabel::new(alert),
-                quote::truncate(reason, quote::MAX_REASON).into_owned(),
-            ));
+            self.failed = Some((step, AlertLabel::new(alert)));
+            self.set_reason(reason);
+        }
+    }
+
+    /// Why the session ended without an alert (client-svc: server-svc
+    /// unreachable or busy), for the summary line; the first one stays.
+    pub fn set_reason(&mut self, reason: &str) {
+        if self.reason.is_none() {
+            self.reason = Some(quote::truncate(reason, quote::MAX_REASON).into_owned());
         }
     }
 
@@ -136,22 +141,24 @@ impl Drop for SessionWatch {
     fn drop(&mut self) {
         let took = self.started.elapsed();
         let outcome = self.outcome();
-        let (step, alert, reason) = match &self.failed {
-            Some((step, alert, reason)) => (Some(*step), *alert, Some(reason.as_str())),
-            None => (self.last_step, AlertLabel::default(), None),
+        let (step, alert) = match self.failed {
+            Some((step, alert)) => (Some(step), alert),
+            None => (self.last_step, AlertLabel::default()),
         };
+        let reason = self.reason.as_deref();
         self.metrics
             .session_ended(self.transport, self.suite, outcome, alert, step, took);
-        let duration_ms = took.as_secs_f64() * 1000.0;
+        // Microsecond precision is plenty, and keeps the line short.
+        let duration_ms = (took.as_secs_f64() * 1e6).round() / 1e3;
         let (number, name) = (
             step.map_or(0, Step::number),
             step.map_or("none", Step::name),
         );
         match reason {
             Some(reason) => info!(
-                suite = self.suite.name(),
-                outcome = outcome.name(),
-                alert = alert.name(),
+                suite = %self.suite.name(),
+                outcome = %outcome.name(),
+                alert = %alert.name(),
                 step = number,
                 step_name = name,
                 duration_ms,
@@ -159,9 +166,9 @@ impl Drop for SessionWatch {
                 "session ended"
             ),
             None => info!(
-                suite = self.suite.name(),
-                outcome = outcome.name(),
-                alert = alert.name(),
+                suite = %self.suite.name(),
+                outcome = %outcome.name(),
+                alert = %alert.name(),
                 step = number,
                 step_name = name,
                 duration_ms,

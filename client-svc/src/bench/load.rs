@@ -102,6 +102,7 @@ pub async fn run(settings: &Settings, load: &Load) -> Result<()> {
         capture_secrets: false,
         key_log: settings.key_log.clone(),
         timeout: settings.timeout,
+        metrics: service_runtime::metrics::Metrics::disabled(),
     };
 
     // One session first: a server that is not there is exit 3 now, not a

@@ -130,6 +130,7 @@ impl Grpc {
         let mut retried = false;
         loop {
             let Err(why) = self.call(&pick, session_id, deadline, timeout).await else {
+                upstream.session_opened(&pick.key);
                 return Ok(());
             };
             if why.down {
@@ -141,7 +142,7 @@ impl Grpc {
             let Ok(next) = upstream.pick(Some(&pick.key)).await else {
                 return Err(why.error);
             };
-            tracing::info!(
+            tracing::debug!(
                 replica = %pick.key,
                 retry_on = %next.key,
                 reason = %why.error,
@@ -178,9 +179,9 @@ impl Grpc {
                 if let Some(id) = theirs.and_then(|v| v.to_str().ok())
                     && id != session_id
                 {
-                    tracing::info!(server_session_id = id, "server-svc names this session {id}");
+                    tracing::debug!(server_session_id = id, "server-svc names this session {id}");
                 }
-                tracing::info!(replica = %server, "session opened on server-svc");
+                tracing::debug!(replica = %server, "session opened on server-svc");
                 self.tx = Some(tx);
                 self.inbound = Some(resp.into_inner());
                 Ok(())

@@ -285,6 +285,7 @@ pub fn ping_spec(server: &str, suites: &[CipherSuite]) -> SessionSpec {
         capture_secrets: false,
         key_log: None,
         timeout: Duration::from_secs(20),
+        metrics: service_runtime::metrics::Metrics::disabled(),
     }
 }
 
@@ -491,6 +492,7 @@ pub fn settings(server: &str, show_secrets: bool) -> Settings {
         sessions: LiveSessions::default(),
         upstream: ChannelOptions::default(),
         allow_servers: Vec::new(),
+        metrics: service_runtime::metrics::Metrics::disabled(),
     }
 }
 

@@ -29,6 +29,16 @@ impl ServerProcess {
     /// shell that then execs it), and none of the caller's SERVER_SVC_*
     /// or RUST_LOG settings. Waits until it says where it listens.
     pub async fn start(args: &[&str], nofile: Option<u32>) -> Self {
+        Self::start_with_log(args, nofile, None).await
+    }
+
+    /// [`ServerProcess::start`] with `RUST_LOG=rust_log` if given (the
+    /// step lines and per-session details are at debug).
+    pub async fn start_with_log(
+        args: &[&str],
+        nofile: Option<u32>,
+        rust_log: Option<&str>,
+    ) -> Self {
         let dir = TempDir::new("process");
         let log = dir.path().join("stderr.log");
         let mut cmd = match nofile {
@@ -46,9 +56,14 @@ impl ServerProcess {
                 cmd.env_remove(k);
             }
         }
+        match rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
         let child = cmd
-            .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            // Its own metrics port: the default is a fixed one.
+            .env("SERVER_SVC_METRICS_LISTEN", "127.0.0.1:0")
             .args(["serve", "--listen", "127.0.0.1:0", "--pki-dir"])
             .arg(lab().pki.dir())
             .args(args)

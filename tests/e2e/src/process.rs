@@ -118,6 +118,10 @@ fn hermetic(cmd: &mut Command) {
             cmd.env_remove(&key);
         }
     }
+    // Many processes per host: metrics on a port of their own each
+    // (the defaults are fixed ports). A test may still pass --metrics-listen.
+    cmd.env("SERVER_SVC_METRICS_LISTEN", "127.0.0.1:0")
+        .env("CLIENT_SVC_METRICS_LISTEN", "127.0.0.1:0");
 }
 
 /// A loopback port that was free a moment ago: bound to port 0, read, and

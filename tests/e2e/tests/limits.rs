@@ -189,7 +189,7 @@ async fn client_svc_refuses_beyond_its_limits() {
 /// server-svc's log.
 fn session_peers(log: &str) -> BTreeSet<String> {
     log.lines()
-        .filter(|l| l.contains("session started"))
+        .filter(|l| l.contains("session ended"))
         .filter_map(|l| l.split("peer=").nth(1))
         .map(|rest| {
             rest.split(|c: char| c == '}' || c.is_whitespace())

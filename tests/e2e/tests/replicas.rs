@@ -117,9 +117,9 @@ impl Load {
     }
 }
 
-/// Sessions a replica started, from its log.
+/// Sessions a replica ran, from its log (one `session ended` line each).
 fn sessions_started(replica: &Service) -> usize {
-    replica.stderr().matches("session started").count()
+    replica.stderr().matches("session ended").count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
