@@ -401,3 +401,56 @@ async fn one_line_per_session_at_info_and_the_steps_at_debug() {
         }
     }
 }
+
+/// Not a check: prints the log bytes one session writes at the default
+/// level in each service, text and JSON (issue 13's "before and after").
+/// `LOG_BYTES_BIN_DIR=<dir with server-svc and client-svc>` measures other
+/// binaries (e.g. a build of main).
+#[tokio::test]
+#[ignore = "measurement, not a check: cargo test -p e2e --test metrics log_bytes -- --ignored --nocapture"]
+async fn log_bytes_per_session() {
+    const SESSIONS: usize = 20;
+    let dir = std::env::var_os("LOG_BYTES_BIN_DIR").map(std::path::PathBuf::from);
+    let (server_bin, client_bin) = match &dir {
+        Some(d) => (d.join("server-svc"), d.join("client-svc")),
+        None => (binaries().server.clone(), binaries().client.clone()),
+    };
+    for json in [false, true] {
+        let mut server_args = vec!["serve"];
+        if json {
+            server_args.push("--log-json");
+        }
+        let server = start_with_log("server-svc", &server_bin, "info", &server_args).await;
+        let ca = ca_of(&server);
+        let url = server.url();
+        let mut client_args = vec![
+            "serve",
+            "--server",
+            &url,
+            "--ca",
+            ca.to_str().expect("UTF-8 path"),
+            "--server-name",
+            SERVER_NAME,
+        ];
+        if json {
+            client_args.push("--log-json");
+        }
+        let client = start_with_log("client-svc", &client_bin, "info", &client_args).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = (server.stderr().len(), client.stderr().len());
+        let mut api = HandshakeClientServiceClient::new(client.channel().await);
+        for _ in 0..SESSIONS {
+            handshake(&mut api, options(&[], "hello"))
+                .await
+                .expect("a session completes");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = (server.stderr().len(), client.stderr().len());
+        println!(
+            "{}: server-svc {} bytes/session, client-svc {} bytes/session",
+            if json { "json" } else { "text" },
+            (after.0 - before.0) / SESSIONS,
+            (after.1 - before.1) / SESSIONS,
+        );
+    }
+}
