@@ -454,3 +454,72 @@ async fn log_bytes_per_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn tls_front_connections_and_sessions_are_counted() {
+    let server = start_server(&["--tls-listen", "127.0.0.1:0"]).await;
+    let log = server.stderr();
+    let tls: SocketAddr = log
+        .split("tls_listen=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no tls_listen= in the log:\n{log}"));
+    // Not TLS at all: the front answers with a fatal alert and closes.
+    let mut s = tokio::net::TcpStream::connect(tls).await.expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.expect("write");
+    let mut out = Vec::new();
+    let _ = bounded("the front's answer", s.read_to_end(&mut out)).await;
+    let text = settle(&server, "handshake_tls_front_connections_open", &[], 0.0).await;
+    assert_eq!(
+        sum(&text, "handshake_tls_front_connections_total", &[]),
+        1.0,
+        "{text}"
+    );
+    let text = settle(
+        &server,
+        "handshake_sessions_ended_total",
+        &["transport=\"tls\"", "outcome=\"failed\""],
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        sum(
+            &text,
+            "handshake_sessions_in_flight",
+            &["transport=\"tls\""]
+        ),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn an_idle_session_is_timed_out_and_counted_under_its_limit() {
+    let server = start_server(&["--handshake-timeout", "1"]).await;
+    let ca = ca_of(&server);
+    let mut raw = RawSession::open(server.channel().await, &ca, SERVER_NAME).await;
+    // The server's flight, then nothing from the client.
+    raw.step().await;
+    let text = settle(
+        &server,
+        "handshake_limits_hit_total",
+        &["limit=\"idle_timeout\""],
+        1.0,
+    )
+    .await;
+    let text = if sum(&text, "handshake_sessions_ended_total", &[]) == 1.0 {
+        text
+    } else {
+        settle(&server, "handshake_sessions_ended_total", &[], 1.0).await
+    };
+    assert_eq!(
+        sum(
+            &text,
+            "handshake_sessions_ended_total",
+            &["outcome=\"timed_out\"", "alert=\"user_canceled\""]
+        ),
+        1.0,
+        "{text}"
+    );
+    drop(raw);
+}
