@@ -242,7 +242,10 @@ pub async fn run(
         id = %session_id,
         server = %spec.server,
         server_name = %server_name_text(&spec.server_name),
+        otel.kind = tracing::field::Empty,
     );
+    // It calls server-svc: a client span in the traces.
+    service_runtime::telemetry::set_kind(&span, "client");
     async move {
         let start = Instant::now();
         let mut driver = Driver {
