@@ -136,7 +136,14 @@ async fn connection(
     peer: SocketAddr,
     _live: SessionGuard,
 ) {
-    let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
+    let span = info_span!(
+        "session",
+        id = %new_session_id(),
+        peer = %peer,
+        transport = "tls",
+        otel.kind = tracing::field::Empty
+    );
+    service_runtime::telemetry::set_kind(&span, "server");
     let conn = match Connection::server(service.config.clone(), Box::new(SystemRng)) {
         Ok(conn) => conn,
         Err(e) => return span.in_scope(|| error!(reason = %e, "cannot start a session")),

@@ -114,14 +114,12 @@ impl<T> List<'_, T> {
 impl<T: fmt::Display> fmt::Display for List<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_char('[')?;
-        let mut item = String::new();
         for (n, i) in self.0.iter().take(Self::MAX_ITEMS).enumerate() {
             if n > 0 {
                 f.write_str(", ")?;
             }
-            item.clear();
-            write!(item, "{i}")?;
-            f.write_str(&Value::String(std::mem::take(&mut item)).to_string())?;
+            // serde_json quotes and escapes (control characters too).
+            write!(f, "{}", Value::String(i.to_string()))?;
         }
         if self.0.len() > Self::MAX_ITEMS {
             let more = format!("… and {} more", self.0.len() - Self::MAX_ITEMS);
