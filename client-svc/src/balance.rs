@@ -380,8 +380,8 @@ impl Inner {
         if !added.is_empty() || !removed.is_empty() {
             tracing::info!(
                 server = %self.name,
-                added = %handshake::quote::list(&added),
-                removed = %handshake::quote::list(&removed),
+                added = %service_runtime::logging::List(&added),
+                removed = %service_runtime::logging::List(&removed),
                 replicas = next.len(),
                 "server-svc replicas changed"
             );

@@ -101,7 +101,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<()> {
         keepalive_interval_secs = limits.keepalive_interval.map(|d| d.as_secs()),
         max_connection_age_secs = limits.max_connection_age.map(|d| d.as_secs()),
         resolve_interval_secs = args.resolve_interval,
-        allowed_servers = %handshake::quote::list(&args.allow_servers),
+        allowed_servers = %service_runtime::logging::List(&args.allow_servers),
         "client-svc serving"
     );
     if t.lab_show_secrets {

@@ -42,12 +42,14 @@ use rustls_pki_types::ServerName;
 use service_runtime::keylog::KeyLog;
 use service_runtime::limits::{Limits, LiveSessions};
 use service_runtime::metrics::{Limit, Metrics};
+use service_runtime::telemetry;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use crate::allow::Allowlist;
 use crate::balance::{Balancer, ChannelOptions};
@@ -267,11 +269,16 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::HandshakeRequest>,
     ) -> Result<Response<pb::HandshakeResponse>, Status> {
+        // With traces on, the caller's trace continues here.
+        let span = telemetry::request_span("Handshake", request.metadata());
         // Held until the call ends, however it ends (a caller that goes
         // away drops this future, and the guard with it).
         let _live = self.enter()?;
-        let (target, spec) = self.prepare(request.into_inner().options).await?;
-        let (outcome, report) = run_and_report(target, &spec, |_| {}).await;
+        let (target, spec) = self
+            .prepare(request.into_inner().options)
+            .instrument(span.clone())
+            .await?;
+        let (outcome, report) = run_and_report(target, &spec, |_| {}).instrument(span).await;
         match &outcome.result {
             Ok(_) => Ok(Response::new(pb::HandshakeResponse {
                 report: Some(report),
@@ -286,30 +293,39 @@ impl HandshakeClientService for ClientService {
         &self,
         request: Request<pb::WatchHandshakeRequest>,
     ) -> Result<Response<Self::WatchHandshakeStream>, Status> {
+        // With traces on, the caller's trace continues here, in the
+        // session's task too.
+        let span = telemetry::request_span("WatchHandshake", request.metadata());
         // Held by the session's task until the session ends (its own
         // timeout bounds it, even if the watcher went away).
         let live = self.enter()?;
-        let (target, spec) = self.prepare(request.into_inner().options).await?;
+        let (target, spec) = self
+            .prepare(request.into_inner().options)
+            .instrument(span.clone())
+            .await?;
         // At most fifteen items (thirteen steps, a failed step, the end):
         // unbounded is bounded enough, and never blocks the session.
         let (tx, rx) = mpsc::unbounded_channel();
         let watch = WatchSender { tx, ended: false };
-        tokio::spawn(async move {
-            let _live = live;
-            let (outcome, report) = run_and_report(target, &spec, |step| {
-                watch.send(Ok(pb::WatchHandshakeResponse {
-                    event: Some(WatchEvent::Step(step)),
-                }));
-            })
-            .await;
-            let last = match &outcome.result {
-                Ok(_) => Ok(pb::WatchHandshakeResponse {
-                    event: Some(WatchEvent::Report(report)),
-                }),
-                Err(e) => Err(error_status(e, &report)),
-            };
-            watch.end(last);
-        });
+        tokio::spawn(
+            async move {
+                let _live = live;
+                let (outcome, report) = run_and_report(target, &spec, |step| {
+                    watch.send(Ok(pb::WatchHandshakeResponse {
+                        event: Some(WatchEvent::Step(step)),
+                    }));
+                })
+                .await;
+                let last = match &outcome.result {
+                    Ok(_) => Ok(pb::WatchHandshakeResponse {
+                        event: Some(WatchEvent::Report(report)),
+                    }),
+                    Err(e) => Err(error_status(e, &report)),
+                };
+                watch.end(last);
+            }
+            .instrument(span),
+        );
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
 }

@@ -246,7 +246,10 @@ pub async fn run(
         id = %session_id,
         server = %spec.server,
         server_name = %server_name_text(&spec.server_name),
+        otel.kind = tracing::field::Empty,
     );
+    // It calls server-svc: a client span in the traces.
+    service_runtime::telemetry::set_kind(&span, "client");
     async move {
         let via = if target.is_tls() { Via::tls } else { Via::grpc };
         let watch = SessionWatch::start(&spec.metrics, via);

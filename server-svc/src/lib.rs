@@ -148,7 +148,7 @@ pub async fn run_serve(args: &ServeArgs) -> Result<()> {
     let grace_period = Duration::from_secs(args.service.grace_period);
     info!(
         listen = %local,
-        suites = ?usable,
+        suites = %service_runtime::logging::List(&usable),
         preference = ?server.preference,
         extended_master_secret = server.extended_master_secret,
         handshake_timeout_secs = args.handshake_timeout,

@@ -21,6 +21,7 @@ use service_runtime::keylog::KeyLog;
 use service_runtime::limits::Limits;
 use service_runtime::metrics::{Limit, Metrics};
 use service_runtime::new_session_id;
+use service_runtime::telemetry;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -127,7 +128,10 @@ impl HandshakeServiceTrait for HandshakeService {
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-        let span = info_span!("session", id = %id, peer = %peer);
+        let span = info_span!("session", id = %id, peer = %peer, otel.kind = tracing::field::Empty);
+        // With traces on, the caller's trace (client-svc's session) continues.
+        telemetry::set_parent_from(&span, request.metadata());
+        telemetry::set_kind(&span, "server");
         let conn = Connection::server(self.config.clone(), Box::new(SystemRng)).map_err(|e| {
             span.in_scope(|| tracing::error!(reason = %e, "cannot start a session"));
             to_status(&e, Step::ClientHello)

@@ -143,7 +143,14 @@ async fn connection(
     peer: SocketAddr,
     _held: (SessionGuard, FrontConnection),
 ) {
-    let span = info_span!("session", id = %new_session_id(), peer = %peer, transport = "tls");
+    let span = info_span!(
+        "session",
+        id = %new_session_id(),
+        peer = %peer,
+        transport = "tls",
+        otel.kind = tracing::field::Empty
+    );
+    service_runtime::telemetry::set_kind(&span, "server");
     let watch = span.in_scope(|| SessionWatch::start(&service.metrics, Transport::tls));
     let conn = match Connection::server(service.config.clone(), Box::new(SystemRng)) {
         Ok(conn) => conn,

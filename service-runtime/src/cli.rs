@@ -1,6 +1,6 @@
 //! What the command lines of both services share: the flags of a serving
 //! process ([`ServiceArgs`]), the environment variable of every flag
-//! ([`env`]), and `main`: the flags parsed, tracing, the runtime, and every
+//! ([`env`]), and `main`: the flags parsed, logs and traces, the runtime, and every
 //! failure as one `error: ...` line ([`main`]).
 
 use std::fmt;
@@ -187,12 +187,9 @@ pub fn main<C: Parser, E: fmt::Display, F: Future<Output = Result<(), E>>>(
             return ExitCode::from(exit_code(&usage(line)));
         }
     };
-    let log = match log_json.map(crate::serve::init_tracing).transpose() {
-        Ok(guard) => guard,
-        Err(e) => return fail(startup(e)),
-    };
     // Built by hand rather than with #[tokio::main], which panics if the
-    // runtime cannot start.
+    // runtime cannot start. Before the subscriber: the trace exporter's
+    // gRPC channel is spawned on it.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -200,7 +197,25 @@ pub fn main<C: Parser, E: fmt::Display, F: Future<Output = Result<(), E>>>(
         Ok(rt) => rt,
         Err(e) => return fail(startup(format!("cannot start the async runtime: {e}"))),
     };
+    let name = C::command().get_name().to_owned();
+    let mut log = {
+        let _in = runtime.enter();
+        match log_json
+            .map(|json| crate::logging::init_tracing(json, &name))
+            .transpose()
+        {
+            Ok(guard) => guard,
+            Err(e) => return fail(startup(e)),
+        }
+    };
+    // SIGTERM and SIGINT end `run` (its graceful shutdown), so this is
+    // also the way out after a signal.
     let result = runtime.block_on(run);
+    // The spans still queued go out while the runtime, and with it the
+    // exporter's connection, still runs.
+    if let Some(log) = &mut log {
+        log.shut_down_telemetry();
+    }
     // The logs so far are written before the last error line.
     drop(runtime);
     drop(log);

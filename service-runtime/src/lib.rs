@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! cli.rs        the flags both services' `serve` share, every flag's variable, `main`
-//! serve.rs      tracing, health, reflection and graceful shutdown for both services
+//! serve.rs      health, reflection and graceful shutdown for both services
+//! logging.rs    the log subscriber: text or JSON lines (lists as arrays), the traces' layer
+//! telemetry.rs  optional OTLP trace export, W3C trace context in gRPC metadata
 //! limits.rs     session budget, message size, keepalive, connection age
 //! deadline.rs   accepted connections that end at their maximum age + grace
 //! accept.rs     accepting TCP connections, backing off while accept fails (out of descriptors)
@@ -28,11 +30,13 @@ mod deadline;
 pub mod exporter;
 pub mod keylog;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod records;
 pub mod serve;
 mod session_id;
 pub mod steps;
+pub mod telemetry;
 pub mod watch;
 
 pub use session_id::new_session_id;

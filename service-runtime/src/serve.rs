@@ -1,5 +1,5 @@
-//! What both services do around their own gRPC service: tracing, gRPC
-//! health and reflection, the HTTP/2 limits, and graceful shutdown.
+//! What both services do around their own gRPC service: gRPC health and
+//! reflection, the HTTP/2 limits, and graceful shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,45 +12,6 @@ use tonic_health::server::HealthReporter;
 use crate::accept::Acceptor;
 use crate::deadline::Deadlined;
 use crate::limits::Limits;
-
-/// Keeps the log writer running: lines still buffered are written when it
-/// is dropped, so hold it until the process is about to exit (and drop it
-/// before printing a last error line, which then comes last).
-#[must_use = "logs stop when the guard is dropped"]
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
-
-/// Installs the tracing subscriber: human-readable text, or one JSON object
-/// per line with `json`. The level comes from RUST_LOG (default `info`).
-///
-/// Lines are formatted on the thread that logs, then handed to one writer
-/// thread that writes whatever has queued up in one go and flushes when the
-/// queue is empty: at a thousand sessions a second, one `write` per line
-/// (stderr is unbuffered) cost about a quarter of server-svc's CPU time per
-/// ECDHE session. Nothing is dropped: when the queue is full, loggers wait.
-pub fn init_tracing(json: bool) -> Result<LogGuard, String> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: log files and `kubectl logs` get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
-    let result = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-    result.map_err(|e| format!("cannot install the log subscriber: {e}"))?;
-    Ok(LogGuard(guard))
-}
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {

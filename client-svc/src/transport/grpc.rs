@@ -171,6 +171,9 @@ impl Grpc {
         if let Ok(v) = MetadataValue::try_from(session_id) {
             request.metadata_mut().insert(SESSION_ID_HEADER, v);
         }
+        // With traces on, server-svc's session continues this one's trace
+        // (W3C traceparent).
+        service_runtime::telemetry::inject_into(&tracing::Span::current(), request.metadata_mut());
         let mut client = HandshakeServiceClient::new(pick.channel.clone());
         let server = &pick.key;
         match timeout_at(deadline, client.connect(request)).await {
