@@ -6,7 +6,14 @@
 #      newest Kubernetes minors it ships (found in the package, not listed here)
 #   4. checkov (kubernetes, dockerfile) reports no failed check; a skip is an
 #      annotation or comment with its reason next to the object
-#   5. scripts/deploy_checks.py: the objects fit together and fit the binaries
+#   5. scripts/deploy_checks.py: the objects fit together and fit the binaries,
+#      and components/prometheus-operator (rendered on the lab overlay, as
+#      deploy/README.md adds it) adds PodMonitors that fit the pods: their CRD
+#      has no schema in kubernetes-validate, so they are checked there
+#   6. the Grafana dashboard: scripts/dashboard_check.py's unit tests, and the
+#      dashboard itself: valid JSON, every panel target has an expr, and every
+#      series it names is in tests/deploy/obs-spec.openmetrics (OBS.md's
+#      series; the live check against real scrapes is in tests/observe)
 # Tools come from PyPI at the versions pinned in deploy/requirements-validate.txt,
 # in a venv under .tools/ that is made again when that file changes.
 set -euo pipefail
@@ -51,6 +58,22 @@ for dir in base overlays/lab overlays/scale load; do
   say "kubectl kustomize deploy/$dir"
   "$bin/kubectl" kustomize "$work/deploy/$dir" >"$rendered/$(basename "$dir").yaml"
 done
+# The optional component, added to the lab overlay the way deploy/README.md
+# shows. Rendered outside $rendered: kubernetes-validate has no schema for
+# PodMonitor (and would warn); deploy_checks.py checks it instead, and that
+# everything else in it is lab.yaml, which is validated below.
+operator="$work/operator"
+mkdir -p "$operator" "$work/deploy/overlays/lab-operator"
+cat >"$work/deploy/overlays/lab-operator/kustomization.yaml" <<'EOF'
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../lab
+components:
+  - ../../components/prometheus-operator
+EOF
+say "kubectl kustomize deploy/overlays/lab with components/prometheus-operator"
+"$bin/kubectl" kustomize "$work/deploy/overlays/lab-operator" >"$operator/lab-operator.yaml"
 
 versions=$("$bin/python" - <<'EOF'
 from kubernetes_validate.utils import all_versions, major_minor
@@ -77,5 +100,13 @@ cp deploy/Dockerfile "$rendered/Dockerfile"
 say "the wiring of the objects (scripts/deploy_checks.py)"
 "$bin/python" scripts/deploy_checks.py "$rendered" \
   "$target/debug/server-svc" "$target/debug/client-svc" "$openssl" \
+  "$operator/lab-operator.yaml" \
   || fail "deploy/ does not fit together (above)"
+
+say "the Grafana dashboard (scripts/dashboard_check.py and its tests)"
+"$bin/python" -m unittest discover -s tests/deploy -p 'test_*.py' \
+  || fail "scripts/dashboard_check.py's tests failed (above)"
+"$bin/python" scripts/dashboard_check.py deploy/grafana/handshake.json \
+  tests/deploy/obs-spec.openmetrics \
+  || fail "deploy/grafana/handshake.json names a series the services do not export (above)"
 say "ok"
