@@ -127,7 +127,8 @@ def check_variables(render, deployment, env, known, prefix, other):
     for name in sorted(env):
         if name.startswith(other):
             problem(where, f"{name} belongs to the other service")
-        elif name in COMING_WITH_ISSUE_13 and not any(k.endswith("_METRICS_LISTEN") for k in known):
+        elif name in COMING_WITH_ISSUE_13 \
+                and not any(k.endswith("_METRICS_LISTEN") for k in known):
             continue
         elif name.startswith(prefix) and name not in known:
             problem(where, f"{name} is not a variable of `serve` (see its --help)")
