@@ -2,16 +2,16 @@
 rendered objects fit together and fit the binaries. Run by
 scripts/validate-deploy.sh with the venv's Python (PyYAML):
 
-    deploy_checks.py RENDERED_DIR SERVER_SVC CLIENT_SVC OPENSSL OPERATOR_RENDER
+    deploy_checks.py RENDERED_DIR SERVER_SVC CLIENT_SVC OPENSSL OPERATOR_DIR
 
 RENDERED_DIR holds base.yaml, lab.yaml, scale.yaml and load.yaml (`kubectl
 kustomize` output); SERVER_SVC and CLIENT_SVC are the built binaries (their
 `serve --help` lists every environment variable they read); OPENSSL checks
-the certificates. OPERATOR_RENDER is the lab overlay rendered with
-components/prometheus-operator: its PodMonitors have no schema in
-kubernetes-validate, so they are checked here, structurally, and everything
-else in it must be the lab render unchanged. Prints one line per problem and
-exits 1 if there is any.
+the certificates. OPERATOR_DIR holds lab.yaml and scale.yaml: those overlays
+rendered with components/prometheus-operator. Its PodMonitors have no schema
+in kubernetes-validate, so they are checked here, structurally, and
+everything else must be the overlay's own render unchanged. Prints one line
+per problem and exits 1 if there is any.
 """
 
 import re
@@ -349,22 +349,22 @@ def check_load(load, base, client):
         problem("load", "no NetworkPolicy lets the ghz pod out to client-svc")
 
 
-def check_operator(operator, lab):
-    """components/prometheus-operator on the lab overlay: it adds one
-    PodMonitor per service that scrapes the metrics port, and changes
-    nothing else."""
-    where = f"{operator.name} (lab + components/prometheus-operator)"
+def check_operator(operator, own):
+    """components/prometheus-operator on an overlay (own: that overlay's own
+    render): it adds one PodMonitor per service that scrapes the metrics
+    port, and changes nothing else."""
+    where = f"{operator.name} + components/prometheus-operator"
     for key, obj in operator.objects.items():
         if obj["apiVersion"].startswith("monitoring.coreos.com/"):
             continue
-        if lab.objects.get(key) != obj:
-            problem(where, f"{key[0]} {key[1]} differs from the lab overlay's")
-    for key in lab.objects:
+        if own.objects.get(key) != obj:
+            problem(where, f"{key[0]} {key[1]} differs from the overlay's own")
+    for key in own.objects:
         if key not in operator.objects:
-            problem(where, f"{key[0]} {key[1]} of the lab overlay is missing")
+            problem(where, f"{key[0]} {key[1]} of the overlay is missing")
     monitors = [o for o in operator.objects.values()
                 if o["apiVersion"].startswith("monitoring.coreos.com/")]
-    deployments = lab.all("Deployment")
+    deployments = own.all("Deployment")
     covered = set()
     for m in monitors:
         name = f"{m['kind']} {m['metadata']['name']}"
@@ -411,7 +411,7 @@ def main():
     if len(sys.argv) != 6:
         print(__doc__, file=sys.stderr)
         return 2
-    rendered, server_bin, client_bin, openssl, operator_render = sys.argv[1:6]
+    rendered, server_bin, client_bin, openssl, operator_dir = sys.argv[1:6]
     renders = {p.stem: Render(p) for p in sorted(Path(rendered).glob("*.yaml"))}
     known_server = known_variables(server_bin, "SERVER_SVC_")
     known_client = known_variables(client_bin, "CLIENT_SVC_")
@@ -436,7 +436,13 @@ def main():
         check_overlay(render, server, client)
     base = renders["base"]
     check_load(renders["load"], base, base.get("Deployment", "client-svc"))
-    check_operator(Render(Path(operator_render)), renders["lab"])
+    for name in ("lab", "scale"):
+        path = Path(operator_dir, f"{name}.yaml")
+        if not path.is_file():
+            problem(name, f"{path} (the overlay with components/prometheus-operator) "
+                    "is not rendered")
+            continue
+        check_operator(Render(path), renders[name])
     for p in problems:
         print(f"error: {p}")
     return 1 if problems else 0

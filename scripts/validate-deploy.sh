@@ -7,9 +7,10 @@
 #   4. checkov (kubernetes, dockerfile) reports no failed check; a skip is an
 #      annotation or comment with its reason next to the object
 #   5. scripts/deploy_checks.py: the objects fit together and fit the binaries,
-#      and components/prometheus-operator (rendered on the lab overlay, as
-#      deploy/README.md adds it) adds PodMonitors that fit the pods: their CRD
-#      has no schema in kubernetes-validate, so they are checked there
+#      and components/prometheus-operator (rendered on the lab and the scale
+#      overlay, as deploy/README.md adds it) adds PodMonitors that fit the
+#      pods: their CRD has no schema in kubernetes-validate, so they are
+#      checked there
 #   6. the Grafana dashboard: scripts/dashboard_check.py's unit tests, and the
 #      dashboard itself: valid JSON, every panel target has an expr, and every
 #      series it names is in tests/deploy/obs-spec.openmetrics (OBS.md's
@@ -58,22 +59,25 @@ for dir in base overlays/lab overlays/scale load; do
   say "kubectl kustomize deploy/$dir"
   "$bin/kubectl" kustomize "$work/deploy/$dir" >"$rendered/$(basename "$dir").yaml"
 done
-# The optional component, added to the lab overlay the way deploy/README.md
+# The optional component, added to each overlay the way deploy/README.md
 # shows. Rendered outside $rendered: kubernetes-validate has no schema for
-# PodMonitor (and would warn); deploy_checks.py checks it instead, and that
-# everything else in it is lab.yaml, which is validated below.
+# PodMonitor (and would warn); deploy_checks.py checks them instead, and that
+# everything else is the overlay's own render, which is validated below.
 operator="$work/operator"
-mkdir -p "$operator" "$work/deploy/overlays/lab-operator"
-cat >"$work/deploy/overlays/lab-operator/kustomization.yaml" <<'EOF'
+mkdir "$operator"
+for overlay in lab scale; do
+  mkdir "$work/deploy/overlays/$overlay-operator"
+  cat >"$work/deploy/overlays/$overlay-operator/kustomization.yaml" <<EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../lab
+  - ../$overlay
 components:
   - ../../components/prometheus-operator
 EOF
-say "kubectl kustomize deploy/overlays/lab with components/prometheus-operator"
-"$bin/kubectl" kustomize "$work/deploy/overlays/lab-operator" >"$operator/lab-operator.yaml"
+  say "kubectl kustomize deploy/overlays/$overlay with components/prometheus-operator"
+  "$bin/kubectl" kustomize "$work/deploy/overlays/$overlay-operator" >"$operator/$overlay.yaml"
+done
 
 versions=$("$bin/python" - <<'EOF'
 from kubernetes_validate.utils import all_versions, major_minor
@@ -100,7 +104,7 @@ cp deploy/Dockerfile "$rendered/Dockerfile"
 say "the wiring of the objects (scripts/deploy_checks.py)"
 "$bin/python" scripts/deploy_checks.py "$rendered" \
   "$target/debug/server-svc" "$target/debug/client-svc" "$openssl" \
-  "$operator/lab-operator.yaml" \
+  "$operator" \
   || fail "deploy/ does not fit together (above)"
 
 say "the Grafana dashboard (scripts/dashboard_check.py and its tests)"
