@@ -6,7 +6,15 @@
 #      newest Kubernetes minors it ships (found in the package, not listed here)
 #   4. checkov (kubernetes, dockerfile) reports no failed check; a skip is an
 #      annotation or comment with its reason next to the object
-#   5. scripts/deploy_checks.py: the objects fit together and fit the binaries
+#   5. scripts/deploy_checks.py: the objects fit together and fit the binaries,
+#      and components/prometheus-operator (rendered on the lab and the scale
+#      overlay, as deploy/README.md adds it) adds PodMonitors that fit the
+#      pods: their CRD has no schema in kubernetes-validate, so they are
+#      checked there
+#   6. the Grafana dashboard: scripts/dashboard_check.py's unit tests, and the
+#      dashboard itself: valid JSON, every panel target has an expr, and every
+#      series it names is in tests/deploy/obs-spec.openmetrics (OBS.md's
+#      series; the live check against real scrapes is in tests/observe)
 # Tools come from PyPI at the versions pinned in deploy/requirements-validate.txt,
 # in a venv under .tools/ that is made again when that file changes.
 set -euo pipefail
@@ -51,6 +59,25 @@ for dir in base overlays/lab overlays/scale load; do
   say "kubectl kustomize deploy/$dir"
   "$bin/kubectl" kustomize "$work/deploy/$dir" >"$rendered/$(basename "$dir").yaml"
 done
+# The optional component, added to each overlay the way deploy/README.md
+# shows. Rendered outside $rendered: kubernetes-validate has no schema for
+# PodMonitor (and would warn); deploy_checks.py checks them instead, and that
+# everything else is the overlay's own render, which is validated below.
+operator="$work/operator"
+mkdir "$operator"
+for overlay in lab scale; do
+  mkdir "$work/deploy/overlays/$overlay-operator"
+  cat >"$work/deploy/overlays/$overlay-operator/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../$overlay
+components:
+  - ../../components/prometheus-operator
+EOF
+  say "kubectl kustomize deploy/overlays/$overlay with components/prometheus-operator"
+  "$bin/kubectl" kustomize "$work/deploy/overlays/$overlay-operator" >"$operator/$overlay.yaml"
+done
 
 versions=$("$bin/python" - <<'EOF'
 from kubernetes_validate.utils import all_versions, major_minor
@@ -77,5 +104,13 @@ cp deploy/Dockerfile "$rendered/Dockerfile"
 say "the wiring of the objects (scripts/deploy_checks.py)"
 "$bin/python" scripts/deploy_checks.py "$rendered" \
   "$target/debug/server-svc" "$target/debug/client-svc" "$openssl" \
+  "$operator" \
   || fail "deploy/ does not fit together (above)"
+
+say "the Grafana dashboard (scripts/dashboard_check.py and its tests)"
+"$bin/python" -m unittest discover -s tests/deploy -p 'test_*.py' \
+  || fail "scripts/dashboard_check.py's tests failed (above)"
+"$bin/python" scripts/dashboard_check.py deploy/grafana/handshake.json \
+  tests/deploy/obs-spec.openmetrics \
+  || fail "deploy/grafana/handshake.json names a series the services do not export (above)"
 say "ok"
