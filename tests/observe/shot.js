@@ -15,10 +15,15 @@ async function main() {
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
-    const url = `${base}/graph?g0.expr=${encodeURIComponent(query)}&g0.tab=0&g0.range_input=5m`;
+    // Debian's prometheus ships only the classic UI (/classic/graph, a
+    // Rickshaw SVG graph); upstream builds serve the React UI at /graph (a
+    // canvas). Use whichever this one serves.
+    const params = `g0.expr=${encodeURIComponent(query)}&g0.tab=0&g0.range_input=2m`;
+    const classic = (await page.request.get(`${base}/classic/graph`)).ok();
+    const url = classic ? `${base}/classic/graph?${params}` : `${base}/graph?${params}`;
     await page.goto(url, { waitUntil: 'networkidle', timeout: 30000 });
-    // The graph is drawn after the query returns; wait for its canvas.
-    await page.waitForSelector('canvas', { timeout: 30000 });
+    // The graph is drawn after the query returns; wait for it.
+    await page.waitForSelector(classic ? '.graph_area svg path, .graph svg path' : 'canvas', { state: 'attached', timeout: 30000 });
     await page.waitForTimeout(1000);
     await page.screenshot({ path: out });
   } finally {
