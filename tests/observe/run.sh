@@ -60,7 +60,8 @@ echo "==> Jaeger (in memory)"
 otlp=$(free_port) qhttp=$(free_port) qgrpc=$(free_port)
 sed -e "s/@OTLP_GRPC@/$otlp/" -e "s/@QUERY_HTTP@/$qhttp/" -e "s/@QUERY_GRPC@/$qgrpc/" \
   "$here/jaeger.yaml.in" >"$work/jaeger.yaml"
-"$jaeger" --config "$work/jaeger.yaml" >"$work/jaeger.log" 2>&1 &
+# Jaeger traces itself to localhost:4317 by default: not to ours or anyone's.
+OTEL_TRACES_EXPORTER=none "$jaeger" --config "$work/jaeger.yaml" >"$work/jaeger.log" 2>&1 &
 pids+=($!)
 jaeger_url="http://127.0.0.1:$qhttp"
 wait_http "$jaeger_url/api/services" $! jaeger
