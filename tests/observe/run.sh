@@ -60,8 +60,11 @@ echo "==> Jaeger (in memory)"
 otlp=$(free_port) qhttp=$(free_port) qgrpc=$(free_port)
 sed -e "s/@OTLP_GRPC@/$otlp/" -e "s/@QUERY_HTTP@/$qhttp/" -e "s/@QUERY_GRPC@/$qgrpc/" \
   "$here/jaeger.yaml.in" >"$work/jaeger.yaml"
-# Jaeger traces itself to localhost:4317 by default: not to ours or anyone's.
-OTEL_TRACES_EXPORTER=none "$jaeger" --config "$work/jaeger.yaml" >"$work/jaeger.log" 2>&1 &
+# Jaeger's query service traces itself to localhost:4317 by default, and
+# flushes for 10 s at shutdown when nothing answers there (neither
+# OTEL_SDK_DISABLED nor OTEL_TRACES_EXPORTER=none stops it): point it at its
+# own receiver, with a short timeout.
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp" OTEL_EXPORTER_OTLP_TIMEOUT=200 "$jaeger" --config "$work/jaeger.yaml" >"$work/jaeger.log" 2>&1 &
 pids+=($!)
 jaeger_url="http://127.0.0.1:$qhttp"
 wait_http "$jaeger_url/api/services" $! jaeger
