@@ -46,6 +46,9 @@ echo "==> fuzzing: every cargo-fuzz target from its seed corpus, about a minute 
 echo "==> ghz: a short bounded load with every config in tests/load/ghz/"
 tests/load/run.sh
 
+echo "==> watching it: a real Prometheus and a real Jaeger read back metrics and a trace (tests/observe)"
+tests/observe/run.sh
+
 echo "==> the in-memory example, one RSA and one ECDHE suite"
 cargo run -q --locked -p handshake --example in_memory TLS_RSA_WITH_AES_256_GCM_SHA384
 cargo run -q --locked -p handshake --example in_memory TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
