@@ -26,14 +26,7 @@ import yaml
 # What clap's boolean parsers take as "on".
 TRUE = {"true", "1", "yes", "on", "y", "t"}
 
-# Variables of issue 13 (docs: the metrics listener) that deploy/ sets while
-# the binaries' --help may not list them yet: the services learn them in a
-# change of their own, merged with this one. Accepted only while a binary's
-# --help has no such variable at all; once it lists them they are checked
-# like any other. Remove this when both binaries have --metrics-listen.
-COMING_WITH_ISSUE_13 = {"SERVER_SVC_METRICS_LISTEN", "CLIENT_SVC_METRICS_LISTEN"}
-
-# The series' path (OBS.md): the services answer GET /metrics only.
+# The series' path (service-runtime/src/exporter.rs): the services answer GET /metrics only.
 METRICS_PATH = "/metrics"
 
 problems = []
@@ -127,9 +120,6 @@ def check_variables(render, deployment, env, known, prefix, other):
     for name in sorted(env):
         if name.startswith(other):
             problem(where, f"{name} belongs to the other service")
-        elif name in COMING_WITH_ISSUE_13 \
-                and not any(k.endswith("_METRICS_LISTEN") for k in known):
-            continue
         elif name.startswith(prefix) and name not in known:
             problem(where, f"{name} is not a variable of `serve` (see its --help)")
 

@@ -59,4 +59,5 @@ echo "==> the performance report, --quick (the numbers are discarded: this check
 report_dir=$(mktemp -d)
 tests/load/report.sh --quick --out "$report_dir/PERFORMANCE.md"
 grep -q '^## (e) Memory' "$report_dir/PERFORMANCE.md"
+grep -q '^## (f) What watching costs' "$report_dir/PERFORMANCE.md"
 rm -rf "$report_dir"

@@ -13,8 +13,8 @@
 #      checked there
 #   6. the Grafana dashboard: scripts/dashboard_check.py's unit tests, and the
 #      dashboard itself: valid JSON, every panel target has an expr, and every
-#      series it names is in tests/deploy/obs-spec.openmetrics (OBS.md's
-#      series; the live check against real scrapes is in tests/observe)
+#      series it names is in tests/deploy/obs-spec.openmetrics (a hand-written sample of the families in service-runtime/src/metrics.rs;
+#      the live check against real scrapes is in tests/observe)
 # Tools come from PyPI at the versions pinned in deploy/requirements-validate.txt,
 # in a venv under .tools/ that is made again when that file changes.
 set -euo pipefail

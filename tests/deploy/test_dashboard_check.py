@@ -230,7 +230,7 @@ class MetricNames(unittest.TestCase):
 
 
 class TheDashboard(unittest.TestCase):
-    """deploy/grafana/handshake.json against OBS.md's series (the live check
+    """deploy/grafana/handshake.json against a sample of the services' series (the live check
     against real scrapes is tests/observe's)."""
 
     def test_passes_against_the_spec(self):
@@ -257,8 +257,8 @@ class TheDashboard(unittest.TestCase):
         self.assertIn("by (service, suite)", exprs)
         self.assertIn("by (service, alert, step, step_name)", exprs)
 
-    def test_every_spec_series_is_one_of_obs_md(self):
-        # The fixture is hand-written from OBS.md: a guard against it
+    def test_every_spec_series_is_one_the_services_have(self):
+        # The fixture is hand-written from service-runtime/src/metrics.rs: a guard against it
         # drifting into names the services do not have.
         names = dashboard_check.read_series(SPEC)
         self.assertIn("handshake_step_duration_seconds_bucket", names)

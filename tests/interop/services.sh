@@ -30,11 +30,11 @@ start_services() {
   _interop_dir=$(mktemp -d)
   trap stop_services EXIT
   # Port 0: each service binds a free port itself and logs which.
-  (cd "$_interop_dir" && exec "$bin/server-svc" serve --listen 127.0.0.1:0) \
+  (cd "$_interop_dir" && exec "$bin/server-svc" serve --listen 127.0.0.1:0 --metrics-listen off) \
     >"$_interop_dir/server-svc.log" 2>&1 &
   _interop_pids+=($!)
   SERVER_ADDR=$(bound_addr "$_interop_dir/server-svc.log" listen $!)
-  (cd "$_interop_dir" && exec "$bin/client-svc" serve --listen 127.0.0.1:0 \
+  (cd "$_interop_dir" && exec "$bin/client-svc" serve --listen 127.0.0.1:0 --metrics-listen off \
     --server "http://$SERVER_ADDR" --ca "$_interop_dir/pki/ca.pem") \
     >"$_interop_dir/client-svc.log" 2>&1 &
   _interop_pids+=($!)

@@ -4,7 +4,8 @@
 Usage: report.py RESULTS_DIR SUITE...
 
 Reads, from RESULTS_DIR: criterion/ (target/criterion of `cargo bench -p
-handshake`), b-SUITE.json and c-front-SUITE.json / c-nginx-SUITE.json
+handshake`), b-SUITE.json, f-{warn,steps,nometrics,info}-SUITE.json (plus
+server_log_bytes) and c-front-SUITE.json / c-nginx-SUITE.json
 (`client-svc bench` output, plus server_cpu_seconds), d-ghz-cN.json (ghz
 reports), e-memory.json, machine.json, nginx-version.txt. Writes the markdown
 to stdout and RESULTS_DIR/missed.txt: one "KIND SUITE" line per missed
@@ -154,13 +155,12 @@ say("")
 say("## (b) server-svc at saturation vs its cryptographic floor")
 say("")
 say("`client-svc bench load` runs full sessions against server-svc over gRPC at concurrency 64 "
-    "(after an unrecorded warm-up; server-svc logs every step at its default level, info). "
+    "(after an unrecorded warm-up; server-svc at its defaults: metrics on, logs at info, one line a session). "
     "Cores used = server-svc's CPU seconds / wall seconds of the measured run. The floor is the server side's "
     "public-key work per session, measured by criterion on one core: one RSA-2048 private "
     "decryption (RSA key transport), or one ECDHE key pair, shared secret and signature. "
     "Targets: RSA >= 0.85 x floor x cores used; ECDHE >= 0.5 x floor x cores used. The last "
-    "column is a second run with `RUST_LOG=warn`: the difference is what the thirteen log "
-    "lines per session cost.")
+    "column is the run of (f) with `RUST_LOG=warn`.")
 say("")
 say("| suite | sessions/s | p50 / p99 latency | server cores used | floor (ops/s, 1 core) | floor x cores | ratio | target | with logs at warn: sessions/s, cores, ratio |")
 say("|---|---|---|---|---|---|---|---|---|")
@@ -188,7 +188,7 @@ for suite in suites:
     lat = f"{(latency(run, 'p50') or 0) / 1000:.1f} / {(latency(run, 'p99') or 0) / 1000:.1f} ms" if run else "n/a"
     err = errors(run)
     note = f" ({err} errors)" if err else ""
-    warn = load(f"b-warn-{suite}.json")
+    warn = load(f"f-warn-{suite}.json")
     w_sps, w_cores, w_ratio = against_floor(warn, floor)
     w_note = f" ({errors(warn)} errors)" if errors(warn) else ""
     w = (f"{rate(w_sps)}{w_note}, {w_cores:.2f}, {w_ratio:.2f}" if w_ratio else "n/a")
@@ -264,6 +264,58 @@ else:
     say("n/a")
 say("")
 
+# (f)
+def cpu_us(run):
+    """Server CPU microseconds per completed session of a run."""
+    if not run or not run.get("sessions") or run.get("server_cpu_seconds") is None:
+        return None
+    return run["server_cpu_seconds"] * 1e6 / run["sessions"]
+
+
+def log_bytes(run):
+    if not run or not run.get("sessions") or run.get("server_log_bytes") is None:
+        return None
+    return run["server_log_bytes"] / run["sessions"]
+
+
+def pct(a, b):
+    return f"{(a - b) / b * 100:+.1f}%" if a is not None and b else "n/a"
+
+
+def us(v):
+    return f"{v:,.0f} µs" if v is not None else "n/a"
+
+
+say("## (f) What watching costs: metrics and logs")
+say("")
+say("The load of (b) against four server-svc processes, one thing changed at a time: "
+    "metrics on (the default) or `--metrics-listen off`; logs at `RUST_LOG=warn`, at the "
+    "default `info` (one `session ended` line a session), or with the thirteen step lines "
+    "on (`info,handshake::step=debug`: what `info` wrote before issue 13). The figure is "
+    "server-svc's CPU time per completed session, which holds whether or not the load "
+    "generator saturates first; log bytes are what server-svc wrote during the measured run, "
+    "per session. Target: metrics cost less than 3% of server CPU per session.")
+say("")
+say("| suite | info, metrics off | info, metrics on | metrics cost | target | warn | info vs warn | "
+    "step lines on | step lines vs warn | log bytes/session: info / step lines |")
+say("|---|---|---|---|---|---|---|---|---|---|")
+for suite in suites:
+    off, on = cpu_us(load(f"f-nometrics-{suite}.json")), cpu_us(load(f"f-info-{suite}.json"))
+    warn, steps = cpu_us(load(f"f-warn-{suite}.json")), cpu_us(load(f"f-steps-{suite}.json"))
+    cost = (on - off) / off if on is not None and off else None
+    target = "n/a" if cost is None else ("met" if cost < 0.03 else f"**missed: {cost * 100:+.1f}%**")
+    lb_info = log_bytes(load(f"f-info-{suite}.json"))
+    lb_steps = log_bytes(load(f"f-steps-{suite}.json"))
+    lb = (f"{lb_info:,.0f} / {lb_steps:,.0f}" if lb_info is not None and lb_steps is not None
+          else "n/a")
+    say(f"| {suite} | {us(off)} | {us(on)} | {pct(on, off)} | {target} (< 3%) | "
+        f"{us(warn)} | {pct(on, warn)} | {us(steps)} | {pct(steps, warn)} | {lb} |")
+say("")
+say("Differences of a few percent either way are within this machine's noise between runs "
+    "(the processes are separate and the load is the same); a consistent sign across the "
+    "suites is what to read.")
+say("")
+
 if missed:
     say("## Missed targets and their profiles")
     say("")
@@ -287,7 +339,7 @@ if missed:
             "ECDSA P-256 session it is most of the session. For the ECDSA suites the load "
             "generator also saturates first: on its half of the machine it verifies a chain "
             "and a signature per session, which costs more than the server's signing, so "
-            "server-svc never uses a full core. The warn column shows what the step logs "
+            "server-svc never uses a full core. Section (f) shows what metrics and logs "
             "cost.")
     if "front" in kinds:
         say("- **The TLS front vs nginx.** Both spend most of their time in the same RSA or "

@@ -11,6 +11,9 @@
 #       concurrency 1, 16 and 64
 #   (e) server-svc resident memory idle and with 10,000 sessions held after
 #       ServerHelloDone
+#   (f) what watching costs: server-svc CPU per session with metrics off and
+#       on, and with its logs at warn, info (one line a session) and with the
+#       step lines on; log bytes per session
 # Where a target is missed, a perf profile of server-svc on that load is kept
 # next to the report (docs/perf/).
 #
@@ -49,7 +52,7 @@ else
 fi
 CONCURRENCY=${CONCURRENCY:-64}
 
-tools=$(./scripts/tools.sh ghz nginx perf)
+tools=$(./scripts/tools.sh ghz nginx perf curl)
 ghz="$tools/ghz"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -83,13 +86,21 @@ bin="$target/release"
 "$bin/server-svc" pki init --out "$work/pki" --name localhost >/dev/null
 ca="$work/pki/ca.pem"
 
-# The port of the one TCP listener of process $1, from ss(8): for a
-# server-svc that logs only warnings, hence not its address.
-listening_port() { # pid
-  local addr
+# The gRPC port of process $1, from ss(8): for a server-svc that logs only
+# warnings, hence not its address. With metrics on ($2 not `off`) it has a
+# second listener: the gRPC one is the port that does not answer GET /metrics.
+listening_port() { # pid metrics
+  local addr p want=1
+  [ "${2:-off}" = off ] || want=2
   for _ in $(seq 1 200); do
-    addr=$(ss -Hltnp | awk -v p="pid=$1," 'index($0, p) { print $4; exit }')
-    [ -n "$addr" ] && { echo "${addr##*:}"; return 0; }
+    addr=$(ss -Hltnp | awk -v p="pid=$1," 'index($0, p) { print $4 }')
+    if [ "$(echo "$addr" | grep -c .)" -ge "$want" ]; then
+      for p in $addr; do
+        curl -sf -o /dev/null "http://127.0.0.1:${p##*:}/metrics" && continue
+        echo "${p##*:}"
+        return 0
+      done
+    fi
     kill -0 "$1" 2>/dev/null || break
     sleep 0.05
   done
@@ -122,18 +133,24 @@ PY
 # port is picked free here and bound later, which another process could take
 # in between); with `--tls` its TLS front too. Sets server (its pid), port
 # and tport. Extra flags follow.
+# Metrics are on (the default) on a port of server-svc's own choosing;
+# METRICS=off turns them off. Its log is $server_log.
 starts=0
 start_server() { # [--tls] [flags...]
   local log="$work/server-svc-$((starts += 1)).log" tls=()
+  server_log=$log
   [ "${1:-}" = --tls ] && shift && tls=(--tls-listen 127.0.0.1:0)
+  local metrics=127.0.0.1:0
+  [ "${METRICS:-on}" = off ] && metrics=off
   taskset -c "$SERVER_CPUS" "$bin/server-svc" serve --listen 127.0.0.1:0 "${tls[@]}" \
+    --metrics-listen "$metrics" \
     --rsa-cert "$work/pki/rsa.pem" --rsa-key "$work/pki/rsa.key" \
     --ecdsa-cert "$work/pki/ecdsa.pem" --ecdsa-key "$work/pki/ecdsa.key" \
     --max-sessions 100000 "$@" >"$log" 2>&1 &
   server=$!
   pids+=("$server")
   if [ "${RUST_LOG:-}" = warn ]; then
-    port=$(listening_port "$server")
+    port=$(listening_port "$server" "$metrics")
   else
     port=$(bound_addr "$log" listen "$server")
     port=${port##*:}
@@ -182,12 +199,35 @@ for suite in "${SUITES[@]}"; do
   measure "b-$suite" "http://127.0.0.1:$port" "$suite" "$server"
 done
 stop "$server"
-# The same with server-svc logging only warnings: what the per-step logs cost.
-RUST_LOG=warn start_server
-for suite in "${SUITES[@]}"; do
-  measure "b-warn-$suite" "http://127.0.0.1:$port" "$suite" "$server"
+# (f) The same load, changing one thing at a time: logs at warn, the step
+# lines on (what info wrote before one line a session), metrics off. Log
+# bytes per session are read around the measured run.
+measure_logged() { # name suite
+  local before after
+  before=$(stat -c %s "$server_log")
+  measure "$1" "http://127.0.0.1:$port" "$2" "$server"
+  sleep 0.2 # the log writer thread drains its queue
+  after=$(stat -c %s "$server_log")
+  python3 - "$results/$1.json" "$before" "$after" <<'PY'
+import json, sys
+path, before, after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = json.load(open(path))
+r["server_log_bytes"] = after - before
+json.dump(r, open(path, "w"), indent=1)
+PY
+}
+for variant in warn steps nometrics info; do
+  case $variant in
+    warn) RUST_LOG=warn start_server ;;
+    steps) RUST_LOG=info,handshake::step=debug start_server ;;
+    nometrics) METRICS=off start_server ;;
+    info) start_server ;;
+  esac
+  for suite in "${SUITES[@]}"; do
+    measure_logged "f-$variant-$suite" "$suite"
+  done
+  stop "$server"
 done
-stop "$server"
 
 # --- (c) the TLS front vs nginx --------------------------------------------------
 openssl_name() {
@@ -259,7 +299,8 @@ done
 echo "==> (d) ghz: client-svc Handshake at concurrency 1, 16, 64" >&2
 start_server
 taskset -c "$SERVER_CPUS" "$bin/client-svc" serve --listen 127.0.0.1:0 \
-  --server "http://127.0.0.1:$port" --ca "$ca" --max-sessions 100000 >"$work/client-svc.log" 2>&1 &
+  --server "http://127.0.0.1:$port" --ca "$ca" --max-sessions 100000 --metrics-listen 127.0.0.1:0 \
+  >"$work/client-svc.log" 2>&1 &
 pids+=($!)
 client=$!
 cport=$(bound_addr "$work/client-svc.log" listen "$client")

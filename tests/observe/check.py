@@ -14,6 +14,10 @@ import urllib.parse
 import urllib.request
 
 SERVICES = ("client-svc", "server-svc")
+# The steps each side never performs: 5 (Client verification) and 6 (Gen
+# pre-master) are the client's own work, so server-svc's span has eleven
+# step events and client-svc's thirteen; the trace holds all thirteen.
+LOCAL_TO_OTHER = {"client-svc": set(), "server-svc": {5, 6}}
 # Where each side records the lab's corrupted client Finished (step 10,
 # README's table): server-svc fails decrypting it at step 10; client-svc's
 # report names the step server-svc's alert arrived in (also 10).
@@ -134,7 +138,7 @@ def trace_failures(trace):
                     steps[int(fields["step"])] = fields.get("step_name")
                 except (TypeError, ValueError):
                     pass
-        missing = sorted(set(STEP_NAMES) - set(steps))
+        missing = sorted(set(STEP_NAMES) - LOCAL_TO_OTHER[svc] - set(steps))
         if missing:
             failures.append(f"FAIL trace: {svc} session span lacks step events {missing}")
         wrong = [n for n, name in steps.items() if n in STEP_NAMES and name != STEP_NAMES[n]]

@@ -8,11 +8,13 @@ def good_trace():
     procs = {"p1": {"serviceName": "client-svc"}, "p2": {"serviceName": "server-svc"}}
     logs = [{"fields": [{"key": "step", "value": n}, {"key": "step_name", "value": name}]}
             for n, name in check.STEP_NAMES.items()]
+    # server-svc never performs steps 5 and 6 (the client's own work).
+    server_logs = [log for log in logs if log["fields"][0]["value"] not in (5, 6)]
     return {"processes": procs, "spans": [
         {"spanID": "a", "processID": "p1", "operationName": "session", "logs": logs, "references": []},
         {"spanID": "b", "processID": "p1", "operationName": "Connect", "logs": [],
          "references": [{"refType": "CHILD_OF", "spanID": "a"}]},
-        {"spanID": "c", "processID": "p2", "operationName": "session", "logs": logs,
+        {"spanID": "c", "processID": "p2", "operationName": "session", "logs": server_logs,
          "references": [{"refType": "CHILD_OF", "spanID": "b"}]},
     ]}
 
@@ -57,6 +59,13 @@ class Trace(unittest.TestCase):
         t = good_trace()
         t["spans"][2]["logs"] = t["spans"][2]["logs"][:-1]
         self.assertTrue(any("lacks step events [13]" in f for f in check.trace_failures(t)))
+
+    def test_client_missing_a_client_only_step_fails(self):
+        t = good_trace()
+        t["spans"][0]["logs"] = [log for log in t["spans"][0]["logs"]
+                                 if log["fields"][0]["value"] != 5]
+        self.assertTrue(any("client-svc session span lacks step events [5]" in f
+                            for f in check.trace_failures(t)))
 
     def test_missing_service_fails(self):
         t = good_trace()
