@@ -172,7 +172,7 @@ def check_trace(base, trace_id):
         except OSError as e:  # 404 until the trace arrives
             failures = [f"FAIL trace: {trace_id}: {e}"]
         if not failures:
-            print(f"jaeger: trace {trace_id} holds both services' session spans with 13 step events each")
+            print(f"jaeger: trace {trace_id} holds both services' session spans with their step events (client-svc 13, server-svc 11)")
             return
         time.sleep(1)
     raise CheckError("\n".join(failures))
