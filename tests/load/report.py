@@ -332,8 +332,8 @@ if missed:
     if "grpc" in kinds:
         say("- **server-svc vs its floor.** Each gRPC session carries a fixed cost on top of the "
             "cryptography: about seven messages each way on an HTTP/2 stream, with tonic's "
-            "framing, tokio's wake-ups, the kernel's TCP stack, allocation, and thirteen log "
-            "lines. The profiles show this cost as a long tail of small entries beside the "
+            "framing, tokio's wake-ups, the kernel's TCP stack, allocation, one log line "
+            "and the metrics. The profiles show this cost as a long tail of small entries beside the "
             "public-key code. Against one RSA decryption (about 0.7 ms) it is about 30% of a "
             "session, so RSA falls short of 0.85. Against the roughly 60 µs of an x25519 + "
             "ECDSA P-256 session it is most of the session. For the ECDSA suites the load "
