@@ -154,27 +154,18 @@ impl Drop for SessionWatch {
             step.map_or(0, Step::number),
             step.map_or("none", Step::name),
         );
-        match reason {
-            Some(reason) => info!(
-                suite = %self.suite.name(),
-                outcome = %outcome.name(),
-                alert = %alert.name(),
-                step = number,
-                step_name = name,
-                duration_ms,
-                reason,
-                "session ended"
-            ),
-            None => info!(
-                suite = %self.suite.name(),
-                outcome = %outcome.name(),
-                alert = %alert.name(),
-                step = number,
-                step_name = name,
-                duration_ms,
-                "session ended"
-            ),
-        }
+        // An Option field is recorded only when Some: the reason of a
+        // failure, nothing for a completed session.
+        info!(
+            suite = %self.suite.name(),
+            outcome = %outcome.name(),
+            alert = %alert.name(),
+            step = number,
+            step_name = name,
+            duration_ms,
+            reason,
+            "session ended"
+        );
     }
 }
 
